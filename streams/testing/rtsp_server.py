@@ -1,0 +1,129 @@
+"""A real RTSP server for tests and benchmarks: Debian's GStreamer RTSP server.
+
+Runs under the system Python (``/usr/bin/python3``), because the GObject bindings
+(``python3-gi``, ``gir1.2-gst-rtsp-server-1.0``) come from Debian, not from PyPI::
+
+    /usr/bin/python3 streams/testing/rtsp_server.py --spec '{"port": 8554, "mounts": {...}}'
+
+The spec is JSON::
+
+    {
+      "port": 8554,
+      "credentials": {"user": "admin", "password": "s3cret"},   # optional
+      "mounts": {
+        "/loop": {"file": "/path/clip.mp4"},                     # H.264 MP4, looped, no re-encode
+        "/private": {"file": "/path/clip.mp4", "auth": true},    # needs the credentials
+        "/raw": {"launch": "videotestsrc ! ... ! rtpgstpay name=pay0"}  # any launch line
+      }
+    }
+
+Files loop seamlessly: the media starts with a flushing segment seek and answers every
+``SEGMENT_DONE`` with a non-flushing one, so the RTP clock keeps running. The server prints
+``READY <port>`` on stdout once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+
+_SEGMENT = Gst.SeekFlags.SEGMENT
+_FLUSH = Gst.SeekFlags.FLUSH
+
+
+class LoopingMedia(GstRtspServer.RTSPMedia):  # type: ignore[misc]
+    """An RTSP media that loops its file source by segment seeks."""
+
+    def do_prepared(self) -> None:
+        self.get_element().get_parent().seek(
+            1.0, Gst.Format.TIME, _FLUSH | _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0
+        )
+
+    def do_handle_message(self, message: Gst.Message) -> bool:
+        if message.type == Gst.MessageType.SEGMENT_DONE:
+            pipeline = self.get_element().get_parent()
+            pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0,
+                          Gst.SeekType.NONE, 0)
+            return True
+        result: bool = GstRtspServer.RTSPMedia.do_handle_message(self, message)
+        return result
+
+
+GObject.type_register(LoopingMedia)
+
+
+def _file_launch(path: str) -> str:
+    return (f'( filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 '
+            "! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+
+
+def _factory(mount: dict[str, Any], auth_role: str | None) -> GstRtspServer.RTSPMediaFactory:
+    factory = GstRtspServer.RTSPMediaFactory()
+    if "file" in mount:
+        factory.set_launch(_file_launch(mount["file"]))
+        factory.set_media_gtype(LoopingMedia)
+    else:
+        factory.set_launch(f"( {mount['launch']} )")
+    factory.set_shared(True)
+    factory.set_protocols(GstRtspServer.RTSPLowerTrans.TCP | GstRtspServer.RTSPLowerTrans.UDP)
+    permissions = GstRtspServer.RTSPPermissions()
+    role = auth_role if mount.get("auth") else "anonymous"
+    permissions.add_permission_for_role(role, "media.factory.access", True)
+    permissions.add_permission_for_role(role, "media.factory.construct", True)
+    factory.set_permissions(permissions)
+    return factory
+
+
+def _auth(credentials: dict[str, str]) -> GstRtspServer.RTSPAuth:
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "user")
+    basic = GstRtspServer.RTSPAuth.make_basic(credentials["user"], credentials["password"])
+    auth.add_basic(basic, token)
+    anonymous = GstRtspServer.RTSPToken()
+    anonymous.set_string("media.factory.role", "anonymous")
+    auth.set_default_token(anonymous)
+    return auth
+
+
+def serve(spec: dict[str, Any]) -> None:
+    """Serve the mounts in ``spec`` until SIGTERM/SIGINT."""
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(spec["port"]))
+    credentials = spec.get("credentials")
+    if credentials:
+        server.set_auth(_auth(credentials))
+    mounts = server.get_mount_points()
+    for path, mount in spec["mounts"].items():
+        mounts.add_factory(path, _factory(mount, "user" if credentials else None))
+    if server.attach(None) == 0:
+        sys.stderr.write(f"cannot listen on 127.0.0.1:{spec['port']}\n")
+        sys.exit(2)
+    loop = GLib.MainLoop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
+    sys.stdout.write(f"READY {spec['port']}\n")
+    sys.stdout.flush()
+    loop.run()
+
+
+def main() -> None:
+    """Parse ``--spec JSON`` and serve."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="JSON server spec (see module docstring)")
+    serve(json.loads(parser.parse_args().spec))
+
+
+if __name__ == "__main__":
+    main()

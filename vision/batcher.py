@@ -1,0 +1,215 @@
+"""The dynamic batcher: many callers, one model, one ONNX call per batch.
+
+Requests from many callers (cameras, API requests) are queued per model. A worker thread
+takes the oldest request and waits until either ``max_batch`` requests are queued or the
+oldest has waited ``max_wait_ms``; it then runs them as one batch and answers each caller
+with its own result. Results are exactly what running each input alone gives (every family
+pads/letterboxes to a fixed input size, so batch members never influence each other).
+
+If a batch fails, its members are retried one by one so that a single bad input fails only
+its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+InT = TypeVar("InT")
+OutT = TypeVar("OutT")
+
+
+@dataclass(slots=True)
+class _Request(Generic[InT, OutT]):
+    item: InT
+    future: Future[OutT]
+    enqueued: float
+
+
+@dataclass(slots=True)
+class BatcherStats:
+    """Counters of one batcher (read them, do not write them)."""
+
+    requests: int = 0
+    batches: int = 0
+    failures: int = 0
+    sizes: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def mean_batch(self) -> float:
+        """Mean number of requests per model call."""
+        return self.requests / self.batches if self.batches else 0.0
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was stopped; the request was not run."""
+
+
+_STOP = object()
+
+
+class DynamicBatcher(Generic[InT, OutT]):
+    """Coalesce single requests into batched calls of ``infer``.
+
+    Args:
+        infer: runs a batch; must return one output per input, in order.
+        max_batch: the most requests in one call (>= 1).
+        max_wait_ms: the longest the oldest queued request waits for company (>= 0).
+        name: used in logs and thread names.
+    """
+
+    def __init__(
+        self,
+        infer: Callable[[list[InT]], Sequence[OutT]],
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        name: str = "batcher",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        self._infer = infer
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.name = name
+        self.stats = BatcherStats()
+        self._queue: queue.Queue[_Request[InT, OutT] | object] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def start(self) -> DynamicBatcher[InT, OutT]:
+        """Start the worker thread (idempotent)."""
+        with self._lock:
+            if self._closed:
+                raise BatcherClosed(f"{self.name}: stopped")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"batcher-{self.name}",
+                                                daemon=True)
+                self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish queued requests, then stop the worker; later submits raise BatcherClosed."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+        self._fail_pending()
+
+    def __enter__(self) -> DynamicBatcher[InT, OutT]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(self, item: InT) -> Future[OutT]:
+        """Queue one request; the future resolves to its own result."""
+        if self._closed:
+            raise BatcherClosed(f"{self.name}: stopped")
+        if self._thread is None:
+            self.start()
+        fut: Future[OutT] = Future()
+        self._queue.put(_Request(item, fut, time.monotonic()))
+        return fut
+
+    def __call__(self, item: InT, timeout: float | None = None) -> OutT:
+        """Blocking convenience: submit and wait for the result."""
+        return self.submit(item).result(timeout)
+
+    async def asubmit(self, item: InT) -> OutT:
+        """Await one result from an event loop without blocking it."""
+        return await asyncio.wrap_future(self.submit(item))
+
+    def _collect(self, first: _Request[InT, OutT]) -> tuple[list[_Request[InT, OutT]], bool]:
+        batch = [first]
+        deadline = first.enqueued + self.max_wait
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                return batch, True
+            batch.append(nxt)  # type: ignore[arg-type]
+        return batch, False
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch, stopping = self._collect(first)  # type: ignore[arg-type]
+            self._execute(batch)
+            if stopping:
+                break
+        self._drain()
+
+    def _drain(self) -> None:
+        pending: list[_Request[InT, OutT]] = []
+        while True:
+            try:
+                req = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if req is not _STOP:
+                pending.append(req)  # type: ignore[arg-type]
+        for start in range(0, len(pending), self.max_batch):
+            self._execute(pending[start:start + self.max_batch])
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                req = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if req is not _STOP and isinstance(req, _Request) and not req.future.done():
+                req.future.set_exception(BatcherClosed(f"{self.name}: stopped"))
+
+    def _execute(self, batch: list[_Request[InT, OutT]]) -> None:
+        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        self.stats.batches += 1
+        self.stats.requests += len(live)
+        self.stats.sizes[len(live)] += 1
+        try:
+            outputs = self._checked(live)
+        except Exception as exc:
+            if len(live) == 1:
+                self.stats.failures += 1
+                live[0].future.set_exception(exc)
+                return
+            logger.warning("%s: batch of %d failed (%s); retrying one by one",
+                           self.name, len(live), exc)
+            for req in live:
+                try:
+                    req.future.set_result(self._checked([req])[0])
+                except Exception as single_exc:
+                    self.stats.failures += 1
+                    req.future.set_exception(single_exc)
+            return
+        for req, out in zip(live, outputs, strict=True):
+            req.future.set_result(out)
+
+    def _checked(self, reqs: list[_Request[InT, OutT]]) -> Sequence[OutT]:
+        outputs = self._infer([r.item for r in reqs])
+        if len(outputs) != len(reqs):
+            raise RuntimeError(f"{self.name}: model returned {len(outputs)} results "
+                               f"for a batch of {len(reqs)}")
+        return outputs
