@@ -12,6 +12,7 @@ import typer
 
 from benchmarks.cli import app as bench_app
 from models.cli import app as models_app
+from registry.cli import app as registry_app
 from streams.cli import app as streams_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(streams_app, name="streams")
+app.add_typer(registry_app, name="registry")
 app.add_typer(bench_app, name="bench")
 
 
