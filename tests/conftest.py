@@ -27,7 +27,7 @@ def image() -> object:
 
     def load(name: str) -> npt.NDArray[np.uint8]:
         if name not in cache:
-            cache[name] = media.read_image(name)  # type: ignore[assignment]
+            cache[name] = media.read_image(name)
         return cache[name].copy()
 
     return load

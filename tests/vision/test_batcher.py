@@ -1,0 +1,124 @@
+"""The dynamic batcher: coalescing, limits, isolation of failures, concurrency, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from vision.batcher import BatcherClosed, DynamicBatcher
+
+
+class RecordingModel:
+    """A stand-in model that records the batches it was given (the batcher is model-agnostic)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[tuple[int, int]]] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        with self.lock:
+            self.batches.append(list(batch))
+        if self.delay:
+            time.sleep(self.delay)
+        if any(item == (-1, -1) for item in batch):
+            raise ValueError("poisoned input")
+        return [(caller, value * 10) for caller, value in batch]
+
+
+@pytest.mark.parametrize("max_batch", [1, 3, 8])
+def test_concurrent_callers_get_their_own_results(max_batch: int) -> None:
+    model = RecordingModel(delay=0.002)
+    with DynamicBatcher(model, max_batch=max_batch, max_wait_ms=5, name="t") as batcher:
+
+        def caller(cid: int) -> list[tuple[int, int, tuple[int, int]]]:
+            rng = random.Random(cid)
+            out = []
+            for _ in range(40):
+                value = rng.randrange(1_000_000)
+                out.append((cid, value, batcher((cid, value))))
+            return out
+
+        with ThreadPoolExecutor(8) as pool:
+            results = [r for chunk in pool.map(caller, range(8)) for r in chunk]
+    assert len(results) == 320
+    for cid, value, answer in results:
+        assert answer == (cid, value * 10)
+    sizes = [len(b) for b in model.batches]
+    assert max(sizes) <= max_batch
+    assert sum(sizes) == 320
+    assert batcher.stats.requests == 320
+    if max_batch > 1:
+        assert max(sizes) > 1, "concurrent callers were never coalesced"
+
+
+def test_full_batch_does_not_wait_for_the_deadline() -> None:
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, max_batch=4, max_wait_ms=60_000, name="t")
+    futures = [batcher.submit((0, i)) for i in range(4)]
+    batcher.start()
+    assert [f.result(timeout=10) for f in futures] == [(0, i * 10) for i in range(4)]
+    assert model.batches == [[(0, 0), (0, 1), (0, 2), (0, 3)]]
+    batcher.stop()
+
+
+def test_lone_request_is_run_once_max_wait_has_passed() -> None:
+    model = RecordingModel()
+    with DynamicBatcher(model, max_batch=16, max_wait_ms=20, name="t") as batcher:
+        assert batcher.submit((1, 7)).result(timeout=10) == (1, 70)
+    assert model.batches == [[(1, 7)]]
+
+
+def test_bad_input_fails_only_its_caller() -> None:
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, max_batch=8, max_wait_ms=60_000, name="t")
+    futures = [batcher.submit(item) for item in [(0, 1), (-1, -1), (0, 2)]]
+    batcher.start()
+    batcher.stop()
+    assert futures[0].result() == (0, 10)
+    assert futures[2].result() == (0, 20)
+    with pytest.raises(ValueError, match="poisoned"):
+        futures[1].result()
+    assert batcher.stats.failures == 1
+
+
+def test_wrong_number_of_results_is_an_error() -> None:
+    with (
+        DynamicBatcher(lambda b: [], max_batch=2, max_wait_ms=0, name="short") as batcher,
+        pytest.raises(RuntimeError, match="returned 0 results for a batch of 1"),
+    ):
+        batcher((0, 1))
+
+
+def test_stop_finishes_queued_work_and_refuses_more() -> None:
+    model = RecordingModel(delay=0.01)
+    batcher = DynamicBatcher(model, max_batch=2, max_wait_ms=1, name="t").start()
+    futures = [batcher.submit((0, i)) for i in range(10)]
+    batcher.stop()
+    assert [f.result(timeout=10) for f in futures] == [(0, i * 10) for i in range(10)]
+    with pytest.raises(BatcherClosed):
+        batcher.submit((0, 99))
+
+
+def test_asubmit_from_an_event_loop() -> None:
+    model = RecordingModel()
+
+    async def main(batcher: DynamicBatcher[tuple[int, int], tuple[int, int]]) -> list[tuple[int, int]]:
+        return list(await asyncio.gather(*(batcher.asubmit((2, i)) for i in range(6))))
+
+    with DynamicBatcher(model, max_batch=6, max_wait_ms=50, name="t") as batcher:
+        assert asyncio.run(main(batcher)) == [(2, i * 10) for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    ("max_batch", "max_wait_ms", "expected_error"),
+    [(0, 1, "max_batch must be >= 1"), (4, -1, "max_wait_ms must be >= 0")],
+)
+def test_invalid_limits(max_batch: int, max_wait_ms: float, expected_error: str) -> None:
+    with pytest.raises(ValueError, match=expected_error):
+        DynamicBatcher(lambda b: b, max_batch=max_batch, max_wait_ms=max_wait_ms)
