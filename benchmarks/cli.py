@@ -10,3 +10,7 @@ import typer
 
 app = typer.Typer(help="Throughput and latency benchmarks; results go to benchmarks/results/.",
                   no_args_is_help=True)
+
+from benchmarks.models import bench_models  # noqa: E402
+
+app.command("models")(bench_models)

@@ -1,0 +1,168 @@
+"""``estatewatch bench models``: images/s of every model at batch 1..32, CPU or GPU.
+
+For each model of the profile and each batch size the benchmark times two things on the
+same real inputs:
+
+* ``pure``: ``model.forward(tensor)``: the ONNX call alone, on an already prepared tensor;
+* ``full``: ``model.infer(batch)``: preprocessing + ONNX call + decoding, what callers get.
+
+It records images/s and latency (median, p90) per call, picks the batch size with the best
+``full`` throughput as the model's default ``max_batch`` for that execution provider
+(``--write-defaults`` stores it in ``vision/batch_defaults.toml``), and writes JSON and a
+Markdown table to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import typer
+
+from benchmarks.machine import machine_info, results_dir
+from benchmarks.media import read_image
+from models.fetch import require
+from models.manifest import Task, profile_models
+from vision.config import BATCH_DEFAULTS_PATH, VisionSettings
+from vision.model import create
+
+OPENCV_CAR = Path("/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg")
+
+
+def sample_inputs(task: Task, count: int) -> list[npt.NDArray[np.uint8]]:
+    """``count`` real inputs of the shape each task's model takes (cycled from a few photos)."""
+    photos = [read_image(n) for n in ("players.jpg", "bus.jpg", "astronaut.png", "yaoming.jpg")]
+    if OPENCV_CAR.is_file():
+        car = cv2.imread(str(OPENCV_CAR))
+        if car is not None:
+            photos.append(np.asarray(car, np.uint8))
+    if task in ("face_detect", "vehicle_detect", "plate_detect"):
+        return [photos[i % len(photos)] for i in range(count)]
+    crops = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        if task == "face_embed":
+            side = min(h, w) // 3
+            y, x = (i * 37) % (h - side), (i * 53) % (w - side)
+            crops.append(cv2.resize(photo[y:y + side, x:x + side], (112, 112)))
+        else:  # plate_read: a 48-pixel-high strip, plate-like aspect
+            y, x = (i * 29) % (h - 60), (i * 41) % (w - 200)
+            crops.append(cv2.resize(photo[y:y + 60, x:x + 190], (151, 48)))
+    return [np.asarray(c, np.uint8) for c in crops]
+
+
+def _time(fn: Callable[[], object], min_seconds: float, min_runs: int) -> list[float]:
+    fn()  # warm-up for this shape
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _summary(batch: int, times: list[float]) -> dict[str, float]:
+    median = statistics.median(times)
+    p90 = sorted(times)[max(0, int(len(times) * 0.9) - 1)]
+    return {"images_per_s": round(batch / median, 2), "latency_ms_median": round(median * 1000, 2),
+            "latency_ms_p90": round(p90 * 1000, 2), "runs": len(times)}
+
+
+def bench_model(model: Any, task: Task, batches: list[int], min_seconds: float,
+                progress: Callable[[str], None]) -> dict[str, Any]:
+    """Time one loaded model at each batch size (pure and full)."""
+    rows: dict[str, Any] = {}
+    inputs = sample_inputs(task, max(batches))
+    for batch in batches:
+        items = inputs[:batch]
+        tensor, _ctx = model.preprocess(items)
+        pure = _time(lambda: model.forward(tensor), min_seconds, 3)  # noqa: B023
+        full = _time(lambda: model.infer(items), min_seconds, 3)  # noqa: B023
+        rows[str(batch)] = {"pure": _summary(batch, pure), "full": _summary(batch, full)}
+        progress(f"  batch {batch:>2}: pure {rows[str(batch)]['pure']['images_per_s']:>8.1f} img/s, "
+                 f"full {rows[str(batch)]['full']['images_per_s']:>8.1f} img/s")
+    best = max(batches, key=lambda b: rows[str(b)]["full"]["images_per_s"])
+    base = rows["1"]["full"]["images_per_s"] if "1" in rows else None
+    return {"task": task, "by_batch": rows, "best_batch": best,
+            "best_speedup_vs_batch1": round(rows[str(best)]["full"]["images_per_s"] / base, 3)
+            if base else None}
+
+
+def write_defaults(provider: str, best: dict[str, int], path: Path = BATCH_DEFAULTS_PATH) -> None:
+    """Merge ``{model: best batch}`` for one provider into ``vision/batch_defaults.toml``."""
+    from vision.config import load_batch_defaults
+
+    table = load_batch_defaults(path)
+    table.setdefault(provider, {}).update(best)
+    lines = ["# Default max_batch per execution provider and model: the batch size with the best",
+             "# images/s (preprocessing included) measured by `estatewatch bench models --write-defaults`.",
+             "# A config's vision.max_batch overrides these.", ""]
+    for prov in sorted(table):
+        lines.append(f"[{prov}]")
+        lines += [f"{model} = {size}" for model, size in sorted(table[prov].items())]
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A Markdown table of one run."""
+    m = result["machine"]
+    out = [f"# Model throughput ({m['provider']}, {m['cpu']}, {m['usable_cores']} cores)", "",
+           f"Date {m['date']}, onnxruntime {m.get('onnxruntime')}, profile {result['profile']}. "
+           "images/s; `pure` = ONNX call only, `full` = preprocessing + ONNX + decoding.", "",
+           "| model | task | " + " | ".join(f"b{b} pure / full" for b in result["batches"])
+           + " | best batch | speed-up vs b1 |",
+           "|---|---|" + "---|" * len(result["batches"]) + "---|---|"]
+    for name, r in result["models"].items():
+        cells = [f"{r['by_batch'][str(b)]['pure']['images_per_s']:.1f} / "
+                 f"{r['by_batch'][str(b)]['full']['images_per_s']:.1f}" for b in result["batches"]]
+        out.append(f"| {name} | {r['task']} | " + " | ".join(cells)
+                   + f" | {r['best_batch']} | {r['best_speedup_vs_batch1']}x |")
+    return "\n".join(out) + "\n"
+
+
+def bench_models(
+    provider: str = typer.Option("cpu", help="Execution provider: cpu, cuda or tensorrt."),
+    profile: str = typer.Option("default", help="Model profile: default or permissive."),
+    batches: str = typer.Option("1,2,4,8,16,32", help="Comma-separated batch sizes."),
+    only: str = typer.Option("", help="Comma-separated model names (default: all of the profile)."),
+    seconds: float = typer.Option(1.0, min=0.05, help="Minimum timed seconds per measurement."),
+    write_defaults_: bool = typer.Option(False, "--write-defaults",
+                                         help="Store each model's best batch in vision/batch_defaults.toml."),
+    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/models-<provider>)."),
+) -> None:
+    """Measure every model's images/s at several batch sizes and record the results."""
+    sizes = sorted({int(b) for b in batches.split(",") if b.strip()})
+    if 1 not in sizes:
+        sizes.insert(0, 1)
+    settings = VisionSettings.model_validate({"profile": profile, "providers": [provider]})
+    specs = profile_models(settings.profile)
+    wanted = {n.strip() for n in only.split(",") if n.strip()}
+    models: dict[str, Any] = {}
+    used_provider = "CPUExecutionProvider"
+    for task, spec in specs.items():
+        if wanted and spec.name not in wanted:
+            continue
+        model = create(spec.family, require(spec), settings.session_config(), name=spec.name)
+        model.load()
+        used_provider = model.session.provider
+        typer.echo(f"{spec.name} ({task}) on {used_provider}")
+        models[spec.name] = bench_model(model, task, sizes, seconds, typer.echo)
+    result = {"benchmark": "models", "profile": profile, "batches": sizes,
+              "machine": machine_info(used_provider), "models": models}
+    stem = out or results_dir() / f"models-{used_provider.removesuffix('ExecutionProvider').lower()}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    stem.with_suffix(".md").write_text(markdown(result))
+    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    if write_defaults_:
+        write_defaults(used_provider, {name: r["best_batch"] for name, r in models.items()})
+        typer.echo(f"updated {BATCH_DEFAULTS_PATH}")

@@ -1,0 +1,61 @@
+"""Typed settings of the vision stage (a section of the service's YAML config)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.session import PROVIDER_ALIASES, SessionConfig
+
+BATCH_DEFAULTS_PATH = Path(__file__).resolve().parent / "batch_defaults.toml"
+
+
+class VisionSettings(BaseModel):
+    """How the models run: which pack, on which execution providers, batched how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Literal["default", "permissive"] = Field(
+        "default", description="Model profile: 'permissive' uses only permissively licensed models "
+        "where one exists (RetinaFace for faces).")
+    providers: list[str] = Field(
+        default_factory=lambda: ["cpu"], min_length=1,
+        description="Execution providers in order of preference (cpu, cuda, tensorrt); "
+        "unavailable ones are skipped with a warning, CPU is always the last resort.")
+    intra_op_threads: int = Field(0, ge=0, le=256,
+                                  description="Threads inside one operator (0: onnxruntime decides).")
+    inter_op_threads: int = Field(0, ge=0, le=256,
+                                  description="Threads across operators (0: onnxruntime decides).")
+    max_wait_ms: float = Field(5.0, ge=0, le=1000,
+                               description="How long the oldest request waits for a batch to fill.")
+    max_batch: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-model batch limit overriding the benchmarked default (model name -> size).")
+
+    def session_config(self) -> SessionConfig:
+        """The onnxruntime session settings these settings imply."""
+        return SessionConfig(tuple(self.providers), self.intra_op_threads, self.inter_op_threads)
+
+
+def load_batch_defaults(path: Path = BATCH_DEFAULTS_PATH) -> dict[str, dict[str, int]]:
+    """``{provider: {model: max_batch}}`` as recorded by ``estatewatch bench models``."""
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return {prov: {m: int(b) for m, b in table.items()} for prov, table in data.items()
+            if isinstance(table, dict)}
+
+
+def resolve_max_batch(model: str, provider: str, overrides: dict[str, int],
+                      defaults: dict[str, dict[str, int]]) -> int:
+    """The batch limit of one model: explicit override, else the benchmarked best, else 1."""
+    if model in overrides:
+        if overrides[model] < 1:
+            raise ValueError(f"max_batch for {model} must be >= 1, got {overrides[model]}")
+        return overrides[model]
+    provider = PROVIDER_ALIASES.get(provider.lower(), provider)
+    return max(1, defaults.get(provider, {}).get(model, 1))
