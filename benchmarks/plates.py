@@ -1,0 +1,125 @@
+"""``estatewatch bench plates``: exact-read accuracy of the plate cascade on the rendered set.
+
+Runs detect -> rectify -> read (:class:`vision.plate.pipeline.PlatePipeline`) on
+:func:`benchmarks.plate_set.generate` photos and reports, per plate colour, the share of
+plates read exactly (the valid reading equal to the ground truth), detection recall (a plate
+detected whose box overlaps the true one by IoU >= 0.5) and throughput (images per second,
+batches of ``--batch`` images). Results go to ``benchmarks/results/plates.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from benchmarks.machine import machine_info, results_dir
+from benchmarks.plate_set import COLOURS, RenderedPlate, generate
+from vision.types import F32, PlateReading
+
+logger = logging.getLogger(__name__)
+
+
+def _iou(a: F32, b: F32) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, float(x2 - x1)) * max(0.0, float(y2 - y1))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> dict[str, Any]:
+    """Exact-read accuracy and detection recall, overall and per colour, plus the misread list."""
+    total: Counter[str] = Counter()
+    exact: Counter[str] = Counter()
+    detected: Counter[str] = Counter()
+    errors = []
+    for plate, found in zip(plates, readings, strict=True):
+        total[plate.colour] += 1
+        truth = np.concatenate([plate.corners.min(axis=0), plate.corners.max(axis=0)]).astype(np.float32)
+        hits = [r for r in found if r.box is not None and _iou(r.box, truth) >= 0.5]
+        detected[plate.colour] += bool(hits)
+        if any(r.valid and r.text == plate.text for r in hits):
+            exact[plate.colour] += 1
+        else:
+            errors.append({"truth": plate.text, "colour": plate.colour, "background": plate.background,
+                           "read": [r.text for r in hits], "raw": [r.raw for r in hits]})
+    n = sum(total.values())
+    per_colour = {
+        c: {"plates": total[c], "exact": exact[c] / total[c] if total[c] else None,
+            "detection_recall": detected[c] / total[c] if total[c] else None}
+        for c in COLOURS
+    }
+    return {"plates": n, "exact": sum(exact.values()) / n if n else 0.0,
+            "detection_recall": sum(detected.values()) / n if n else 0.0,
+            "per_colour": per_colour, "errors": errors}
+
+
+def run(count: int, seed: int, batch: int, threads: int) -> dict[str, Any]:
+    """Generate the set, run the cascade in batches, score it; returns the JSON-able result."""
+    from vision.plate.pipeline import PlatePipeline
+    from vision.session import SessionConfig
+
+    plates = generate(count, seed)
+    pipeline = PlatePipeline.from_store(config=SessionConfig(intra_op_threads=threads))
+    readings: list[list[PlateReading]] = []
+    start = time.perf_counter()
+    for i in range(0, len(plates), batch):
+        readings += pipeline.read([p.image for p in plates[i:i + batch]])
+    elapsed = time.perf_counter() - start
+    result = score(plates, readings)
+    result.update({
+        "benchmark": "plates", "seed": seed, "batch": batch,
+        "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
+        "detector_input": list(pipeline.detector.input_size),
+        "seconds": round(elapsed, 3), "images_per_second": round(len(plates) / elapsed, 2),
+        "ms_per_image": round(1000 * elapsed / len(plates), 1),
+        "machine": machine_info(pipeline.detector.session.provider if pipeline.detector.session else None),
+    })
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A Markdown summary table of one result."""
+    lines = [
+        f"# Plate reading on the rendered set ({result['plates']} plates, seed {result['seed']})", "",
+        "| colour | plates | exact read | detection recall |", "| --- | ---: | ---: | ---: |",
+    ]
+    for colour, row in result["per_colour"].items():
+        if row["plates"]:
+            lines.append(f"| {colour} | {row['plates']} | {row['exact']:.1%} "
+                         f"| {row['detection_recall']:.1%} |")
+    lines += [f"| **all** | {result['plates']} | {result['exact']:.1%} | {result['detection_recall']:.1%} |",
+              "", f"Throughput: {result['images_per_second']} images/s ({result['ms_per_image']} ms/image, "
+              f"batch {result['batch']}, detector input {result['detector_input']}).", "",
+              f"Machine: {result['machine']['cpu']}, {result['machine']['usable_cores']} cores, "
+              f"onnxruntime {result['machine'].get('onnxruntime')} ({result['machine'].get('provider')}), "
+              f"{result['machine']['date']}.", ""]
+    if result["errors"]:
+        lines += ["Misreads (truth -> read, raw):", ""]
+        lines += [f"- {e['truth']} ({e['colour']}, {e['background']}) -> {e['read']} {e['raw']}"
+                  for e in result["errors"][:40]]
+    return "\n".join(lines) + "\n"
+
+
+def plates(
+    count: int = typer.Option(300, "--count", min=3, help="Number of rendered plates (colours in turn)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the rendered set."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Images per pipeline call."),
+    threads: int = typer.Option(0, "--threads", min=0, help="onnxruntime intra-op threads (0 = all)."),
+    out: Path | None = typer.Option(None, "--out", help="Results directory (default benchmarks/results)."),
+) -> None:
+    """Exact plate-read accuracy per colour, detection recall and throughput on rendered plates."""
+    result = run(count, seed, batch, threads)
+    directory = out or results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    text = markdown(result)
+    (directory / "plates.md").write_text(text)
+    typer.echo(text)

@@ -1,0 +1,145 @@
+"""The plate models on rendered plates: decoders, batching and the end-to-end cascade."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import product
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import plate_set
+from benchmarks.plate_set import RenderedPlate
+from vision.model import create
+from vision.plate.detector import PlateDetector, make_priors
+from vision.plate.pipeline import PlatePipeline
+from vision.plate.reader import PlateReader
+from vision.plate.rectify import plate_size, rectify
+
+PER_COLOUR = 8
+
+
+@pytest.fixture(scope="module")
+def pipeline(model_store: Path) -> PlatePipeline:
+    return PlatePipeline.from_store()
+
+
+@pytest.fixture(scope="module")
+def plates() -> list[RenderedPlate]:
+    return plate_set.generate(PER_COLOUR * 3, seed=2024)
+
+
+def test_priors_follow_the_reference_layout() -> None:
+    """The vectorised priors equal agentclpr's loop (level -> row -> column -> size)."""
+    h, w = 96, 64
+    ref = []
+    for step, sizes in zip((8, 16, 32), ((24, 48), (96, 192), (384, 768)), strict=True):
+        for i, j in product(range(ceil(h / step)), range(ceil(w / step))):
+            ref += [[(j + 0.5) * step, (i + 0.5) * step, s, s] for s in sizes]
+    np.testing.assert_array_equal(make_priors(w, h), np.asarray(ref, np.float32))
+
+
+def test_families_are_registered(model_store: Path) -> None:
+    assert isinstance(create("clp_retina", model_store / "clp_det.onnx"), PlateDetector)
+    assert isinstance(create("ppocr_ctc", model_store / "ppocrv6_rec.onnx"), PlateReader)
+
+
+def test_reader_dictionary_has_blank_first_and_space_last(pipeline: PlatePipeline) -> None:
+    chars = pipeline.reader.characters
+    assert chars[0] == "<blank>" and chars[-1] == " "
+    assert len(chars) == 18710
+    assert all(c in chars for c in plate_set.PROVINCES + "学警港澳挂")
+
+
+def test_detector_finds_each_plate_with_ordered_corners(pipeline: PlatePipeline,
+                                                        plates: list[RenderedPlate]) -> None:
+    dets = pipeline.detector.infer([p.image for p in plates])
+    errors = []
+    for plate, det in zip(plates, dets, strict=True):
+        assert len(det) >= 1, plate.text
+        assert det.landmarks is not None and det.landmarks.shape[1:] == (4, 2)
+        best = int(det.scores.argmax())
+        _, height = plate_size(plate.corners)
+        errors.append(np.abs(det.landmarks[best] - plate.corners).max() / height)
+    # Corners come back TL, TR, BR, BL: a wrong order would be off by a plate width or height.
+    assert max(errors) < 0.6
+    assert float(np.median(errors)) < 0.3
+
+
+def test_rendered_plates_read_end_to_end(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    readings = pipeline.read([p.image for p in plates])
+    exact: Counter[str] = Counter()
+    misses = []
+    for plate, found in zip(plates, readings, strict=True):
+        texts = [r.text for r in found if r.valid]
+        if plate.text in texts:
+            exact[plate.colour] += 1
+            hit = next(r for r in found if r.text == plate.text)
+            assert hit.corners is not None and hit.box is not None
+            assert hit.char_scores.shape == (len(hit.text),)
+            assert hit.kind == ("new_energy" if plate.colour == "green" else "standard")
+        else:
+            misses.append((plate.text, [r.raw for r in found]))
+    for colour in plate_set.COLOURS:
+        assert exact[colour] >= PER_COLOUR - 1, (colour, misses)
+    assert sum(exact.values()) >= 3 * PER_COLOUR - 2, misses
+
+
+def test_non_plate_signs_are_rejected(pipeline: PlatePipeline) -> None:
+    signs = plate_set.generate_negatives(seed=2024)
+    for sign, found in zip(signs, pipeline.read([s.image for s in signs]), strict=True):
+        assert all(not r.valid for r in found), (sign.text, [(r.raw, r.text) for r in found])
+
+
+def test_detector_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    images = [p.image for p in plates[:4]]
+    batched = pipeline.detector.infer(images)
+    for image, det in zip(images, batched, strict=True):
+        (single,) = pipeline.detector.infer([image])
+        np.testing.assert_allclose(det.xyxy, single.xyxy, atol=1e-3)
+        np.testing.assert_allclose(det.scores, single.scores, atol=1e-5)
+        assert det.landmarks is not None and single.landmarks is not None
+        np.testing.assert_allclose(det.landmarks, single.landmarks, atol=1e-3)
+
+
+def test_reader_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    # Different widths: a narrow crop batched with wide ones must not change.
+    crops = [rectify(p.image, p.corners, stretch=s) for p, s in zip(plates[:4], (1.0, 2.0, 1.5, 2.5),
+                                                                   strict=True)]
+    tensor, _ = pipeline.reader.preprocess(crops)
+    batched = pipeline.reader.forward(tensor)
+    for i, crop in enumerate(crops):
+        single = pipeline.reader.forward(pipeline.reader.preprocess([crop])[0])
+        np.testing.assert_allclose(batched[i], single[0], atol=1e-4)
+        assert pipeline.reader.infer([crop])[0].text == pipeline.reader.infer(crops)[i].text
+
+
+def test_reader_pads_with_zeros_after_normalisation(pipeline: PlatePipeline) -> None:
+    crop = np.full((48, 100, 3), 255, np.uint8)
+    tensor, widths = pipeline.reader.preprocess([crop])
+    assert tensor.shape == (1, 3, 48, pipeline.reader.width) and widths == [100]
+    assert np.all(tensor[..., :100] == 1.0) and np.all(tensor[..., 100:] == 0.0)
+
+
+def test_empty_batches(pipeline: PlatePipeline) -> None:
+    assert pipeline.detector.infer([]) == [] and pipeline.reader.infer([]) == []
+    assert pipeline.read([]) == []
+    blank = np.zeros((240, 320, 3), np.uint8)
+    assert pipeline.read([blank]) == [[]]
+
+
+def test_vehicle_boxes_map_plates_back_to_the_image(pipeline: PlatePipeline,
+                                                    plates: list[RenderedPlate]) -> None:
+    sample = plates[:3]
+    boxes = []
+    for p in sample:
+        (x1, y1), (x2, y2) = p.corners.min(axis=0), p.corners.max(axis=0)
+        boxes.append(np.array([[x1 - 80, y1 - 60, x2 + 80, y2 + 40]], np.float32))
+    in_boxes = pipeline.read([p.image for p in sample], vehicle_boxes=boxes)
+    for p, found in zip(sample, in_boxes, strict=True):
+        assert found, p.text
+        assert found[0].corners is not None
+        _, height = plate_size(p.corners)
+        assert np.abs(found[0].corners - p.corners).max() < 0.6 * height

@@ -1,0 +1,177 @@
+"""Plate text reader: the ``ppocr_ctc`` family (PP-OCR CTC recognisers, e.g. PP-OCRv6 small).
+
+Model facts (checked in the tests):
+
+* input ``x``: ``(N, 3, 48, W)`` float32, BGR, ``(x / 255 - 0.5) / 0.5``, dynamic N and W;
+* output ``(N, T, C)`` float32 per-frame probabilities (softmax already applied), T = W / 8;
+* classes: index 0 is the CTC blank, 1..C-2 the dictionary in the model metadata key
+  ``character`` (newline-separated), C-1 a space (PaddleOCR's ``use_space_char``).
+
+Crops are resized to height 48 keeping their aspect ratio and right-padded with zeros (after
+normalisation, as PaddleOCR pads) to one fixed width (:attr:`PlateReader.width`), so a
+crop's result never depends on the other crops of its batch (the model's global mixing layers
+see the padding, so padding to a per-batch width would).
+
+Decoding is greedy CTC (argmax per frame, collapse repeats, drop blanks); a character's
+confidence is its best frame's probability. When the greedy text is not a valid plate, the
+best CTC path that spells a valid plate (one per pattern of :data:`vision.plate.grammar.TEMPLATES`)
+is taken instead, but only if it is at most ``max_corrections`` edits away from the greedy
+text (a province character the model left out or misread, an O read for a 0), so that text
+which is not a plate (a sign) is never forced into one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.model import register_family
+from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
+from vision.plate.grammar import SEPARATORS, TEMPLATES, normalise_char, parse_plate
+from vision.session import OnnxSession, SessionConfig
+from vision.types import F32, Image, PlateReading
+
+logger = logging.getLogger(__name__)
+
+
+def character_table(metadata: dict[str, str]) -> list[str]:
+    """Class index -> character: ``["<blank>", *dictionary, " "]`` from the model metadata."""
+    if "character" not in metadata:
+        raise ValueError("model metadata has no 'character' dictionary")
+    return ["<blank>", *metadata["character"].split("\n"), " "]
+
+
+@register_family
+class PlateReader:
+    """Read plate text from rectified crops.
+
+    ``infer(crops)`` takes BGR uint8 ``(h, w, 3)`` crops (any sizes; :func:`vision.plate.rectify.rectify`
+    makes them 48 px high) and returns one :class:`PlateReading` per crop (``corners``/``box``
+    left ``None``: the caller knows where the crop came from).
+    """
+
+    family: ClassVar[str] = "ppocr_ctc"
+
+    def __init__(
+        self,
+        path: Path,
+        config: SessionConfig | None = None,
+        *,
+        name: str = "ppocrv6_rec",
+        height: int = 48,
+        width: int = 320,
+        max_corrections: int = 2,
+    ) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.name = name
+        self.height = height
+        self.width = width
+        self.max_corrections = max_corrections
+        self.session: OnnxSession | None = None
+        self.characters: list[str] = []
+        self._templates: list[list[npt.NDArray[np.intp]]] = []
+        self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
+
+    def load(self) -> None:
+        """Open the session, read the dictionary and run one warm-up inference."""
+        if self.session is not None:
+            return
+        session = OnnxSession(self.path, self.config)
+        self.characters = character_table(session.metadata)
+        index = {c: i for i, c in enumerate(self.characters) if i}
+        self._templates = [
+            [np.asarray([index[c] for c in allowed if c in index], np.intp) for allowed in template]
+            for template in TEMPLATES
+        ]
+        self._blank_like = np.asarray(
+            [0, *(i for c, i in index.items() if c in SEPARATORS)], np.intp)
+        self.session = session
+        out = self.forward(np.zeros((1, 3, self.height, self.width), np.float32))
+        if out.shape[-1] != len(self.characters):
+            raise ValueError(f"{self.name}: {out.shape[-1]} classes but the dictionary gives "
+                             f"{len(self.characters)} (blank + {len(self.characters) - 2} + space)")
+        logger.info("loaded %s (%s) on %s", self.name, self.family, session.provider)
+
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[int]]:
+        """Crops -> ``(N, 3, height, width)`` float32 and each crop's resized width in pixels."""
+        canvas = np.zeros((len(batch), self.height, self.width, 3), np.uint8)
+        widths = []
+        for i, crop in enumerate(batch):
+            if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
+                raise ValueError(f"expected a non-empty (h, w, 3) crop, got {crop.shape}")
+            h, w = crop.shape[:2]
+            rw = min(self.width, max(1, math.ceil(self.height * w / h)))
+            canvas[i, :, :rw] = cv2.resize(crop, (rw, self.height), interpolation=cv2.INTER_LINEAR)
+            widths.append(rw)
+        x = canvas.astype(np.float32) / 255.0
+        x -= 0.5
+        x /= 0.5
+        cols = np.arange(self.width)[None, :] >= np.asarray(widths)[:, None]
+        x[cols[:, None, :, None].repeat(self.height, axis=1).repeat(3, axis=3)] = 0.0
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), widths
+
+    def forward(self, tensor: F32) -> F32:
+        """Run the model: ``(N, T, C)`` float32 per-frame class probabilities."""
+        if self.session is None:
+            self.load()
+        assert self.session is not None
+        return np.asarray(self.session.run(tensor)[0], np.float32)
+
+    def postprocess(self, probs: F32, ctx: Sequence[int] | None = None) -> list[PlateReading]:
+        """Decode each ``(T, C)`` row of ``probs`` into a :class:`PlateReading`."""
+        del ctx  # widths are not needed: padding frames decode to blanks
+        return [self.decode(row) for row in probs]
+
+    def decode(self, probs: F32) -> PlateReading:
+        """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained)."""
+        chars = greedy(probs)
+        raw = "".join(self.characters[c.index] for c in chars)
+        text, scores = self._normalised(chars)
+        parsed = parse_plate(text)
+        if not parsed.valid and self.max_corrections > 0 and text:
+            fixed = self._constrained(probs)
+            if fixed is not None and edit_distance(text, fixed[0]) <= self.max_corrections:
+                text, scores = fixed
+                parsed = parse_plate(text)
+        score_arr = np.asarray(scores, np.float32)
+        return PlateReading(
+            text=parsed.text,
+            raw=raw,
+            score=float(score_arr.mean()) if score_arr.size else 0.0,
+            char_scores=score_arr,
+            valid=parsed.valid,
+            kind=parsed.kind,
+        )
+
+    def _normalised(self, chars: Sequence[CtcChar]) -> tuple[str, list[float]]:
+        text: list[str] = []
+        scores: list[float] = []
+        for c in chars:
+            norm = normalise_char(self.characters[c.index])
+            text.append(norm)
+            scores.extend([c.score] * len(norm))
+        return "".join(text), scores
+
+    def _constrained(self, probs: F32) -> tuple[str, list[float]] | None:
+        """The most likely valid plate under the model's probabilities (any template)."""
+        best = max((constrained(probs, t, self._blank_like) for t in self._templates),
+                   key=lambda c: c.log_prob)
+        if not best.chars:
+            return None
+        return "".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars]
+
+    def infer(self, batch: Sequence[Image]) -> list[PlateReading]:
+        """One :class:`PlateReading` per crop (lazy-loads the model)."""
+        if not batch:
+            return []
+        tensor, widths = self.preprocess(batch)
+        return self.postprocess(self.forward(tensor), widths)
+
