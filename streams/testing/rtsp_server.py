@@ -34,31 +34,33 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, GObject, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 _SEGMENT = Gst.SeekFlags.SEGMENT
 _FLUSH = Gst.SeekFlags.FLUSH
 
 
-class LoopingMedia(GstRtspServer.RTSPMedia):  # type: ignore[misc]
-    """An RTSP media that loops its file source by segment seeks."""
+def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
+    """Seek ``media``'s pipeline back to the start whenever its segment ends."""
+    pipeline = media.get_element().get_parent()
+    bus = pipeline.get_bus()
+    bus.enable_sync_message_emission()
 
-    def do_prepared(self) -> None:
-        self.get_element().get_parent().seek(
-            1.0, Gst.Format.TIME, _FLUSH | _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0
-        )
+    def restart() -> bool:
+        pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
+        return False
 
-    def do_handle_message(self, message: Gst.Message) -> bool:
+    def on_message(_bus: Gst.Bus, message: Gst.Message) -> None:
+        # Sync handlers run on a streaming thread; seek from the main loop instead.
         if message.type == Gst.MessageType.SEGMENT_DONE:
-            pipeline = self.get_element().get_parent()
-            pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0,
-                          Gst.SeekType.NONE, 0)
-            return True
-        result: bool = GstRtspServer.RTSPMedia.do_handle_message(self, message)
-        return result
+            GLib.idle_add(restart)
 
-
-GObject.type_register(LoopingMedia)
+    bus.connect("sync-message", on_message)
+    media.connect(
+        "prepared",
+        lambda _m: pipeline.seek(1.0, Gst.Format.TIME, _FLUSH | _SEGMENT, Gst.SeekType.SET, 0,
+                                 Gst.SeekType.NONE, 0),
+    )
 
 
 def _file_launch(path: str) -> str:
@@ -70,13 +72,15 @@ def _factory(mount: dict[str, Any], auth_role: str | None) -> GstRtspServer.RTSP
     factory = GstRtspServer.RTSPMediaFactory()
     if "file" in mount:
         factory.set_launch(_file_launch(mount["file"]))
-        factory.set_media_gtype(LoopingMedia)
+        factory.connect("media-configure", lambda _f, media: _loop_forever(media))
     else:
         factory.set_launch(f"( {mount['launch']} )")
     factory.set_shared(True)
-    factory.set_protocols(GstRtspServer.RTSPLowerTrans.TCP | GstRtspServer.RTSPLowerTrans.UDP)
     permissions = GstRtspServer.RTSPPermissions()
     role = auth_role if mount.get("auth") else "anonymous"
+    # Everyone may see the mount, so that the server answers 401 (not 404) and clients
+    # retry with credentials; only the role may construct (play) it.
+    permissions.add_permission_for_role("anonymous", "media.factory.access", True)
     permissions.add_permission_for_role(role, "media.factory.access", True)
     permissions.add_permission_for_role(role, "media.factory.construct", True)
     factory.set_permissions(permissions)

@@ -1,0 +1,197 @@
+"""PyAV (FFmpeg) stream opening, decoding and failure classification.
+
+PyAV was chosen over OpenCV's FFmpeg backend (numbers in ``benchmarks/results/streams.md``):
+comparable decode cost once only sampled frames are converted to BGR, and it gives what a
+supervisor needs: real open/read timeouts through FFmpeg's interrupt callback, typed errors
+(401 -> ``auth_failed``, 404, refused, timeout) and codec/stream metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import av
+import av.container
+import av.video.frame
+
+from streams.config import Transport, file_path
+from streams.credentials import redact
+from streams.health import CameraState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What the camera sends: codec name, frame size and nominal frame rate (None if unknown)."""
+
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+
+
+class StreamFailure(Exception):
+    """Opening or reading a stream failed; ``reason`` is already free of credentials."""
+
+    def __init__(self, state: CameraState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+def classify_failure(exc: BaseException, secrets: list[str]) -> StreamFailure:
+    """Map an exception from opening/decoding to a failure state and a masked reason."""
+    if isinstance(exc, StreamFailure):
+        return exc
+    text = redact(_describe(exc), secrets)
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text \
+            or "unauthorized" in text.lower():
+        return StreamFailure(CameraState.AUTH_FAILED, f"authentication failed: {text}")
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return StreamFailure(CameraState.OFFLINE, f"stream not found: {text}")
+    if isinstance(exc, av.error.ExitError | TimeoutError):
+        return StreamFailure(CameraState.OFFLINE, f"timed out: {text}")
+    if isinstance(exc, av.error.InvalidDataError):
+        return StreamFailure(CameraState.OFFLINE, f"not a valid stream (timeout or garbage): "
+                                                  f"{text}")
+    if isinstance(exc, av.error.EOFError | EOFError):
+        return StreamFailure(CameraState.OFFLINE, "stream ended")
+    return StreamFailure(CameraState.OFFLINE, text)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, av.error.FFmpegError):
+        # The filename attribute is the URL, credentials included; show the masked one.
+        return f"{type(exc).__name__}: {exc.strerror}" + (
+            f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class PyAVStream:
+    """One open connection to a camera (or file) decoding video frames with PyAV.
+
+    Use as a context manager; :meth:`frames` yields decoded frames until the stream fails
+    (raising :class:`StreamFailure`) or ``stopped()`` turns true. Local files loop forever,
+    paced in real time like a camera.
+    """
+
+    def __init__(self, url: str, *, transport: Transport, open_timeout_s: float,
+                 read_timeout_s: float, watchdog_s: float, decode_threads: int,
+                 is_file: bool, secrets: list[str]) -> None:
+        self._url = url
+        self._transport = transport
+        self._open_timeout_s = open_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._watchdog_s = watchdog_s
+        self._decode_threads = decode_threads
+        self._is_file = is_file
+        self._secrets = secrets
+        self._container: av.container.InputContainer | None = None
+        self.info: StreamInfo | None = None
+
+    def __enter__(self) -> PyAVStream:
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def _open(self) -> None:
+        if self._is_file:
+            path = file_path(self._url)
+            if not path.is_file():
+                raise StreamFailure(CameraState.OFFLINE, f"no such file: {path}")
+            self._container = av.open(str(path), mode="r")
+        else:
+            options = {
+                "rtsp_transport": self._transport.value,
+                # FFmpeg's socket I/O timeout, in microseconds.
+                "timeout": str(int(self._read_timeout_s * 1_000_000)),
+            }
+            self._container = av.open(self._url, mode="r", options=options,
+                                      timeout=(self._open_timeout_s, self._read_timeout_s))
+        if not self._container.streams.video:
+            raise StreamFailure(CameraState.OFFLINE,
+                                "no decodable video stream (unsupported codec?)")
+        stream = self._container.streams.video[0]
+        codec = stream.codec_context
+        codec.thread_count = self._decode_threads
+        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+        self.info = StreamInfo(codec.name, codec.width, codec.height,
+                               float(rate) if rate else None)
+
+    def frames(self, stopped: Callable[[], bool]) -> Iterator[av.video.frame.VideoFrame]:
+        """Decoded frames, in order, until ``stopped()`` or a failure."""
+        container = self._container
+        if container is None:
+            raise RuntimeError("stream is not open")
+        last_frame = time.monotonic()
+        pacer = _Pacer() if self._is_file else None
+        keyed = False
+        while not stopped():
+            for packet in container.demux(video=0):
+                if stopped():
+                    return
+                for frame in packet.decode():
+                    if not isinstance(frame, av.video.frame.VideoFrame):
+                        continue
+                    # Joining mid-GOP, FFmpeg conceals missing references with grey
+                    # blocks: hand out nothing before the first key frame.
+                    keyed = keyed or frame.key_frame
+                    if not keyed:
+                        continue
+                    if pacer is not None and not pacer.wait(frame, stopped):
+                        return
+                    last_frame = time.monotonic()
+                    yield frame
+                if time.monotonic() - last_frame > self._watchdog_s:
+                    raise StreamFailure(CameraState.OFFLINE,
+                                        f"watchdog: data but no decoded frame for "
+                                        f"{self._watchdog_s:.0f} s")
+            if pacer is None:
+                raise StreamFailure(CameraState.OFFLINE, "stream ended")
+            container.seek(0)  # a file: loop
+            pacer.restart()
+
+
+class _Pacer:
+    """Sleeps so that a file plays at its own frame rate, across loops."""
+
+    def __init__(self) -> None:
+        self._origin: float | None = None  # monotonic time of media time 0
+        self._loop_offset = 0.0
+        self._first_pts: float | None = None
+        self._media_time = 0.0
+
+    def restart(self) -> None:
+        self._loop_offset = self._media_time + 0.04
+        self._first_pts = None
+
+    def wait(self, frame: av.video.frame.VideoFrame, stopped: Callable[[], bool]) -> bool:
+        """Sleep until ``frame`` is due; False if ``stopped()`` turned true meanwhile."""
+        pts = frame.time if frame.time is not None else self._media_time + 0.04
+        if self._first_pts is None:
+            self._first_pts = pts
+        self._media_time = self._loop_offset + pts - self._first_pts
+        if self._origin is None:
+            self._origin = time.monotonic() - self._media_time
+        while (delay := self._origin + self._media_time - time.monotonic()) > 0:
+            if stopped():
+                return False
+            time.sleep(min(delay, 0.05))
+        return True
