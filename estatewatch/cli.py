@@ -88,6 +88,87 @@ def recognize(
         raise typer.Exit(1)
 
 
+def _run_service(config: object, host: str, port: int, banner: str) -> None:
+    """Start the service (models load in the background; /readyz says when) and serve the API."""
+    import threading
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.keys import load_api_keys
+    from estatewatch.config import ServiceConfig
+    from estatewatch.service import Service
+    from models.store import data_dir
+
+    assert isinstance(config, ServiceConfig)
+    keys, key_file = load_api_keys(data_dir())
+    service = Service(config)
+    app = create_app(service, keys)
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            service.start()
+        except BaseException as exc:  # reported below and by /readyz staying 503
+            failure.append(exc)
+            logging.getLogger("estatewatch").error("service failed to start: %s", exc)
+
+    starter = threading.Thread(target=start, name="service-start", daemon=True)
+    starter.start()
+    typer.echo(banner)
+    typer.echo(f"  API:      http://{host}:{port}/docs   (health: /healthz, /readyz, metrics: /metrics)")
+    typer.echo("  API key:  " + (f"in {key_file}" if key_file else "from ESTATEWATCH_API_KEYS")
+               + "  (send it as 'Authorization: Bearer <key>')")
+    if key_file:
+        typer.echo(f"  try:      curl -H \"Authorization: Bearer $(cat {key_file})\" "
+                   f"http://{host}:{port}/api/v1/recognitions?limit=3")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        starter.join(timeout=120)
+        service.stop()
+    if failure:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config file (cameras, vision).",
+                                exists=True, dir_okay=False, readable=True),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the service: cameras -> recognition -> REST API (Ctrl-C stops it cleanly)."""
+    from estatewatch.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _run_service(cfg, host, port, f"Estatewatch: serving {len(cfg.cameras)} camera(s)")
+
+
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    detect_fps: float = typer.Option(2.0, min=0.2, max=25, help="Frames per second analysed per camera."),
+) -> None:
+    """Run the service with two local sample cameras (a lobby and a gate with Chinese plates)."""
+    from estatewatch.demo import DemoError, demo_config
+    from models.fetch import ModelError, fetch
+
+    try:
+        fetch()
+        cfg = demo_config(detect_fps)
+    except (DemoError, ModelError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _run_service(cfg, host, port, "Estatewatch demo: cameras 'lobby' (faces) and 'gate' (vehicles, plates); "
+                 "recognitions are logged below")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

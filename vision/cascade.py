@@ -93,14 +93,16 @@ class Cascade:
             plates = PlatePipeline.from_store(settings.profile, config, store)
         return cls(faces, vehicles, plates)
 
-    def recognize(self, images: Sequence[Image]) -> list[ImageRecognition]:
-        """Run every loaded stage over ``images`` (BGR uint8), one batch per stage."""
+    def recognize(self, images: Sequence[Image],
+                  run: Collection[Analysis] = ALL_ANALYSES) -> list[ImageRecognition]:
+        """Run the loaded stages named in ``run`` over ``images`` (BGR uint8), one batch per stage."""
         if not images:
             return []
-        faces = self.faces.analyze(images) if self.faces else [[] for _ in images]
-        vehicles = (self._vehicles(images) if self.vehicles
-                    else [Detections.empty() for _ in images])
-        plates = self._plates(images, vehicles) if self.plates else [[] for _ in images]
+        faces = self.faces.analyze(images) if self.faces and "faces" in run else [[] for _ in images]
+        want_vehicles = self.vehicles is not None and ("vehicles" in run or "plates" in run)
+        vehicles = self._vehicles(images) if want_vehicles else [Detections.empty() for _ in images]
+        plates = (self._plates(images, vehicles) if self.plates and "plates" in run
+                  else [[] for _ in images])
         return [ImageRecognition(f, v, p) for f, v, p in zip(faces, vehicles, plates, strict=True)]
 
     def _vehicles(self, images: Sequence[Image]) -> list[Detections]:

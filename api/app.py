@@ -1,0 +1,25 @@
+"""The FastAPI application: REST under ``/api/v1``, public probes, OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.routes import cameras, health
+
+PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
+"""Routes that answer without an API key; every other route requires one."""
+
+
+def create_app(service: Any, api_keys: frozenset[str]) -> FastAPI:
+    """Build the app around a running (or starting) service."""
+    if not api_keys:
+        raise ValueError("at least one API key is required")
+    app = FastAPI(title="Estatewatch", version="0.1.0",
+                  description="Security core for smart residential communities.")
+    app.state.service = service
+    app.state.api_keys = api_keys
+    app.include_router(health.router)
+    app.include_router(cameras.router)
+    return app

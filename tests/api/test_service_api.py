@@ -1,0 +1,99 @@
+"""The service end to end: sample cameras -> cascade -> REST API, with API-key auth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.keys import load_api_keys
+from benchmarks.plate_set import generate, load_background
+from estatewatch.demo import CAR_PHOTO, demo_config
+from estatewatch.service import Service
+
+KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def client(model_store: Path) -> Iterator[tuple[TestClient, Service]]:
+    service = Service(demo_config(detect_fps=2.0))
+    service.start()
+    try:
+        with TestClient(create_app(service, frozenset([KEY]))) as tc:
+            yield tc, service
+    finally:
+        service.stop()
+
+
+def wait_for(predicate: object, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.5)
+    raise AssertionError("condition not met in time")
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEY}"}
+
+
+def test_probes_are_public(client: tuple[TestClient, Service]) -> None:
+    tc, _ = client
+    assert tc.get("/healthz").json() == {"status": "ok"}
+    assert tc.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}])
+def test_api_needs_a_valid_key(client: tuple[TestClient, Service], headers: dict[str, str]) -> None:
+    tc, _ = client
+    assert tc.get("/api/v1/cameras", headers=headers).status_code == 401
+
+
+def test_gate_camera_reads_the_rendered_plates(client: tuple[TestClient, Service]) -> None:
+    tc, _ = client
+    truth = {s.text for s in generate(3, seed=11, backgrounds={"car": load_background(str(CAR_PHOTO))})}
+
+    def plates() -> set[str]:
+        records = tc.get("/api/v1/recognitions", params={"camera_id": "gate", "limit": 500},
+                         headers=auth()).json()
+        return {p["text"] for r in records for p in r["plates"] if p["valid"]}
+
+    wait_for(lambda: plates() & truth)
+    assert plates() <= truth, f"read plates that are not in the clip: {plates() - truth}"
+
+
+def test_lobby_camera_sees_faces_and_reports_state(client: tuple[TestClient, Service]) -> None:
+    tc, _ = client
+
+    def faces() -> int:
+        records = tc.get("/api/v1/recognitions", params={"camera_id": "lobby"}, headers={"X-API-Key": KEY})
+        return max((len(r["faces"]) for r in records.json()), default=0)
+
+    wait_for(lambda: faces() >= 10)
+    cams = {c["id"]: c for c in tc.get("/api/v1/cameras", headers=auth()).json()}
+    assert cams["lobby"]["status"]["state"] == "online"
+    assert cams["lobby"]["status"]["delivered"] > 0
+    events = tc.get("/api/v1/cameras/events", headers=auth()).json()
+    assert {"camera_id": "lobby", "state": "online"}.items() <= next(
+        e for e in events if e["camera_id"] == "lobby" and e["state"] == "online").items()
+    metrics = tc.get("/metrics").text
+    assert 'estatewatch_frames_analysed_total{camera="lobby"}' in metrics
+
+
+def test_unknown_camera_is_404(client: tuple[TestClient, Service]) -> None:
+    tc, _ = client
+    response = tc.get("/api/v1/recognitions", params={"camera_id": "roof"}, headers=auth())
+    assert response.status_code == 404
+    assert "roof" in response.json()["detail"]
+
+
+def test_generated_api_key_is_private_and_stable(tmp_path: Path) -> None:
+    keys, path = load_api_keys(tmp_path, env={})
+    assert path is not None and path.stat().st_mode & 0o777 == 0o600
+    assert load_api_keys(tmp_path, env={})[0] == keys
+    assert load_api_keys(tmp_path, env={"ESTATEWATCH_API_KEYS": "a, b"}) == (frozenset({"a", "b"}), None)
