@@ -19,7 +19,8 @@ from estatewatch.config import ServiceConfig
 from streams.config import CameraConfig
 from streams.health import HealthEvent
 from streams.source import CameraSource
-from vision.cascade import ALL_ANALYSES, Cascade, to_json
+from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
+from vision.engine import VisionEngine
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Service:
         self.config = config
         self.limits = limits or ServiceLimits()
         self._cascade = cascade
+        self.engine: VisionEngine | None = None
         self.sources: dict[str, CameraSource] = {}
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -65,9 +67,11 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Load the models, then start every camera and its analysis worker."""
-        stages = {stage for cam in self.config.cameras for stage in cam.run} or set(ALL_ANALYSES)
+        stages: set[Analysis] = {s for cam in self.config.cameras for s in cam.run} or set(ALL_ANALYSES)
         if self._cascade is None:
-            self._cascade = Cascade.from_store(self.config.vision, run=stages)
+            # One engine for all cameras: their frames share batched ONNX calls.
+            self.engine = VisionEngine(self.config.vision, tasks=tasks_for(stages)).start()
+            self._cascade = Cascade.from_engine(self.engine)
         for cam in self.config.cameras:
             source = CameraSource(cam, on_event=self._on_event)
             self.sources[cam.id] = source
@@ -88,6 +92,8 @@ class Service:
         for worker in self._workers:
             worker.join(10)
         self._workers.clear()
+        if self.engine is not None:
+            self.engine.stop()
         logger.info("service stopped")
 
     # -- the pipeline ----------------------------------------------------------------------

@@ -14,18 +14,34 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
+from models.manifest import Task
 from vision.config import VisionSettings
-from vision.face.pipeline import FaceAnalyzer
+from vision.engine import VisionEngine
+from vision.face.arcface import ArcFaceEmbedder
+from vision.face.pipeline import FaceAnalyzer, FaceDetector
+from vision.plate.detector import PlateDetector
 from vision.plate.pipeline import PlatePipeline
+from vision.plate.reader import PlateReader
 from vision.types import F32, Detections, Face, Image, PlateReading
 from vision.vehicle.yolo import VEHICLE_CLASSES, YoloDetector
 
 Analysis = Literal["faces", "vehicles", "plates"]
 ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
+STAGE_TASKS: dict[Analysis, tuple[Task, ...]] = {
+    "faces": ("face_detect", "face_embed"),
+    "vehicles": ("vehicle_detect",),
+    "plates": ("vehicle_detect", "plate_detect", "plate_read"),
+}
+"""The models each analysis needs (plates are searched on vehicles)."""
+
+
+def tasks_for(stages: Collection[Analysis]) -> tuple[Task, ...]:
+    """The model tasks needed to run ``stages``, without duplicates, in a stable order."""
+    return tuple(dict.fromkeys(t for stage in ALL_ANALYSES if stage in stages for t in STAGE_TASKS[stage]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,28 @@ class Cascade:
         if "plates" in run:
             plates = PlatePipeline.from_store(settings.profile, config, store)
         return cls(faces, vehicles, plates)
+
+    @classmethod
+    def from_engine(cls, engine: VisionEngine) -> Cascade:
+        """A cascade whose every model call goes through the engine's batchers.
+
+        Concurrent callers (one per camera) then share ONNX calls: a batch may hold frames of
+        many cameras. Stages whose models the engine did not load are skipped.
+        """
+        loaded = engine.models
+
+        def batched(task: Task) -> Any:
+            return engine.batched(task) if task in loaded else None
+
+        faces = None
+        if "face_detect" in loaded and "face_embed" in loaded:
+            faces = FaceAnalyzer(cast(FaceDetector, batched("face_detect")),
+                                 cast(ArcFaceEmbedder, batched("face_embed")))
+        plates = None
+        if "plate_detect" in loaded and "plate_read" in loaded:
+            plates = PlatePipeline(cast(PlateDetector, batched("plate_detect")),
+                                   cast(PlateReader, batched("plate_read")))
+        return cls(faces, cast(YoloDetector | None, batched("vehicle_detect")), plates)
 
     def recognize(self, images: Sequence[Image],
                   run: Collection[Analysis] = ALL_ANALYSES) -> list[ImageRecognition]:

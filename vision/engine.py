@@ -7,8 +7,12 @@ batcher coalesces the requests of all callers into one ONNX call of at most its 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from models.fetch import require
 from models.manifest import ModelSpec, Task, profile_models
@@ -67,3 +71,35 @@ class VisionEngine:
             return self.batchers[task]
         except KeyError:
             raise KeyError(f"the vision engine was started without a {task} model") from None
+
+    def batched(self, task: Task) -> BatchedModel:
+        """The task's model with ``infer`` routed through its batcher."""
+        return BatchedModel(self.models[task], self.batcher(task))
+
+
+class BatchedModel:
+    """A loaded model whose ``infer`` goes through its engine batcher.
+
+    Each input is submitted on its own, so the inputs of concurrent callers (say, frames of
+    several cameras) share ONNX calls up to the model's ``max_batch``. Everything else
+    (attributes, helper methods) is the model's own.
+    """
+
+    def __init__(self, model: Any, batcher: DynamicBatcher[Any, Any]) -> None:
+        self.model = model
+        self.batcher = batcher
+
+    def infer(self, batch: Sequence[Any]) -> list[Any]:
+        """One result per input, computed in shared batches."""
+        futures = [self.batcher.submit(item) for item in batch]
+        return [f.result() for f in futures]
+
+    def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Embedders: ``(N, 112, 112, 3)`` crops -> ``(N, D)`` float32 rows."""
+        rows = self.infer(list(crops))
+        if not rows:
+            return np.zeros((0, 512), np.float32)
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
