@@ -47,13 +47,15 @@ def recognize(
     run: str = typer.Option("faces,vehicles,plates", help="Stages to run (comma-separated)."),
     batch: int = typer.Option(8, min=1, max=64, help="Images per model batch."),
     provider: str = typer.Option("cpu", help="Execution provider: cpu, cuda or tensorrt."),
+    match: bool = typer.Option(True, help="Match faces and plates against the resident registry."),
 ) -> None:
-    """Find faces, vehicles and licence plates in still images.
+    """Find faces, vehicles and licence plates in still images, and who or whose they are.
 
-    An unreadable file is reported on its own line and the others still run; the exit code
-    is 1 if any file failed.
+    Faces and plates are matched against the registry (ESTATEWATCH_DATABASE_URL, default the
+    SQLite file in the data directory). An unreadable file is reported on its own line and
+    the others still run; the exit code is 1 if any file failed.
     """
-    from estatewatch.recognize import ImageReadError, chunks, dumps, human_line, read_image
+    from estatewatch.recognize import ImageReadError, RegistryMatcher, chunks, dumps, human_line, read_image
     from models.fetch import ModelError
     from vision.cascade import ALL_ANALYSES, Cascade, to_json
     from vision.config import VisionSettings
@@ -66,6 +68,7 @@ def recognize(
     try:
         settings = VisionSettings.model_validate({"profile": profile, "providers": [provider]})
         cascade = Cascade.from_store(settings, run=stages)  # type: ignore[arg-type]
+        matcher = RegistryMatcher.open() if match else None
     except (ModelError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -79,11 +82,14 @@ def recognize(
                 records[path] = {"image": str(path), "error": str(exc)}
         results = cascade.recognize([im for _, im in loaded])
         for (path, _), result in zip(loaded, results, strict=True):
-            records[path] = {"image": str(path), **to_json(result)}
+            faces, plates = matcher.match(result) if matcher else (None, None)
+            records[path] = {"image": str(path), **to_json(result, faces, plates)}
         for path in group:
             record = records[path]
             failed += "error" in record
             typer.echo(dumps(record) if as_json else human_line(path, record))
+    if matcher:
+        matcher.close()
     if failed:
         raise typer.Exit(1)
 

@@ -38,6 +38,41 @@ def read_image(path: Path) -> npt.NDArray[np.uint8]:
     return np.asarray(image, np.uint8)
 
 
+class RegistryMatcher:
+    """Fills ``match`` for faces and valid plates from the resident registry."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    @classmethod
+    def open(cls) -> RegistryMatcher:
+        """Open the configured registry (migrating a new database)."""
+        from registry.service import Registry
+
+        return cls(Registry.open())
+
+    def close(self) -> None:
+        self.registry.close()
+
+    def match(self, result: Any) -> tuple[list[Any], list[Any]]:
+        """JSON-able matches for ``result.faces`` and ``result.plates`` (``None`` where not matchable)."""
+        import dataclasses
+
+        embedded = [f.embedding for f in result.faces if f.embedding is not None]
+        found = iter(self.registry.match_faces(np.stack(embedded)) if embedded else [])
+        faces: list[Any] = []
+        for face in result.faces:
+            if face.embedding is None:
+                faces.append(None)
+                continue
+            data = next(found).to_dict()
+            data.pop("candidates", None)
+            faces.append(data)
+        plates = [dataclasses.asdict(self.registry.match_plate(p.reading.text)) if p.reading.valid else None
+                  for p in result.plates]
+        return faces, plates
+
+
 def chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
