@@ -14,3 +14,13 @@ app = typer.Typer(help="Throughput and latency benchmarks; results go to benchma
 from benchmarks.models import bench_models  # noqa: E402
 
 app.command("models")(bench_models)
+app.command("plates")(__import__("benchmarks.plates", fromlist=["plates"]).plates)
+
+from benchmarks.faces import bench_faces  # noqa: E402
+
+app.command("faces")(bench_faces)
+app.command("search")(__import__("benchmarks.search", fromlist=["search"]).search)
+
+from benchmarks.streams import streams_command  # noqa: E402
+
+app.command("streams")(streams_command)
