@@ -7,6 +7,7 @@ batcher coalesces the requests of all callers into one ONNX call of at most its 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class VisionEngine:
         self.specs: dict[Task, ModelSpec] = {t: s for t, s in chosen.items() if tasks is None or t in tasks}
         self.models: dict[Task, Any] = {}
         self.batchers: dict[Task, DynamicBatcher[Any, Any]] = {}
+        self._batched: dict[Task, BatchedModel] = {}
 
     def start(self) -> VisionEngine:
         """Verify, load and warm up every model, then start its batcher."""
@@ -56,6 +58,8 @@ class VisionEngine:
 
     def stop(self) -> None:
         """Stop every batcher (queued requests are finished first)."""
+        for proxy in self._batched.values():
+            proxy.stop()
         for batcher in self.batchers.values():
             batcher.stop()
 
@@ -73,25 +77,43 @@ class VisionEngine:
             raise KeyError(f"the vision engine was started without a {task} model") from None
 
     def batched(self, task: Task) -> BatchedModel:
-        """The task's model with ``infer`` routed through its batcher."""
-        return BatchedModel(self.models[task], self.batcher(task))
+        """The task's model with ``infer`` routed through its batcher (one proxy per task)."""
+        if task not in self._batched:
+            self._batched[task] = BatchedModel(self.models[task], self.batcher(task))
+        return self._batched[task]
 
 
 class BatchedModel:
-    """A loaded model whose ``infer`` goes through its engine batcher.
+    """A loaded model whose ``infer`` goes through dynamic batchers.
 
     Each input is submitted on its own, so the inputs of concurrent callers (say, frames of
-    several cameras) share ONNX calls up to the model's ``max_batch``. Everything else
-    (attributes, helper methods) is the model's own.
+    several cameras) share ONNX calls up to the model's ``max_batch``. Keyword options of
+    ``infer`` (a per-call score threshold, say) get a batcher of their own, so a batch never
+    mixes inputs that asked for different options. Everything else is the model's own.
     """
 
     def __init__(self, model: Any, batcher: DynamicBatcher[Any, Any]) -> None:
         self.model = model
         self.batcher = batcher
+        self._variants: dict[tuple[tuple[str, Any], ...], DynamicBatcher[Any, Any]] = {}
+        self._lock = threading.Lock()
 
-    def infer(self, batch: Sequence[Any]) -> list[Any]:
+    def _batcher_for(self, options: dict[str, Any]) -> DynamicBatcher[Any, Any]:
+        if not options:
+            return self.batcher
+        key = tuple(sorted(options.items()))
+        with self._lock:
+            if key not in self._variants:
+                self._variants[key] = DynamicBatcher(
+                    lambda items: self.model.infer(items, **options), max_batch=self.batcher.max_batch,
+                    max_wait_ms=self.batcher.max_wait * 1000, name=f"{self.batcher.name}{list(key)}",
+                ).start()
+            return self._variants[key]
+
+    def infer(self, batch: Sequence[Any], **options: Any) -> list[Any]:
         """One result per input, computed in shared batches."""
-        futures = [self.batcher.submit(item) for item in batch]
+        batcher = self._batcher_for(options)
+        futures = [batcher.submit(item) for item in batch]
         return [f.result() for f in futures]
 
     def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -100,6 +122,13 @@ class BatchedModel:
         if not rows:
             return np.zeros((0, 512), np.float32)
         return np.stack(rows).astype(np.float32, copy=False)
+
+    def stop(self) -> None:
+        """Stop the option variants' batchers (the main one belongs to the engine)."""
+        with self._lock:
+            for batcher in self._variants.values():
+                batcher.stop()
+            self._variants.clear()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)

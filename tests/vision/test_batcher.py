@@ -122,3 +122,32 @@ def test_asubmit_from_an_event_loop() -> None:
 def test_invalid_limits(max_batch: int, max_wait_ms: float, expected_error: str) -> None:
     with pytest.raises(ValueError, match=expected_error):
         DynamicBatcher(lambda b: b, max_batch=max_batch, max_wait_ms=max_wait_ms)
+
+
+class ScalingModel:
+    """Stand-in model with a per-call option, like the plate detector's score threshold."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, list[int]]] = []
+
+    def infer(self, batch: list[int], *, scale: int = 1) -> list[int]:
+        self.calls.append((scale, list(batch)))
+        return [x * scale for x in batch]
+
+
+def test_batched_model_never_mixes_calls_with_different_options() -> None:
+    from vision.engine import BatchedModel
+
+    model = ScalingModel()
+    batcher = DynamicBatcher(model.infer, max_batch=8, max_wait_ms=20, name="scaling")
+    proxy = BatchedModel(model, batcher.start())
+    with ThreadPoolExecutor(6) as pool:
+        plain = pool.submit(proxy.infer, [1, 2, 3])
+        tripled = pool.submit(proxy.infer, [1, 2, 3], scale=3)
+        assert plain.result(10) == [1, 2, 3]
+        assert tripled.result(10) == [3, 6, 9]
+    for scale, batch in model.calls:
+        assert all(x in (1, 2, 3) for x in batch) and scale in (1, 3)
+    assert proxy.calls is model.calls  # other attributes are the model's own
+    proxy.stop()
+    batcher.stop()
