@@ -24,3 +24,5 @@ app.command("search")(__import__("benchmarks.search", fromlist=["search"]).searc
 from benchmarks.streams import streams_command  # noqa: E402
 
 app.command("streams")(streams_command)
+app.command("pipeline")(__import__("benchmarks.pipeline", fromlist=["pipeline"]).pipeline)
+app.command("delivery")(__import__("benchmarks.delivery", fromlist=["delivery"]).delivery)

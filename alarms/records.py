@@ -1,0 +1,131 @@
+"""What the alarm store hands out: stored alarms, list filters and pages, outbox messages, attempts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from alarms.types import AlarmType, Severity, Subject
+
+AlarmState = Literal["open", "acknowledged", "resolved"]
+MessageStatus = Literal["pending", "delivered", "failed", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """A stored alarm.
+
+    ``snapshot_path`` and ``crop_path`` are relative to the data directory's ``snapshots/``
+    folder (``YYYY/MM/DD/<id>.jpg``); the crop never leaves the site.
+    """
+
+    id: str
+    type: AlarmType
+    severity: Severity
+    state: AlarmState
+    rule_id: str
+    camera_id: str | None
+    zone: str | None
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+    subject: Subject
+    dedup_key: str
+    similarity: float | None = None
+    plate_text: str | None = None
+    snapshot_path: str | None = None
+    crop_path: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    acknowledged_at: dt.datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmFilter:
+    """Which alarms :meth:`alarms.store.AlarmStore.list` returns; ``None`` fields do not filter."""
+
+    states: tuple[AlarmState, ...] | None = None
+    types: tuple[AlarmType, ...] | None = None
+    severities: tuple[Severity, ...] | None = None
+    camera_id: str | None = None
+    zone: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Newest first; ``offset`` rows skipped, at most ``limit`` returned."""
+
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 1000:
+            raise ValueError(f"limit must be in 1..1000, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmPage:
+    items: list[Alarm]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """One event for one endpoint, as a relay claimed it.
+
+    ``event_id`` is the ``webhook-id``: equal for every endpoint and every retry of the event.
+    ``payload`` is the Standard Webhooks body ``{type, timestamp, data}``.
+    """
+
+    id: int
+    endpoint_id: str
+    event_id: str
+    type: str
+    payload: dict[str, Any]
+    attempts: int
+    claim_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """An outbox row as the operator sees it."""
+
+    id: int
+    endpoint_id: str
+    event_id: str
+    type: str
+    status: MessageStatus
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_status_code: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One try to deliver a message: when, what came back, how long it took."""
+
+    message_id: int
+    endpoint_id: str
+    event_id: str
+    attempted_at: dt.datetime
+    outcome: Literal["delivered", "retry", "failed", "dead"]
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    id: str
+    failing_since: dt.datetime | None
+    last_success_at: dt.datetime | None
+    disabled_at: dt.datetime | None
+    disabled_reason: str | None

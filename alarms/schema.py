@@ -1,0 +1,172 @@
+"""The alarm store's tables (SQLAlchemy 2.x); every change goes through :mod:`alarms.migrations`.
+
+They share the registry's database but have their own metadata and Alembic version table
+(``alarms_alembic_version``), so both migration histories live side by side.
+
+- ``alarms``: one row per raised alarm, with its state transitions (who, when).
+- ``alarm_events``: every event emitted (``alarm.raised``, ``camera.offline`` ...); its id is the
+  ``webhook-id`` receivers see, the same for every endpoint and every retry.
+- ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
+- ``delivery_attempts``: the delivery log, one row per attempt.
+- ``delivery_endpoints``: per-endpoint health (failing since, disabled).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ALARM_STATES = ("open", "acknowledged", "resolved")
+MESSAGE_STATUSES = ("pending", "delivered", "failed", "dead")
+SERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("datetimes stored in the alarm store must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AlarmRow(Base):
+    __tablename__ = "alarms"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    rule_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    camera_id: Mapped[str | None] = mapped_column(String(100))
+    zone: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    subject_kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    plate_text: Mapped[str | None] = mapped_column(String(32))
+    snapshot_path: Mapped[str | None] = mapped_column(String(500))
+    crop_path: Mapped[str | None] = mapped_column(String(500))
+    dedup_key: Mapped[str] = mapped_column(String(500), nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="state"),
+        CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity"),
+        Index("ix_alarms_occurred_at", "occurred_at"),
+        Index("ix_alarms_state_occurred_at", "state", "occurred_at"),
+        Index("ix_alarms_camera_occurred_at", "camera_id", "occurred_at"),
+    )
+
+
+class AlarmEventRow(Base):
+    __tablename__ = "alarm_events"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+    alarm_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("alarms.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox_messages"
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("alarm_events.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed', 'dead')", name="status"),
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        Index("ix_outbox_messages_endpoint_status", "endpoint_id", "status"),
+        Index("uq_outbox_messages_endpoint_event", "endpoint_id", "event_id", unique=True),
+    )
+
+
+class DeliveryAttemptRow(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        SERIAL, ForeignKey("outbox_messages.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    endpoint_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    event_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    attempted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class EndpointRow(Base):
+    __tablename__ = "delivery_endpoints"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+ALARMS = cast(Table, AlarmRow.__table__)
+EVENTS = cast(Table, AlarmEventRow.__table__)
+OUTBOX = cast(Table, OutboxRow.__table__)
+ATTEMPTS = cast(Table, DeliveryAttemptRow.__table__)
+ENDPOINTS = cast(Table, EndpointRow.__table__)

@@ -1,0 +1,221 @@
+"""The alarm store on SQLite and PostgreSQL: alarms, transitions, snapshots, the outbox, retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import inspect
+
+from alarms import db
+from alarms.config import WebhookConfig
+from alarms.records import AlarmFilter, Paging
+from alarms.snapshots import relative_path
+from alarms.store import AlarmNotFoundError, IllegalTransitionError, next_state
+from tests.alarms.conftest import SECRET, T0, StoreFactory, delivery_config, make_draft
+
+HOOK = WebhookConfig(id="pms", url="http://127.0.0.1:9/hook", secret=SECRET)
+OPS = WebhookConfig(id="ops", url="http://127.0.0.1:9/ops", secret=SECRET, events=["camera.offline"])
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "expected", "expected_error"),
+    [
+        ("open", "acknowledge", "acknowledged", None),
+        ("open", "resolve", "resolved", None),
+        ("acknowledged", "resolve", "resolved", None),
+        ("acknowledged", "acknowledge", None, IllegalTransitionError),
+        ("resolved", "acknowledge", None, IllegalTransitionError),
+        ("resolved", "resolve", None, IllegalTransitionError),
+        ("open", "reopen", None, ValueError),
+    ],
+)
+def test_next_state(
+    state: Any, action: str, expected: str | None, expected_error: type[Exception] | None
+) -> None:
+    if expected_error:
+        with pytest.raises(expected_error):
+            next_state(state, action)
+        return
+    assert next_state(state, action) == expected
+
+
+@pytest.mark.parametrize(
+    ("alarm_id", "at", "suffix", "expected", "expected_error"),
+    [
+        ("a1", T0, ".jpg", "2025/03/01/a1.jpg", None),
+        (
+            "a1",
+            dt.datetime(2025, 3, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+            ".crop.jpg",
+            "2025/02/28/a1.crop.jpg",
+            None,
+        ),  # UTC date
+        ("../x", T0, ".jpg", None, "invalid alarm id"),
+        ("", T0, ".jpg", None, "invalid alarm id"),
+    ],
+)
+def test_relative_path(
+    alarm_id: str, at: dt.datetime, suffix: str, expected: str | None, expected_error: str | None
+) -> None:
+    if expected_error:
+        with pytest.raises(ValueError, match=expected_error):
+            relative_path(alarm_id, at, suffix)
+        return
+    assert relative_path(alarm_id, at, suffix) == expected
+
+
+def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert db.current_revision(store.engine) == "a0001"
+    tables = set(inspect(store.engine).get_table_names())
+    assert {
+        "alarms",
+        "alarm_events",
+        "outbox_messages",
+        "delivery_attempts",
+        "alarms_alembic_version",
+    } <= tables
+    assert "alembic_version" not in tables  # the registry's table stays the registry's
+    db.upgrade(store.engine)  # idempotent
+
+
+def test_raise_alarm_stores_snapshots_and_outbox_in_one_go(make_store: StoreFactory, tmp_path: Path) -> None:
+    store = make_store(delivery_config(HOOK, OPS))
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[40:80, 60:100] = (0, 0, 255)
+    alarm = store.raise_alarm(make_draft(), frame, frame[40:80, 60:100], now=T0)
+    assert alarm.state == "open" and alarm.snapshot_path == f"2025/03/01/{alarm.id}.jpg"
+    assert store.get(alarm.id) == alarm
+    snapshot = store.snapshot_file(alarm.id)
+    assert snapshot is not None and snapshot.is_relative_to(tmp_path / "data" / "snapshots")
+    decoded = cv2.imread(str(snapshot))
+    assert decoded.shape == (120, 160, 3) and decoded[60, 80, 2] > 200
+    crop = store.snapshot_file(alarm.id, crop=True)
+    assert crop is not None and cv2.imread(str(crop)).shape == (40, 40, 3)
+    assert not list(snapshot.parent.glob(".*.tmp"))
+    (message,) = store.messages()  # OPS does not take alarm.raised
+    assert (message.endpoint_id, message.type, message.status, message.attempts) == (
+        "pms",
+        "alarm.raised",
+        "pending",
+        0,
+    )
+    (event_id, _, payload) = store.events()[0]
+    assert event_id == message.event_id and payload["data"]["id"] == alarm.id
+
+
+def test_a_failed_transaction_leaves_no_alarm_no_message_no_file(
+    make_store: StoreFactory, tmp_path: Path
+) -> None:
+    class Broken:
+        endpoint_id = "broken"
+
+        def accepts(self, event_type: str) -> bool:
+            raise RuntimeError("boom")
+
+    store = make_store(delivery_config(HOOK))
+    store.routes.append(Broken())
+    frame = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(RuntimeError, match="boom"):
+        store.raise_alarm(make_draft(), frame, frame, now=T0)
+    assert store.list().total == 0 and store.messages() == [] and store.events() == []
+    assert not [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+
+
+def test_transitions_record_who_and_when_and_emit_events(make_store: StoreFactory) -> None:
+    store = make_store(delivery_config(HOOK))
+    alarm = store.raise_alarm(make_draft(), now=T0)
+    acked = store.acknowledge(alarm.id, "guard-1", now=T0 + dt.timedelta(minutes=1))
+    assert (acked.state, acked.acknowledged_by, acked.acknowledged_at) == (
+        "acknowledged",
+        "guard-1",
+        T0 + dt.timedelta(minutes=1),
+    )
+    with pytest.raises(IllegalTransitionError, match="cannot acknowledge an alarm that is acknowledged"):
+        store.acknowledge(alarm.id, "guard-2", now=T0)
+    done = store.resolve(
+        alarm.id, "guard-2", "false alarm: a delivery rider", now=T0 + dt.timedelta(minutes=2)
+    )
+    assert (done.state, done.resolved_by, done.resolution_note) == (
+        "resolved",
+        "guard-2",
+        "false alarm: a delivery rider",
+    )
+    assert done.acknowledged_by == "guard-1"
+    with pytest.raises(IllegalTransitionError, match="resolved"):
+        store.resolve(alarm.id, "guard-2", now=T0)
+    with pytest.raises(AlarmNotFoundError):
+        store.acknowledge("no-such-id", "guard-1", now=T0)
+    with pytest.raises(ValueError, match="who"):
+        store.acknowledge(alarm.id, " ", now=T0)
+    assert [m.type for m in store.messages()] == ["alarm.raised", "alarm.acknowledged", "alarm.resolved"]
+    assert len({m.event_id for m in store.messages()}) == 3
+
+
+def test_list_filters_and_pages_newest_first(make_store: StoreFactory) -> None:
+    store = make_store()
+    for i in range(7):
+        store.raise_alarm(
+            make_draft(
+                camera_id="gate" if i % 2 else "lobby",
+                subject_id=f"wl-{i}",
+                at=T0 + dt.timedelta(minutes=i),
+                severity="high" if i < 3 else "critical",
+            ),
+            now=T0,
+        )
+    store.acknowledge(store.list().items[0].id, "guard-1", now=T0)
+    page = store.list(paging=Paging(limit=3, offset=0))
+    assert page.total == 7 and [a.subject.id for a in page.items] == ["wl-6", "wl-5", "wl-4"]
+    assert [a.subject.id for a in store.list(paging=Paging(limit=3, offset=6)).items] == ["wl-0"]
+    assert store.list(AlarmFilter(camera_id="gate")).total == 3
+    assert store.list(AlarmFilter(states=("open",))).total == 6
+    assert store.list(AlarmFilter(severities=("high",), camera_id="lobby")).total == 2
+    window = AlarmFilter(since=T0 + dt.timedelta(minutes=2), until=T0 + dt.timedelta(minutes=4))
+    assert [a.subject.id for a in store.list(window).items] == ["wl-3", "wl-2"]
+    assert store.list(AlarmFilter(types=("unknown_person",))).total == 0
+    with pytest.raises(ValueError, match="limit"):
+        Paging(limit=0)
+
+
+def test_record_event_goes_to_interested_endpoints(make_store: StoreFactory) -> None:
+    store = make_store(delivery_config(HOOK, OPS))
+    seen: list[str] = []
+    store.add_listener(lambda event_type, _event: seen.append(event_type))
+    event_id = store.record_event("camera.offline", {"camera_id": "gate-north", "since": "08:00"}, now=T0)
+    assert {m.endpoint_id for m in store.messages(event_id=event_id)} == {"pms", "ops"}
+    store.record_event("camera.online", {"camera_id": "gate-north"}, now=T0)
+    assert [m.endpoint_id for m in store.messages() if m.type == "camera.online"] == ["pms"]
+    assert seen == ["camera.offline", "camera.online"]
+    with pytest.raises(ValueError, match="event type"):
+        store.record_event("offline", {}, now=T0)
+
+
+def test_purge_deletes_old_rows_and_files(make_store: StoreFactory, tmp_path: Path) -> None:
+    store = make_store(delivery_config(HOOK))
+    frame = np.zeros((16, 16, 3), np.uint8)
+    old = store.raise_alarm(make_draft(at=T0 - dt.timedelta(days=40)), frame, frame, now=T0)
+    new = store.raise_alarm(make_draft(subject_id="wl-2", at=T0 - dt.timedelta(days=1)), frame, frame, now=T0)
+    store.record_event("camera.offline", {"camera_id": "gate"}, now=T0 - dt.timedelta(days=40))
+    old_file = store.snapshot_file(old.id)
+    assert old_file is not None and old_file.exists()
+    assert store.purge(dt.timedelta(days=30), now=T0) == 1
+    with pytest.raises(AlarmNotFoundError):
+        store.get(old.id)
+    assert store.get(new.id).id == new.id
+    assert not old_file.exists() and not old_file.parent.exists()  # empty day folders go too
+    assert [m.type for m in store.messages()] == ["alarm.raised"]
+    assert [e[1] for e in store.events()] == ["alarm.raised"]
+    files = sorted(p.name for p in (tmp_path / "data").rglob("*.jpg"))
+    assert files == sorted([f"{new.id}.jpg", f"{new.id}.crop.jpg"])
+
+
+def test_naive_times_are_refused(make_store: StoreFactory) -> None:
+    store = make_store()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.raise_alarm(make_draft(), now=dt.datetime(2025, 1, 1))
