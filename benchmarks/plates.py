@@ -3,8 +3,10 @@
 Runs detect -> rectify -> read (:class:`vision.plate.pipeline.PlatePipeline`) on
 :func:`benchmarks.plate_set.generate` photos and reports, per plate colour, the share of
 plates read exactly (the valid reading equal to the ground truth), detection recall (a plate
-detected whose box overlaps the true one by IoU >= 0.5) and throughput (images per second,
-batches of ``--batch`` images). Results go to ``benchmarks/results/plates.{json,md}``.
+detected whose box overlaps the true one by IoU >= 0.5), false plates (valid readings whose
+box overlaps no true plate: each photo holds exactly one, so anything else the grammar accepts
+is a false alarm) and throughput (images per second, batches of ``--batch`` images). Results
+go to ``benchmarks/results/plates.{json,md}``.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
     total: Counter[str] = Counter()
     exact: Counter[str] = Counter()
     detected: Counter[str] = Counter()
+    false_plates = []
     errors = []
     for plate, found in zip(plates, readings, strict=True):
         total[plate.colour] += 1
         truth = np.concatenate([plate.corners.min(axis=0), plate.corners.max(axis=0)]).astype(np.float32)
         hits = [r for r in found if r.box is not None and _iou(r.box, truth) >= 0.5]
         detected[plate.colour] += bool(hits)
+        false_plates += [{"truth": plate.text, "background": plate.background, "read": r.text}
+                         for r in found if r.valid and not any(r is h for h in hits)]
         if any(r.valid and r.text == plate.text for r in hits):
             exact[plate.colour] += 1
         else:
@@ -58,7 +63,7 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
     }
     return {"plates": n, "exact": sum(exact.values()) / n if n else 0.0,
             "detection_recall": sum(detected.values()) / n if n else 0.0,
-            "per_colour": per_colour, "errors": errors}
+            "per_colour": per_colour, "false_plates": false_plates, "errors": errors}
 
 
 def run(count: int, seed: int, batch: int, threads: int) -> dict[str, Any]:
@@ -78,6 +83,9 @@ def run(count: int, seed: int, batch: int, threads: int) -> dict[str, Any]:
         "benchmark": "plates", "seed": seed, "batch": batch,
         "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
         "detector_input": list(pipeline.detector.input_size),
+        "pipeline": {"candidate_score": pipeline.candidate_score,
+                     "detector_score": pipeline.detector.score_threshold,
+                     "province_recheck": pipeline.province_recheck},
         "seconds": round(elapsed, 3), "images_per_second": round(len(plates) / elapsed, 2),
         "ms_per_image": round(1000 * elapsed / len(plates), 1),
         "machine": machine_info(pipeline.detector.session.provider if pipeline.detector.session else None),
@@ -98,6 +106,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [f"| **all** | {result['plates']} | {result['exact']:.1%} | {result['detection_recall']:.1%} |",
               "", f"Throughput: {result['images_per_second']} images/s ({result['ms_per_image']} ms/image, "
               f"batch {result['batch']}, detector input {result['detector_input']}).", "",
+              f"False plates (valid readings away from the true plate): {len(result['false_plates'])}.", "",
+              f"Pipeline: {result['pipeline']}.", "",
               f"Machine: {result['machine']['cpu']}, {result['machine']['usable_cores']} cores, "
               f"onnxruntime {result['machine'].get('onnxruntime')} ({result['machine'].get('provider')}), "
               f"{result['machine']['date']}.", ""]

@@ -134,13 +134,18 @@ class PlateDetector:
         return self.session.run(tensor)
 
     def postprocess(self, outputs: Sequence[npt.NDArray[Any]], ctx: Sequence[Letterbox],
-                    shapes: Sequence[tuple[int, ...]] | None = None) -> list[Detections]:
-        """Decode, threshold and NMS each image's outputs, then map back to image pixels."""
+                    shapes: Sequence[tuple[int, ...]] | None = None, *,
+                    score_threshold: float | None = None) -> list[Detections]:
+        """Decode, threshold and NMS each image's outputs, then map back to image pixels.
+
+        ``score_threshold`` overrides :attr:`score_threshold` for this call.
+        """
+        threshold = self.score_threshold if score_threshold is None else score_threshold
         loc, conf, landms = (np.asarray(o, np.float32) for o in outputs)
         scores = conf[..., 1]
         results = []
         for i, lb in enumerate(ctx):
-            keep = np.nonzero(scores[i] > self.score_threshold)[0]
+            keep = np.nonzero(scores[i] > threshold)[0]
             order = keep[np.argsort(-scores[i, keep], kind="stable")][: self.top_k]
             boxes = decode_boxes(loc[i, order], self.priors[order])
             kept = nms(boxes, scores[i, order], self.nms_threshold)[: self.max_detections]
@@ -155,10 +160,15 @@ class PlateDetector:
             results.append(Detections.build(xyxy, scores[i, rows], None, corners))
         return results
 
-    def infer(self, batch: Sequence[Image]) -> list[Detections]:
-        """One :class:`Detections` per image (lazy-loads the model)."""
+    def infer(self, batch: Sequence[Image], *, score_threshold: float | None = None) -> list[Detections]:
+        """One :class:`Detections` per image (lazy-loads the model).
+
+        ``score_threshold`` overrides :attr:`score_threshold` for this call (the plate pipeline
+        asks for weak candidates too and keeps them only when they read as a valid plate).
+        """
         if not batch:
             return []
         tensor, ctx = self.preprocess(batch)
-        return self.postprocess(self.forward(tensor), ctx, [im.shape for im in batch])
+        return self.postprocess(self.forward(tensor), ctx, [im.shape for im in batch],
+                                score_threshold=score_threshold)
 

@@ -1,4 +1,9 @@
-"""The plate cascade: detect plates (in whole images or vehicle boxes), rectify, read in one batch."""
+"""The plate cascade: detect plates (in whole images or vehicle boxes), rectify, read in one batch.
+
+Weak detections (small or blurred plates score low) are read too and kept only when the reading
+is a valid plate; provinces the reader is unsure of are read again from a crop of the plate's
+left end (:mod:`vision.plate.province`), in a second, smaller reader batch.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import numpy as np
 
 from vision.ops import nms
 from vision.plate.detector import PlateDetector
+from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.reader import PlateReader
 from vision.plate.rectify import rectify
 from vision.session import SessionConfig
@@ -45,16 +51,24 @@ class PlatePipeline:
         rectify_options: how crops are cut.
         vehicle_margin: vehicle boxes are grown by this fraction of their size on each side.
         dedup_iou: plates found twice (overlapping vehicle boxes) above this IoU are merged.
+        candidate_score: detections down to this score are read; those below the detector's
+            own ``score_threshold`` are kept only when they read as a valid plate (small or
+            blurred plates score low, and the grammar rejects almost every false candidate).
+        province_recheck: a valid reading whose province scores below this is read again from
+            a crop of the plate's left end (:mod:`vision.plate.province`); 0 turns it off.
     """
 
     def __init__(self, detector: PlateDetector, reader: PlateReader, *,
                  rectify_options: RectifyOptions | None = None, vehicle_margin: float = 0.05,
-                 dedup_iou: float = 0.5) -> None:
+                 dedup_iou: float = 0.5, candidate_score: float = 0.08,
+                 province_recheck: float = 0.95) -> None:
         self.detector = detector
         self.reader = reader
         self.rectify_options = rectify_options or RectifyOptions()
         self.vehicle_margin = vehicle_margin
         self.dedup_iou = dedup_iou
+        self.candidate_score = candidate_score
+        self.province_recheck = province_recheck
 
     @classmethod
     def from_store(cls, profile: str = "default", config: SessionConfig | None = None,
@@ -111,25 +125,49 @@ class PlatePipeline:
                 inside these boxes (e.g. YOLO's cars) instead of the whole image.
 
         Returns:
-            Per image, one :class:`PlateReading` per plate found (valid or not), with
-            ``corners`` ``(4, 2)`` and ``box`` ``(4,)`` float32 in that image's pixels.
+            Per image, one :class:`PlateReading` per plate found, with ``corners`` ``(4, 2)``
+            and ``box`` ``(4,)`` float32 in that image's pixels: every detection above the
+            detector's ``score_threshold`` (valid or not), and weaker ones down to
+            :attr:`candidate_score` only when they read as a valid plate.
         """
         inputs, regions = self._regions(images, vehicle_boxes)
+        candidate_score = min(self.candidate_score, self.detector.score_threshold)
         found: list[list[tuple[F32, F32, float]]] = [[] for _ in images]
-        for region, det in zip(regions, self.detector.infer(inputs), strict=True):
+        for region, det in zip(regions, self.detector.infer(inputs, score_threshold=candidate_score),
+                               strict=True):
             if len(det) == 0 or det.landmarks is None:
                 continue
             shift = np.asarray(region.offset * 2, np.float32)
             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
                 found[region.image].append((box + shift, corners + shift[:2], float(score)))
         found = [self._dedup(plates) for plates in found]
+        flat = [(i, box, corners, score) for i, plates in enumerate(found)
+                for box, corners, score in plates]
+        readings = self._read([images[i] for i, *_ in flat], [corners for _, _, corners, _ in flat])
+        out: list[list[PlateReading]] = [[] for _ in images]
+        for (i, box, corners, score), reading in zip(flat, readings, strict=True):
+            if reading.valid or score > self.detector.score_threshold:
+                out[i].append(dataclasses.replace(reading, corners=corners, box=box))
+        return out
+
+    def _read(self, images: Sequence[Image], corners: Sequence[F32]) -> list[PlateReading]:
+        """Read each plate (image, corners), then re-read the provinces the reader was unsure of."""
         opts = self.rectify_options
-        crops = [rectify(images[i], corners, height=opts.height, margin_x=opts.margin_x,
+        crops = [rectify(image, quad, height=opts.height, margin_x=opts.margin_x,
                          margin_y=opts.margin_y, stretch=opts.stretch)
-                 for i, plates in enumerate(found) for _, corners, _ in plates]
-        readings = iter(self.reader.infer(crops))
-        return [[dataclasses.replace(next(readings), corners=corners, box=box)
-                 for box, corners, _ in plates] for plates in found]
+                 for image, quad in zip(images, corners, strict=True)]
+        readings = self.reader.infer(crops)
+        again = [k for k, r in enumerate(readings) if needs_reread(r, self.province_recheck)]
+        # Each view holds the province and the letter (about 0.32 of the plate width); stretched
+        # like the whole-plate crop, its characters come out about square.
+        left_ends = [rectify(images[k], sub_quad(corners[k], u, v), height=opts.height, margin_x=0.0,
+                             stretch=opts.stretch, min_aspect=0.2)
+                     for k in again for u, v in VIEWS]
+        flat = self.reader.province_probs(left_ends)
+        probs = flat.reshape(len(again), len(VIEWS), flat.shape[-1])
+        for k, views in zip(again, probs, strict=True):
+            readings[k] = with_province(readings[k], views.mean(axis=0))
+        return readings
 
     def _dedup(self, plates: list[tuple[F32, F32, float]]) -> list[tuple[F32, F32, float]]:
         if len(plates) < 2:

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from vision.model import register_family
 from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
-from vision.plate.grammar import SEPARATORS, TEMPLATES, normalise_char, parse_plate
+from vision.plate.grammar import PROVINCES, SEPARATORS, TEMPLATES, normalise_char, parse_plate
 from vision.session import OnnxSession, SessionConfig
 from vision.types import F32, Image, PlateReading
 
@@ -68,6 +68,7 @@ class PlateReader:
         height: int = 48,
         width: int = 320,
         max_corrections: int = 2,
+        province_width: int = 160,
     ) -> None:
         self.path = Path(path)
         self.config = config
@@ -75,10 +76,12 @@ class PlateReader:
         self.height = height
         self.width = width
         self.max_corrections = max_corrections
+        self.province_width = province_width
         self.session: OnnxSession | None = None
         self.characters: list[str] = []
         self._templates: list[list[npt.NDArray[np.intp]]] = []
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
+        self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
 
     def load(self) -> None:
         """Open the session, read the dictionary and run one warm-up inference."""
@@ -93,6 +96,10 @@ class PlateReader:
         ]
         self._blank_like = np.asarray(
             [0, *(i for c, i in index.items() if c in SEPARATORS)], np.intp)
+        missing = [c for c in PROVINCES if c not in index]
+        if missing:
+            raise ValueError(f"{self.name}: dictionary lacks the provinces {''.join(missing)}")
+        self._provinces = np.asarray([index[c] for c in PROVINCES], np.intp)
         self.session = session
         out = self.forward(np.zeros((1, 3, self.height, self.width), np.float32))
         if out.shape[-1] != len(self.characters):
@@ -100,21 +107,25 @@ class PlateReader:
                              f"{len(self.characters)} (blank + {len(self.characters) - 2} + space)")
         logger.info("loaded %s (%s) on %s", self.name, self.family, session.provider)
 
-    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[int]]:
-        """Crops -> ``(N, 3, height, width)`` float32 and each crop's resized width in pixels."""
-        canvas = np.zeros((len(batch), self.height, self.width, 3), np.uint8)
+    def preprocess(self, batch: Sequence[Image], width: int | None = None) -> tuple[F32, list[int]]:
+        """Crops -> ``(N, 3, height, width)`` float32 and each crop's resized width in pixels.
+
+        ``width`` (default :attr:`width`) is the fixed padded width of the tensor.
+        """
+        width = self.width if width is None else width
+        canvas = np.zeros((len(batch), self.height, width, 3), np.uint8)
         widths = []
         for i, crop in enumerate(batch):
             if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
                 raise ValueError(f"expected a non-empty (h, w, 3) crop, got {crop.shape}")
             h, w = crop.shape[:2]
-            rw = min(self.width, max(1, math.ceil(self.height * w / h)))
+            rw = min(width, max(1, math.ceil(self.height * w / h)))
             canvas[i, :, :rw] = cv2.resize(crop, (rw, self.height), interpolation=cv2.INTER_LINEAR)
             widths.append(rw)
         x = canvas.astype(np.float32) / 255.0
         x -= 0.5
         x /= 0.5
-        cols = np.arange(self.width)[None, :] >= np.asarray(widths)[:, None]
+        cols = np.arange(width)[None, :] >= np.asarray(widths)[:, None]
         x[cols[:, None, :, None].repeat(self.height, axis=1).repeat(3, axis=3)] = 0.0
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), widths
 
@@ -167,6 +178,19 @@ class PlateReader:
         if not best.chars:
             return None
         return "".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars]
+
+    def province_probs(self, crops: Sequence[Image]) -> F32:
+        """Which province each crop shows: ``(N, len(PROVINCES))`` float32, rows summing to 1.
+
+        The crops (see :mod:`vision.plate.province`) are padded to :attr:`province_width`; a
+        province's probability is its share of the province classes' probability mass summed
+        over all frames, so that whichever frames the recogniser emits it in count.
+        """
+        if not crops:
+            return np.zeros((0, len(PROVINCES)), np.float32)
+        tensor, _ = self.preprocess(crops, self.province_width)
+        mass = self.forward(tensor)[:, :, self._provinces].sum(axis=1)
+        return np.asarray(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12), np.float32)
 
     def infer(self, batch: Sequence[Image]) -> list[PlateReading]:
         """One :class:`PlateReading` per crop (lazy-loads the model)."""

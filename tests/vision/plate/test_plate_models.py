@@ -14,7 +14,9 @@ from benchmarks import plate_set
 from benchmarks.plate_set import RenderedPlate
 from vision.model import create
 from vision.plate.detector import PlateDetector, make_priors
+from vision.plate.grammar import PROVINCES
 from vision.plate.pipeline import PlatePipeline
+from vision.plate.province import sub_quad
 from vision.plate.reader import PlateReader
 from vision.plate.rectify import plate_size, rectify
 
@@ -69,22 +71,53 @@ def test_detector_finds_each_plate_with_ordered_corners(pipeline: PlatePipeline,
 
 
 def test_rendered_plates_read_end_to_end(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    """All but one plate of the fixed set (seed 2024, never used to tune the pipeline) read exactly.
+
+    The one allowed miss is the known residue (about 5% on ``bench plates``): a tiny province or
+    a trailing 1 read as 7 (seed 2024: ``琼ADA2681`` -> ``琼ADA2687``).
+    """
     readings = pipeline.read([p.image for p in plates])
     exact: Counter[str] = Counter()
     misses = []
     for plate, found in zip(plates, readings, strict=True):
-        texts = [r.text for r in found if r.valid]
-        if plate.text in texts:
-            exact[plate.colour] += 1
-            hit = next(r for r in found if r.text == plate.text)
-            assert hit.corners is not None and hit.box is not None
-            assert hit.char_scores.shape == (len(hit.text),)
-            assert hit.kind == ("new_energy" if plate.colour == "green" else "standard")
-        else:
-            misses.append((plate.text, [r.raw for r in found]))
+        hit = next((r for r in found if r.valid and r.text == plate.text), None)
+        if hit is None:
+            misses.append((plate.text, [(r.raw, r.text) for r in found]))
+            continue
+        exact[plate.colour] += 1
+        assert hit.corners is not None and hit.box is not None
+        assert hit.char_scores.shape == (len(hit.text),)
+        assert hit.kind == ("new_energy" if plate.colour == "green" else "standard")
     for colour in plate_set.COLOURS:
         assert exact[colour] >= PER_COLOUR - 1, (colour, misses)
-    assert sum(exact.values()) >= 3 * PER_COLOUR - 2, misses
+    assert len(misses) <= 1, misses
+
+
+def test_pipeline_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    sample = plates[:5]
+    batched = pipeline.read([p.image for p in sample])
+    for plate, together in zip(sample, batched, strict=True):
+        (alone,) = pipeline.read([plate.image])
+        assert [(r.text, r.valid) for r in alone] == [(r.text, r.valid) for r in together]
+        for a, b in zip(alone, together, strict=True):
+            assert a.corners is not None and b.corners is not None
+            np.testing.assert_allclose(a.corners, b.corners, atol=1e-3)
+            np.testing.assert_allclose(a.char_scores, b.char_scores, atol=1e-4)
+
+
+def test_weak_detections_are_kept_only_when_they_read_as_plates(pipeline: PlatePipeline,
+                                                                plates: list[RenderedPlate]) -> None:
+    images = [p.image for p in plates[:6]]
+    weak = pipeline.detector.infer(images, score_threshold=pipeline.candidate_score)
+    strong = pipeline.detector.infer(images)
+    assert sum(map(len, weak)) > sum(map(len, strong))  # the lower threshold finds more candidates
+    for det in strong:
+        assert det.scores.min(initial=1.0) > pipeline.detector.score_threshold
+    for det, found in zip(weak, pipeline.read(images), strict=True):
+        for r in found:
+            assert r.box is not None
+            match = int(np.argmin(np.abs(det.xyxy - r.box).sum(axis=1)))
+            assert r.valid or det.scores[match] > pipeline.detector.score_threshold
 
 
 def test_non_plate_signs_are_rejected(pipeline: PlatePipeline) -> None:
@@ -143,3 +176,17 @@ def test_vehicle_boxes_map_plates_back_to_the_image(pipeline: PlatePipeline,
         assert found[0].corners is not None
         _, height = plate_size(p.corners)
         assert np.abs(found[0].corners - p.corners).max() < 0.6 * height
+
+
+def test_province_reread_reads_the_left_end(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    """On ground-truth corners the province crops name the province; batching changes nothing."""
+    sample = plates[:6]
+    crops = [rectify(p.image, sub_quad(p.corners), margin_x=0.0, min_aspect=0.2) for p in sample]
+    probs = pipeline.reader.province_probs(crops)
+    assert probs.shape == (len(sample), len(PROVINCES))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    right = sum(PROVINCES[int(row.argmax())] == p.text[0] for row, p in zip(probs, sample, strict=True))
+    assert right >= len(sample) - 1
+    for crop, row in zip(crops, probs, strict=True):
+        np.testing.assert_allclose(pipeline.reader.province_probs([crop])[0], row, atol=1e-4)
+    assert pipeline.reader.province_probs([]).shape == (0, len(PROVINCES))
