@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.routes import cameras, health
+from api.routes import alarms, cameras, health
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 """Routes that answer without an API key; every other route requires one."""
@@ -22,4 +22,5 @@ def create_app(service: Any, api_keys: frozenset[str]) -> FastAPI:
     app.state.api_keys = api_keys
     app.include_router(health.router)
     app.include_router(cameras.router)
+    app.include_router(alarms.router)
     return app

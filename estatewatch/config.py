@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streams.config import CameraConfig
+from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, RelayConfig, WebhookConfig
+from alarms.rules import RuleConfig, RuleSet
+from alarms.zones import ZoneConfig
+from streams.config import Analysis, CameraConfig
 from vision.config import VisionSettings
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -25,6 +28,18 @@ class ConfigError(ValueError):
     """The configuration file is unreadable, malformed or refers to a missing variable."""
 
 
+class AlarmSettings(BaseModel):
+    """Where alarms are kept and how long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: float = Field(90.0, gt=0, le=3650,
+                                  description="Alarms (and their snapshots) older than this are purged.")
+    public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
+                                 description="Base URL receivers use to fetch alarm snapshots.")
+    relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
+
+
 class ServiceConfig(BaseModel):
     """The whole YAML file."""
 
@@ -32,6 +47,39 @@ class ServiceConfig(BaseModel):
 
     cameras: list[CameraConfig] = Field(default_factory=list, description="The site's cameras.")
     vision: VisionSettings = Field(default_factory=VisionSettings, description="How models run.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Polygons per camera.")
+    rules: list[RuleConfig] | None = Field(
+        None, description="Alarm rules; without this section a watchlisted face or plate raises a "
+        "critical alarm on every camera that runs faces or plates. An empty list disables all rules.")
+    webhooks: list[WebhookConfig] = Field(default_factory=list,
+                                          description="Standard Webhooks endpoints (signed alarm events).")
+    mqtt: list[MqttConfig] = Field(default_factory=list, description="MQTT brokers to publish events to.")
+    connectors: list[ConnectorConfig] = Field(
+        default_factory=list, description="Property-management systems' own endpoints.")
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm storage and relay.")
+
+    @field_validator("mqtt", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _rules_fit_the_site(self) -> ServiceConfig:
+        ids = [c.id for c in self.cameras]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate camera ids: {', '.join(duplicates)}")
+        RuleSet.build(self.rules, self.camera_runs(), self.zones)  # unknown cameras/zones -> ValueError
+        return self
+
+    def camera_runs(self) -> dict[str, list[Analysis]]:
+        """Camera id -> what it analyses."""
+        return {c.id: list(c.run) for c in self.cameras}
+
+    def delivery(self) -> DeliveryConfig:
+        """The delivery settings of the alarm store and relay."""
+        return DeliveryConfig(public_base_url=self.alarms.public_base_url, webhooks=self.webhooks,
+                              mqtt=self.mqtt, connectors=self.connectors, relay=self.alarms.relay)
 
     def camera(self, camera_id: str) -> CameraConfig:
         """The camera with this id (KeyError if none)."""

@@ -1,12 +1,13 @@
-"""The composition root: builds the models, the cameras and the API, starts and stops them.
+"""The composition root: builds the models, cameras, registry, alarms and delivery; starts and stops them.
 
 Nothing else in the code base starts threads at import time; everything is wired here.
-A frame flows ``streams -> vision -> (registry, alarms: later issues) -> api``.
+A frame flows ``streams -> vision -> registry (match) -> alarms -> api / webhooks / MQTT``.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from estatewatch.alarming import Alarmist
 from estatewatch.config import ServiceConfig
 from streams.config import CameraConfig
 from streams.health import HealthEvent
@@ -31,6 +33,8 @@ class ServiceLimits:
 
     recognitions_per_camera: int = 200
     events: int = 500
+    tick_s: float = 1.0
+    purge_every_s: float = 3600.0
 
 
 class Service:
@@ -42,8 +46,13 @@ class Service:
     """
 
     def __init__(self, config: ServiceConfig, cascade: Cascade | None = None,
-                 limits: ServiceLimits | None = None) -> None:
+                 limits: ServiceLimits | None = None, registry: Any | None = None,
+                 store: Any | None = None) -> None:
         self.config = config
+        self.registry = registry
+        self.store = store
+        self.relay: Any | None = None
+        self.alarmist: Alarmist | None = None
         self.limits = limits or ServiceLimits()
         self._cascade = cascade
         self.engine: VisionEngine | None = None
@@ -65,8 +74,46 @@ class Service:
                                   buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
 
     # -- lifecycle -------------------------------------------------------------------------
+    def _start_alarms(self) -> None:
+        from alarms.delivery import build_relay
+        from alarms.rules import RuleSet
+        from alarms.store import AlarmStore
+        from registry.service import Registry
+
+        if self.registry is None:
+            self.registry = Registry.open()
+        if self.store is None:
+            self.store = AlarmStore.open(delivery=self.config.delivery())
+        rules = RuleSet.build(self.config.rules, self.config.camera_runs(), self.config.zones)
+        self.alarmist = Alarmist([c.id for c in self.config.cameras], rules, self.config.zones, self.store,
+                                 self.registry)
+        self.relay = build_relay(self.store, self.store.delivery)
+        relay = self.relay
+        self.store.add_listener(lambda _type, _event: relay.wake())
+        relay.start()
+        ticker = threading.Thread(target=self._tick, name="alarm-ticker", daemon=True)
+        self._workers.append(ticker)
+        ticker.start()
+
+    def _tick(self) -> None:
+        assert self.alarmist is not None and self.store is not None
+        last_purge = 0.0
+        while not self._stop.wait(self.limits.tick_s):
+            now = dt.datetime.now(dt.UTC)
+            try:
+                self.alarmist.tick(now)
+                if time.monotonic() - last_purge >= self.limits.purge_every_s:
+                    last_purge = time.monotonic()
+                    purged = self.store.purge(dt.timedelta(days=self.config.alarms.retention_days), now)
+                    if purged:
+                        logger.info("retention: purged %d alarm(s) older than %s days", purged,
+                                    self.config.alarms.retention_days)
+            except Exception:
+                logger.exception("periodic alarm work failed")
+
     def start(self) -> None:
-        """Load the models, then start every camera and its analysis worker."""
+        """Open the registry and alarm store, load the models, then start every camera."""
+        self._start_alarms()
         stages: set[Analysis] = {s for cam in self.config.cameras for s in cam.run} or set(ALL_ANALYSES)
         if self._cascade is None:
             # One engine for all cameras: their frames share batched ONNX calls.
@@ -94,6 +141,8 @@ class Service:
         self._workers.clear()
         if self.engine is not None:
             self.engine.stop()
+        if self.relay is not None:
+            self.relay.stop()
         logger.info("service stopped")
 
     # -- the pipeline ----------------------------------------------------------------------
@@ -118,6 +167,11 @@ class Service:
             self._latency.labels(cam.id).observe(elapsed)
             with self._lock:
                 self._recognitions[cam.id].append(record)
+            if self.alarmist is not None:
+                try:
+                    self.alarmist.on_frame(frame, result)
+                except Exception:
+                    logger.exception("camera %s: alarm processing of frame %d failed", cam.id, frame.seq)
             plates = [p["text"] for p in record["plates"] if p["valid"]]
             if record["faces"] or plates:
                 logger.info("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)",
@@ -127,6 +181,11 @@ class Service:
     def _on_event(self, event: HealthEvent) -> None:
         with self._lock:
             self._events.append(event.to_dict())
+        if self.alarmist is not None:
+            try:
+                self.alarmist.on_health(event)
+            except Exception:
+                logger.exception("camera %s: alarm processing of a health event failed", event.camera_id)
         logger.info("camera %s: %s%s (%s)", event.camera_id,
                     f"tamper {event.tamper.value} " if event.tamper else "",
                     event.state.value, event.reason)

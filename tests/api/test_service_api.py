@@ -19,7 +19,7 @@ KEY = "test-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def client(model_store: Path) -> Iterator[tuple[TestClient, Service]]:
+def client(site_dir: Path) -> Iterator[tuple[TestClient, Service]]:
     service = Service(demo_config(detect_fps=2.0))
     service.start()
     try:

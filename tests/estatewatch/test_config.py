@@ -54,3 +54,46 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_empty_file_is_an_empty_site() -> None:
     assert parse_config("", {}).cameras == []
+
+
+ALARMS = """
+cameras:
+  - {id: lobby, url: lobby.mp4, run: [faces]}
+  - {id: gate, url: gate.mp4, run: [vehicles, plates]}
+zones:
+  - {id: pool, camera: lobby, polygon: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}
+rules:
+  - {type: watchlist_person}
+  - {type: unknown_person, id: pool-stranger, zones: [pool]}
+webhooks:
+  - url: http://127.0.0.1:9000/hook
+    secret: ${HOOK_SECRET}
+    events: [alarm.raised]
+mqtt: {host: 127.0.0.1, topic_prefix: estatewatch}
+alarms: {retention_days: 30}
+"""
+
+
+def test_alarm_sections_are_parsed_into_delivery_settings() -> None:
+    cfg = parse_config(ALARMS, {"HOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+    delivery = cfg.delivery()
+    assert [w.url for w in delivery.webhooks] == ["http://127.0.0.1:9000/hook"]
+    assert delivery.mqtt[0].host == "127.0.0.1"
+    assert cfg.alarms.retention_days == 30
+    assert "MfKQ9r8" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected_error"),
+    [
+        (("[pool]", "[roof]"), "roof"),
+        (("{id: gate, url: gate.mp4", "{id: lobby, url: gate.mp4"), "duplicate camera ids: lobby"),
+        (("whsec_", "nope_"), "whsec"),
+    ],
+)
+def test_alarm_config_errors(patch: tuple[str, str], expected_error: str) -> None:
+    text = ALARMS.replace(*patch)
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".replace(*patch) if patch[0] == "whsec_" else None
+    env = {"HOOK_SECRET": secret or "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    with pytest.raises(ConfigError, match=expected_error):
+        parse_config(text, env)

@@ -1,0 +1,189 @@
+"""From analysed frames and camera health to stored, delivered alarms (composition-root glue).
+
+Per analysed frame: the registry matches faces and plates, the camera's observer tracks them
+and decides identities once per track, the rules turn decided sightings into drafts, the
+deduplicator admits or suppresses each, and the store writes every admitted alarm with its
+snapshot and outgoing messages in one transaction (the relay delivers them).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.care import CareSubject, LastSeen, care_alarms
+from alarms.dedup import Deduplicator
+from alarms.rules import HealthWatch, RuleSet
+from alarms.sightings import CameraObserver, PersonSighting, Sighting
+from alarms.types import AlarmDraft
+from alarms.zones import ZoneConfig
+from registry.plates import PlateMatch
+from registry.types import FaceMatch
+from streams.frames import Frame
+from streams.health import CameraState, HealthEvent
+from vision.cascade import ImageRecognition
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_FACE = FaceMatch(status="unknown", score=-1.0)
+
+
+class FrameBuffer:
+    """The last ``size`` analysed frames of each camera, for the snapshot of a decided sighting."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._frames: dict[str, collections.OrderedDict[int, npt.NDArray[np.uint8]]] = {}
+
+    def put(self, camera_id: str, seq: int, image: npt.NDArray[np.uint8]) -> None:
+        frames = self._frames.setdefault(camera_id, collections.OrderedDict())
+        frames[seq] = image
+        while len(frames) > self.size:
+            frames.popitem(last=False)
+
+    def get(self, camera_id: str, seq: object) -> npt.NDArray[np.uint8] | None:
+        frames = self._frames.get(camera_id)
+        return frames.get(seq) if frames is not None and isinstance(seq, int) else None
+
+
+def crop_box(image: npt.NDArray[np.uint8], box: npt.NDArray[np.float32],
+             margin: float = 0.25) -> npt.NDArray[np.uint8] | None:
+    """The box grown by ``margin`` of its size on each side, clipped to the image."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    right, bottom = min(w, int(x2 + mx) + 1), min(h, int(y2 + my) + 1)
+    if right - left < 2 or bottom - top < 2:
+        return None
+    return np.ascontiguousarray(image[top:bottom, left:right])
+
+
+def wall_time(frame: Frame) -> dt.datetime:
+    """The frame's capture time as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(frame.captured_at.wall, dt.UTC)
+
+
+class Alarmist:
+    """Turns analysed frames and health events into alarms. Thread-safe (one lock).
+
+    Args:
+        camera_ids: the site's cameras.
+        rules: the site's rules (``RuleSet.build``).
+        zones: the site's zones.
+        store: the alarm store (``alarms.store.AlarmStore``).
+        registry: the resident registry (``registry.service.Registry``), or ``None``: every
+            face and plate is then unknown.
+        dedup: the deduplicator (a fresh one by default).
+        care_interval_s: how often :meth:`tick` runs the care check.
+    """
+
+    def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig], store: Any,
+                 registry: Any | None, dedup: Deduplicator | None = None,
+                 care_interval_s: float = 300.0, started: dt.datetime | None = None) -> None:
+        self.rules = rules
+        self.store = store
+        self.registry = registry
+        self.dedup = dedup or Deduplicator()
+        self.health = HealthWatch(rules)
+        self.observers = {cid: CameraObserver(cid, zones) for cid in camera_ids}
+        self.buffer = FrameBuffer()
+        self.last_seen = LastSeen()
+        self.care_interval_s = care_interval_s
+        self.watch_since = started or dt.datetime.now(dt.UTC)
+        self._last_care: dt.datetime | None = None
+        self._lock = threading.Lock()
+        self._down: set[str] = set()
+        self.raised = 0
+
+    # -- frames ----------------------------------------------------------------------------
+    def _matches(self, recognition: ImageRecognition) -> tuple[list[FaceMatch], list[PlateMatch]]:
+        faces = recognition.faces
+        if self.registry is None:
+            return ([UNKNOWN_FACE] * len(faces),
+                    [PlateMatch(p.reading.text, "unknown") for p in recognition.plates])
+        vectors = {i: f.embedding for i, f in enumerate(faces) if f.embedding is not None}
+        embedded = list(vectors)
+        found = self.registry.match_faces(np.stack(list(vectors.values()))) if vectors else []
+        face_matches = [UNKNOWN_FACE] * len(faces)
+        for i, match in zip(embedded, found, strict=True):
+            face_matches[i] = match
+        plate_matches = [self.registry.match_plate(p.reading.text) if p.reading.valid
+                         else PlateMatch(p.reading.text, "unknown") for p in recognition.plates]
+        return face_matches, plate_matches
+
+    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Any]:
+        """Feed one analysed frame; returns the alarms it raised."""
+        face_matches, plate_matches = self._matches(recognition)
+        wall = wall_time(frame)
+        with self._lock:
+            self.buffer.put(frame.camera_id, frame.seq, frame.image)
+            sightings = self.observers[frame.camera_id].observe(
+                recognition, face_matches, plate_matches, (frame.width, frame.height),
+                at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq)
+            return self._sightings(sightings, wall)
+
+    def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Any]:
+        raised = []
+        for sighting in sightings:
+            if isinstance(sighting, PersonSighting) and sighting.owner is not None \
+                    and sighting.owner.kind == "resident":
+                self.last_seen.record(sighting.owner.id, sighting.occurred_at)
+            for draft in self.dedup.admit(self.rules.evaluate(sighting), now):
+                image = self.buffer.get(sighting.camera_id, sighting.frame_ref)
+                crop = None if image is None else crop_box(image, sighting.box)
+                raised.append(self._raise(draft, image, crop, now))
+        return raised
+
+    def _raise(self, draft: AlarmDraft, snapshot: npt.NDArray[np.uint8] | None,
+               crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Any:
+        alarm = self.store.raise_alarm(draft, snapshot, crop, now)
+        self.raised += 1
+        return alarm
+
+    # -- health and time -------------------------------------------------------------------
+    def on_health(self, event: HealthEvent) -> list[Any]:
+        """Feed a camera health event: operational event for offline/online, alarms by the rules."""
+        now = dt.datetime.fromtimestamp(event.at.wall, dt.UTC)
+        with self._lock:
+            # One camera.offline per outage (retries that fail again are the same outage) and
+            # one camera.online when frames flow again.
+            if not event.is_tamper:
+                if event.state in (CameraState.OFFLINE, CameraState.AUTH_FAILED) \
+                        and event.camera_id not in self._down:
+                    self._down.add(event.camera_id)
+                    self.store.record_event("camera.offline", event.to_dict(), now)
+                elif event.state is CameraState.ONLINE and event.camera_id in self._down:
+                    self._down.discard(event.camera_id)
+                    self.store.record_event("camera.online", event.to_dict(), now)
+            return [self._raise(d, None, None, now)
+                    for d in self.dedup.admit(self.health.on_event(event), now)]
+
+    def tick(self, now: dt.datetime) -> list[Any]:
+        """Periodic work: camera-offline grace periods, the care check, dedup expiry."""
+        with self._lock:
+            drafts = self.health.tick(now)
+            if self.rules.care_rules and (self._last_care is None or
+                                          (now - self._last_care).total_seconds() >= self.care_interval_s):
+                self._last_care = now
+                drafts += self._care(now)
+            raised = [self._raise(d, None, None, now) for d in self.dedup.admit(drafts, now)]
+            self.dedup.expire(now)
+            return raised
+
+    def _care(self, now: dt.datetime) -> list[AlarmDraft]:
+        if self.registry is None:
+            return []
+        residents = [CareSubject(r.id, r.name, tuple(r.tags), r.status)
+                     for r in self.registry.list_residents()]
+        out: list[AlarmDraft] = []
+        for rule in self.rules.care_rules:
+            out += care_alarms(rule, residents, self.last_seen.as_dict(), self.watch_since, now)
+        return out
