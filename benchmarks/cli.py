@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.delivery import delivery
+from benchmarks.faces import bench_faces
+from benchmarks.models import bench_models
+from benchmarks.plates import plates
+from benchmarks.search import search
+from benchmarks.streams import streams_command
+
 app = typer.Typer(help="Throughput and latency benchmarks; results go to benchmarks/results/.",
                   no_args_is_help=True)
 
-from benchmarks.models import bench_models  # noqa: E402
-
 app.command("models")(bench_models)
-app.command("plates")(__import__("benchmarks.plates", fromlist=["plates"]).plates)
-
-from benchmarks.faces import bench_faces  # noqa: E402
-
 app.command("faces")(bench_faces)
-app.command("search")(__import__("benchmarks.search", fromlist=["search"]).search)
-
-from benchmarks.streams import streams_command  # noqa: E402
-
+app.command("plates")(plates)
 app.command("streams")(streams_command)
-app.command("pipeline")(__import__("benchmarks.pipeline", fromlist=["pipeline"]).pipeline)
-app.command("delivery")(__import__("benchmarks.delivery", fromlist=["delivery"]).delivery)
+app.command("search")(search)
+app.command("delivery")(delivery)
