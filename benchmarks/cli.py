@@ -11,6 +11,7 @@ import typer
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
 from benchmarks.models import bench_models
+from benchmarks.pipeline import pipeline
 from benchmarks.plates import plates
 from benchmarks.search import search
 from benchmarks.streams import streams_command
@@ -24,3 +25,4 @@ app.command("plates")(plates)
 app.command("streams")(streams_command)
 app.command("search")(search)
 app.command("delivery")(delivery)
+app.command("pipeline")(pipeline)

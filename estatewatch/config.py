@@ -20,6 +20,7 @@ from alarms.rules import RuleConfig, RuleSet
 from alarms.zones import ZoneConfig
 from streams.config import Analysis, CameraConfig
 from vision.config import VisionSettings
+from vision.gating import GatingConfig
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -40,6 +41,21 @@ class AlarmSettings(BaseModel):
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
 
 
+class PipelineSettings(BaseModel):
+    """How sampled frames are scheduled through the models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(2, ge=1, le=64, description="Analysis threads (about the number of cores on CPU).")
+    max_queue: int = Field(3, ge=1, le=100,
+                           description="Sampled frames queued per camera; beyond, the oldest is dropped.")
+    frames_per_call: int = Field(4, ge=1, le=64,
+                                 description="Most frames (of distinct cameras) analysed in one call.")
+    gating: GatingConfig | None = Field(
+        default_factory=GatingConfig,
+        description="Motion gating (skip unchanged frames, detect on moving regions); null disables it.")
+
+
 class ServiceConfig(BaseModel):
     """The whole YAML file."""
 
@@ -47,6 +63,8 @@ class ServiceConfig(BaseModel):
 
     cameras: list[CameraConfig] = Field(default_factory=list, description="The site's cameras.")
     vision: VisionSettings = Field(default_factory=VisionSettings, description="How models run.")
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings,
+                                       description="Frame scheduling, overload and motion gating.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Polygons per camera.")
     rules: list[RuleConfig] | None = Field(
         None, description="Alarm rules; without this section a watchlisted face or plate raises a "

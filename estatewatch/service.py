@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from estatewatch.alarming import Alarmist
 from estatewatch.config import ServiceConfig
-from streams.config import CameraConfig
+from estatewatch.pipeline import FramePipeline, FrameResult
 from streams.health import HealthEvent
-from streams.source import CameraSource
 from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
 from vision.engine import VisionEngine
 
@@ -56,7 +55,7 @@ class Service:
         self.limits = limits or ServiceLimits()
         self._cascade = cascade
         self.engine: VisionEngine | None = None
-        self.sources: dict[str, CameraSource] = {}
+        self.pipeline: FramePipeline | None = None
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -65,13 +64,17 @@ class Service:
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.limits.events)
         self.ready = False
         self.metrics = CollectorRegistry()
-        self._frames = Counter("estatewatch_frames_analysed", "Sampled frames run through the cascade",
+        self._frames = Counter("estatewatch_frames_analysed", "Sampled frames analysed or gated as unchanged",
                                ["camera"], registry=self.metrics)
         self._found = Counter("estatewatch_objects_found", "Faces, vehicles and plates found",
                               ["camera", "kind"], registry=self.metrics)
-        self._latency = Histogram("estatewatch_frame_analysis_seconds", "Cascade time per sampled frame",
+        self._latency = Histogram("estatewatch_frame_latency_seconds", "Frame capture to analysis result",
                                   ["camera"], registry=self.metrics,
                                   buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
+        self._dropped = Gauge("estatewatch_frames_dropped", "Sampled frames dropped because analysis fell "
+                              "behind (since start)", ["camera"], registry=self.metrics)
+        self._online = Gauge("estatewatch_camera_online", "1 while the camera delivers frames", ["camera"],
+                             registry=self.metrics)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start_alarms(self) -> None:
@@ -119,14 +122,10 @@ class Service:
             # One engine for all cameras: their frames share batched ONNX calls.
             self.engine = VisionEngine(self.config.vision, tasks=tasks_for(stages)).start()
             self._cascade = Cascade.from_engine(self.engine)
-        for cam in self.config.cameras:
-            source = CameraSource(cam, on_event=self._on_event)
-            self.sources[cam.id] = source
-            source.start()
-            worker = threading.Thread(target=self._analyse, args=(cam, source),
-                                      name=f"analyse-{cam.id}", daemon=True)
-            self._workers.append(worker)
-            worker.start()
+        p = self.config.pipeline
+        self.pipeline = FramePipeline(self.config.cameras, self._cascade, self._on_result, workers=p.workers,
+                                      max_queue=p.max_queue, gating=p.gating,
+                                      frames_per_call=p.frames_per_call, on_event=self._on_event).start()
         self.ready = True
         logger.info("service started: %d camera(s)", len(self.config.cameras))
 
@@ -134,8 +133,10 @@ class Service:
         """Stop cameras and workers (idempotent)."""
         self.ready = False
         self._stop.set()
-        for source in self.sources.values():
-            source.stop()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self._cascade is not None and self.engine is not None:
+            self._cascade.close()
         for worker in self._workers:
             worker.join(10)
         self._workers.clear()
@@ -146,37 +147,30 @@ class Service:
         logger.info("service stopped")
 
     # -- the pipeline ----------------------------------------------------------------------
-    def _analyse(self, cam: CameraConfig, source: CameraSource) -> None:
-        assert self._cascade is not None
-        while not self._stop.is_set():
-            frame = source.latest(timeout=1.0)
-            if frame is None:
-                continue
-            t0 = time.perf_counter()
+    def _on_result(self, result: FrameResult) -> None:
+        """One analysed (or gated) frame: keep it for the API, count it, look for alarms."""
+        cam, frame = result.camera_id, result.frame
+        self._frames.labels(cam).inc()
+        if result.skipped_by_gate:  # unchanged scene: nothing new to track or alarm on
+            return
+        self._latency.labels(cam).observe(result.latency_ms / 1000)
+        record = {"camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
+                  "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
+                  **to_json(result.recognition)}
+        for key in ("faces", "vehicles", "plates"):
+            self._found.labels(cam, key).inc(len(record[key]))
+        with self._lock:
+            self._recognitions[cam].append(record)
+        if self.alarmist is not None:
             try:
-                result = self._cascade.recognize([frame.image], run=cam.run)[0]
+                self.alarmist.on_frame(frame, result.recognition)
             except Exception:
-                logger.exception("camera %s: analysis of frame %d failed", cam.id, frame.seq)
-                continue
-            elapsed = time.perf_counter() - t0
-            record = {"camera_id": cam.id, "seq": frame.seq, "captured_at": frame.captured_at.wall,
-                      "analysis_ms": round(elapsed * 1000, 1), **to_json(result)}
-            for key in ("faces", "vehicles", "plates"):
-                self._found.labels(cam.id, key).inc(len(record[key]))
-            self._frames.labels(cam.id).inc()
-            self._latency.labels(cam.id).observe(elapsed)
-            with self._lock:
-                self._recognitions[cam.id].append(record)
-            if self.alarmist is not None:
-                try:
-                    self.alarmist.on_frame(frame, result)
-                except Exception:
-                    logger.exception("camera %s: alarm processing of frame %d failed", cam.id, frame.seq)
-            plates = [p["text"] for p in record["plates"] if p["valid"]]
-            if record["faces"] or plates:
-                logger.info("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)",
-                            cam.id, frame.seq, len(record["faces"]), len(record["vehicles"]),
-                            plates or "-", elapsed * 1000)
+                logger.exception("camera %s: alarm processing of frame %d failed", cam, frame.seq)
+        plates = [p["text"] for p in record["plates"] if p["valid"]]
+        if record["faces"] or plates:
+            logger.debug("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)", cam,
+                         frame.seq, len(record["faces"]), len(record["vehicles"]), plates or "-",
+                         result.latency_ms)
 
     def _on_event(self, event: HealthEvent) -> None:
         with self._lock:
@@ -191,18 +185,34 @@ class Service:
                     event.state.value, event.reason)
 
     # -- read side (the API) ---------------------------------------------------------------
+    def refresh_gauges(self) -> None:
+        """Bring the gauges up to date (called before each /metrics scrape)."""
+        if self.pipeline is None:
+            return
+        for cam_id, counters in self.pipeline.counters().items():
+            self._dropped.labels(cam_id).set(counters.dropped)
+        for cam_id, source in self.pipeline.sources.items():
+            self._online.labels(cam_id).set(1 if source.state and source.state.value == "online" else 0)
+
     def cameras(self) -> list[dict[str, Any]]:
         """Each camera's public config (passwords masked) with its live state and counters."""
         out = []
+        sources = self.pipeline.sources if self.pipeline else {}
+        counters = self.pipeline.counters() if self.pipeline else {}
         for cam in self.config.cameras:
             data = cam.public_dict()
-            source = self.sources.get(cam.id)
+            source = sources.get(cam.id)
             if source is not None:
                 stats = source.stats()
                 data["status"] = {"state": stats.state.value if stats.state else None,
                                   "reason": stats.reason, "decoded": stats.decoded,
                                   "delivered": stats.delivered, "dropped": stats.dropped,
                                   "reconnects": stats.reconnects}
+            if cam.id in counters:
+                c = counters[cam.id]
+                data["analysis"] = {"sampled": c.sampled, "analysed": c.analysed, "gated": c.gated,
+                                    "dropped": c.dropped, "latency_p50_ms": c.latency_p50_ms,
+                                    "latency_p99_ms": c.latency_p99_ms}
             out.append(data)
         return out
 

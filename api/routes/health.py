@@ -25,4 +25,5 @@ def readyz(service: ServiceDep, response: Response) -> dict[str, object]:
 
 @router.get("/metrics", summary="Prometheus metrics")
 def metrics(service: ServiceDep) -> Response:
+    service.refresh_gauges()
     return Response(generate_latest(service.metrics), media_type=CONTENT_TYPE_LATEST)

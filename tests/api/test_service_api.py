@@ -83,6 +83,8 @@ def test_lobby_camera_sees_faces_and_reports_state(client: tuple[TestClient, Ser
         e for e in events if e["camera_id"] == "lobby" and e["state"] == "online").items()
     metrics = tc.get("/metrics").text
     assert 'estatewatch_frames_analysed_total{camera="lobby"}' in metrics
+    assert 'estatewatch_camera_online{camera="lobby"} 1.0' in metrics
+    assert 'estatewatch_frames_dropped{camera="gate"}' in metrics
 
 
 def test_unknown_camera_is_404(client: tuple[TestClient, Service]) -> None:

@@ -1,0 +1,311 @@
+"""The live frame pipeline: every camera's sampled frames through one shared cascade.
+
+Threads:
+
+* each :class:`~streams.source.CameraSource` decodes on its own threads (latest-frame slot);
+* one light *pump* per camera moves each sampled frame into that camera's bounded queue
+  (``max_queue`` frames). It never waits on analysis: when the queue is full the **oldest**
+  queued frame is dropped and counted (``pipeline_dropped``), so readers never block and
+  latency stays bounded under overload;
+* ``workers`` analysis threads take the oldest queued frame of up to ``frames_per_call``
+  cameras, round-robin (a camera is worked on by one worker at a time, so its frames keep
+  their order and its motion gate sees them in sequence), gate them, and run the frames worth
+  it through :meth:`vision.cascade.Cascade.analyse` as one call. With an engine-backed cascade
+  the model calls of concurrent workers also meet in the batchers, so one ONNX batch holds
+  frames of many cameras.
+
+``on_result`` gets a :class:`FrameResult` for every sampled frame that was not dropped
+(gated frames included, with ``skipped_by_gate`` set and an empty recognition).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.config import CameraConfig
+from streams.frames import Frame
+from streams.health import HealthEvent
+from streams.source import CameraSource
+from vision.cascade import Cascade, FrameTask, ImageRecognition
+from vision.gating import GateDecision, GatingConfig, MotionGate
+from vision.types import F32
+
+logger = logging.getLogger(__name__)
+
+_LATENCY_WINDOW = 4096
+_DROP_LOG_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """What the pipeline made of one sampled frame.
+
+    Attributes:
+        camera_id: the camera's configured id.
+        frame: the frame (image, capture time, sequence number).
+        recognition: faces, vehicles and plates found (empty when gated).
+        analysis_ms: time of this frame's analysis call (shared by the frames of that call).
+        skipped_by_gate: the motion gate judged the frame unchanged; no inference ran.
+        latency_ms: from the frame leaving the decoder to this result, in milliseconds.
+        regions: the motion regions analysed (``(N, 4)`` float32 xyxy), ``None``: whole frame.
+    """
+
+    camera_id: str
+    frame: Frame
+    recognition: ImageRecognition
+    analysis_ms: float
+    skipped_by_gate: bool
+    latency_ms: float = 0.0
+    regions: F32 | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCounters:
+    """Per-camera counters since ``start()`` and latency percentiles of recent results.
+
+    Attributes:
+        sampled: frames taken from the source (at ``detect_fps``).
+        analysed: frames run through the cascade.
+        gated: frames skipped by the motion gate (a result is still emitted).
+        dropped: frames dropped because analysis fell behind (``pipeline_dropped``).
+        failed: frames whose analysis raised.
+        pending: frames queued now.
+        latency_p50_ms: median capture -> result of the last results (None before any).
+        latency_p99_ms: 99th percentile of the same.
+    """
+
+    sampled: int
+    analysed: int
+    gated: int
+    dropped: int
+    failed: int
+    pending: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+
+    @property
+    def dropped_fraction(self) -> float:
+        return self.dropped / self.sampled if self.sampled else 0.0
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One camera's queue, gate and counters (guarded by the pipeline's condition)."""
+
+    config: CameraConfig
+    source: CameraSource
+    gate: MotionGate | None
+    queue: collections.deque[Frame] = field(default_factory=collections.deque)
+    busy: bool = False
+    sampled: int = 0
+    analysed: int = 0
+    gated: int = 0
+    dropped: int = 0
+    failed: int = 0
+    latencies: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=_LATENCY_WINDOW))
+    dropped_logged: int = 0
+    drop_logged_at: float = 0.0
+
+
+class FramePipeline:
+    """Cameras -> (gate) -> shared cascade -> ``on_result``, degrading by dropping oldest frames.
+
+    Args:
+        cameras: the cameras (each one's ``run`` picks its analyses).
+        cascade: a loaded cascade; built with :meth:`Cascade.from_engine` its model calls are
+            batched across cameras.
+        on_result: called from a worker thread for every result; keep it quick.
+        workers: analysis threads (2-3 on a 2-core CPU: one prepares while another infers).
+        max_queue: sampled frames queued per camera before the oldest is dropped.
+        gating: motion gating thresholds; ``None`` analyses every sampled frame.
+        frames_per_call: most frames (of distinct cameras) one worker analyses in one call.
+        sources: already built sources by camera id (started and stopped by their owner);
+            missing ones are created, started and stopped here.
+        on_event: health events of the sources created here.
+    """
+
+    def __init__(self, cameras: list[CameraConfig], cascade: Cascade,
+                 on_result: Callable[[FrameResult], None], *, workers: int = 2, max_queue: int = 2,
+                 gating: GatingConfig | None = None, frames_per_call: int = 4,
+                 sources: Mapping[str, CameraSource] | None = None,
+                 on_event: Callable[[HealthEvent], None] | None = None) -> None:
+        if workers < 1 or max_queue < 1 or frames_per_call < 1:
+            raise ValueError("workers, max_queue and frames_per_call must be >= 1")
+        if len({c.id for c in cameras}) != len(cameras):
+            raise ValueError("camera ids must be unique")
+        self.cascade = cascade
+        self.on_result = on_result
+        self.workers = workers
+        self.max_queue = max_queue
+        self.gating = gating
+        self.frames_per_call = frames_per_call
+        given = dict(sources or {})
+        self._owned = [c.id for c in cameras if c.id not in given]
+        self._lanes = {c.id: _Lane(c, given.get(c.id) or CameraSource(c, on_event=on_event),
+                                   MotionGate(gating) if gating else None) for c in cameras}
+        self._order = list(self._lanes)
+        self._next = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> FramePipeline:
+        """Start the sources created here, the pumps and the workers (returns at once)."""
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        self._stop.clear()
+        for camera_id in self._owned:
+            self._lanes[camera_id].source.start()
+        for lane in self._lanes.values():
+            self._threads.append(threading.Thread(target=self._pump, args=(lane,),
+                                                  name=f"pump-{lane.config.id}", daemon=True))
+        for k in range(self.workers):
+            self._threads.append(threading.Thread(target=self._work, name=f"analyse-{k}", daemon=True))
+        for thread in self._threads:
+            thread.start()
+        logger.info("pipeline started: %d camera(s), %d worker(s), gating %s", len(self._lanes),
+                    self.workers, "on" if self.gating else "off")
+        return self
+
+    def stop(self) -> None:
+        """Stop pumps and workers (a frame being analysed is finished) and the owned sources."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for camera_id in self._owned:
+            self._lanes[camera_id].source.stop()
+        for thread in self._threads:
+            thread.join(10)
+        self._threads = []
+        logger.info("pipeline stopped")
+
+    def __enter__(self) -> FramePipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- read side -------------------------------------------------------------------------
+    @property
+    def sources(self) -> dict[str, CameraSource]:
+        return {camera_id: lane.source for camera_id, lane in self._lanes.items()}
+
+    def counters(self) -> dict[str, CameraCounters]:
+        """Per-camera counters and capture -> result latency percentiles."""
+        with self._cond:
+            return {camera_id: _counters(lane) for camera_id, lane in self._lanes.items()}
+
+    def latencies_ms(self) -> dict[str, list[float]]:
+        """The recent capture -> result latencies per camera (milliseconds)."""
+        with self._cond:
+            return {camera_id: list(lane.latencies) for camera_id, lane in self._lanes.items()}
+
+    # -- threads ---------------------------------------------------------------------------
+    def _pump(self, lane: _Lane) -> None:
+        while not self._stop.is_set():
+            frame = lane.source.latest(timeout=0.5)
+            if frame is None:
+                continue
+            with self._cond:
+                lane.sampled += 1
+                if len(lane.queue) >= self.max_queue:
+                    lane.queue.popleft()
+                    lane.dropped += 1
+                lane.queue.append(frame)
+                self._cond.notify()
+            self._log_drops(lane, frame.captured_at.monotonic)
+
+    def _log_drops(self, lane: _Lane, now: float) -> None:
+        if lane.dropped > lane.dropped_logged and now - lane.drop_logged_at >= _DROP_LOG_INTERVAL_S:
+            logger.warning("camera %s: analysis falling behind: %d sampled frame(s) dropped "
+                           "(%d in total of %d)", lane.config.id, lane.dropped - lane.dropped_logged,
+                           lane.dropped, lane.sampled)
+            lane.dropped_logged, lane.drop_logged_at = lane.dropped, now
+
+    def _take(self) -> list[tuple[_Lane, Frame]]:
+        """Wait for work; the oldest frame of up to ``frames_per_call`` idle cameras, round-robin."""
+        with self._cond:
+            while not self._stop.is_set():
+                picked: list[tuple[_Lane, Frame]] = []
+                count = len(self._order)
+                for k in range(count):
+                    lane = self._lanes[self._order[(self._next + k) % count]]
+                    if lane.queue and not lane.busy:
+                        lane.busy = True
+                        picked.append((lane, lane.queue.popleft()))
+                        if len(picked) == self.frames_per_call:
+                            self._next = (self._next + k + 1) % count
+                            break
+                else:
+                    self._next = (self._next + 1) % count
+                if picked:
+                    return picked
+                self._cond.wait(0.5)
+            return []
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            picked = self._take()
+            if picked:
+                try:
+                    self._analyse(picked)
+                finally:
+                    with self._cond:
+                        for lane, _ in picked:
+                            lane.busy = False
+                        self._cond.notify_all()
+
+    def _analyse(self, picked: list[tuple[_Lane, Frame]]) -> None:
+        decisions = [lane.gate.check(frame.image, frame.captured_at.monotonic) if lane.gate
+                     else GateDecision(True, "first", 1.0, None) for lane, frame in picked]
+        todo = [k for k, d in enumerate(decisions) if d.analyse]
+        t0 = time.perf_counter()
+        found: dict[int, ImageRecognition] = {}
+        failed = False
+        if todo:
+            tasks = [FrameTask(picked[k][1].image, picked[k][0].config.run, decisions[k].regions)
+                     for k in todo]
+            try:
+                found = dict(zip(todo, self.cascade.analyse(tasks), strict=True))
+            except Exception:
+                failed = True
+                logger.exception("analysis of %d frame(s) failed (cameras %s)", len(todo),
+                                 ", ".join(picked[k][0].config.id for k in todo))
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        for k, ((lane, frame), decision) in enumerate(zip(picked, decisions, strict=True)):
+            if decision.analyse and failed:
+                with self._cond:
+                    lane.failed += 1
+                continue
+            latency = (time.monotonic() - frame.captured_at.monotonic) * 1000
+            result = FrameResult(lane.config.id, frame, found.get(k, ImageRecognition()),
+                                 elapsed_ms if decision.analyse else 0.0, not decision.analyse,
+                                 latency, decision.regions)
+            with self._cond:
+                lane.analysed += decision.analyse
+                lane.gated += not decision.analyse
+                lane.latencies.append(latency)
+            try:
+                self.on_result(result)
+            except Exception:
+                logger.exception("camera %s: result handler failed on frame %d", lane.config.id, frame.seq)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of ``values``, None when empty."""
+    return float(np.percentile(np.asarray(values, np.float64), q)) if values else None
+
+
+def _counters(lane: _Lane) -> CameraCounters:
+    recent = list(lane.latencies)
+    return CameraCounters(lane.sampled, lane.analysed, lane.gated, lane.dropped, lane.failed,
+                          len(lane.queue), percentile(recent, 50), percentile(recent, 99))

@@ -1,0 +1,131 @@
+"""The live frame pipeline with the real cascade on looping demo clips (no timing assertions)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from estatewatch.demo import gate_clip, lobby_clip
+from estatewatch.pipeline import FramePipeline, FrameResult
+from streams.config import CameraConfig
+from tests.media import media_dir
+from vision.cascade import Cascade, tasks_for
+from vision.config import VisionSettings
+from vision.engine import VisionEngine
+from vision.gating import GatingConfig
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def clips() -> dict[str, Path]:
+    folder = media_dir() / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"lobby": lobby_clip(folder), "gate": gate_clip(folder)}
+
+
+@pytest.fixture(scope="module")
+def engine(model_store: Path) -> Iterator[VisionEngine]:
+    settings = VisionSettings(max_batch={"yolo11n": 8, "scrfd_500m": 8, "w600k_mbf": 16, "clp_det": 8,
+                                         "ppocrv6_rec": 16})
+    with VisionEngine(settings, store=model_store,
+                      tasks=tasks_for(("faces", "vehicles", "plates"))) as started:
+        yield started
+
+
+class Results:
+    def __init__(self) -> None:
+        self.items: list[FrameResult] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, result: FrameResult) -> None:
+        with self._lock:
+            self.items.append(result)
+
+    def snapshot(self) -> list[FrameResult]:
+        with self._lock:
+            return list(self.items)
+
+
+def cameras(clips: dict[str, Path], count: int, fps: float) -> list[CameraConfig]:
+    out = []
+    for i in range(count):
+        kind = "gate" if i % 2 else "lobby"
+        run = ["vehicles", "plates"] if kind == "gate" else ["faces"]
+        out.append(CameraConfig(id=f"{kind}{i}", url=str(clips[kind]), detect_fps=fps, run=run))
+    return out
+
+
+def wait_for(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():  # type: ignore[operator]
+        time.sleep(0.1)
+
+
+def test_overload_drops_oldest_frames_readers_keep_running(engine: VisionEngine,
+                                                           clips: dict[str, Path]) -> None:
+    cascade = Cascade.from_engine(engine)
+    results = Results()
+    # 6 cameras at 25 fps each: far more than 2 cores analyse; one worker, one queued frame each.
+    pipeline = FramePipeline(cameras(clips, 6, 25.0), cascade, results, workers=1, max_queue=1)
+    with pipeline:
+        wait_for(lambda: len(results.snapshot()) >= 6, 30)
+        decoded_before = {k: s.stats().decoded for k, s in pipeline.sources.items()}
+        time.sleep(4)
+        decoded_after = {k: s.stats().decoded for k, s in pipeline.sources.items()}
+        counters = pipeline.counters()
+    cascade.close()
+    assert all(decoded_after[k] > decoded_before[k] for k in decoded_before), (decoded_before, decoded_after)
+    assert sum(c.dropped for c in counters.values()) > 0
+    for c in counters.values():
+        assert c.sampled >= c.analysed + c.gated + c.dropped + c.failed
+        assert c.failed == 0
+    got = results.snapshot()
+    assert {r.camera_id for r in got} == set(counters)
+    assert any(r.recognition.faces for r in got if r.camera_id.startswith("lobby"))
+    assert any(p.reading.valid for r in got for p in r.recognition.plates)
+    assert all(r.latency_ms > 0 and not r.skipped_by_gate for r in got)
+
+
+def test_frames_of_several_cameras_share_batches(engine: VisionEngine, clips: dict[str, Path]) -> None:
+    cascade = Cascade.from_engine(engine)
+    results = Results()
+    pipeline = FramePipeline(cameras(clips, 4, 5.0), cascade, results, workers=2, max_queue=2,
+                             frames_per_call=4)
+    with pipeline:
+        wait_for(lambda: len(results.snapshot()) >= 24, 30)
+    batchers = cascade.batchers()
+    cascade.close()
+    assert batchers["yolo"].stats.batches > 0
+    assert batchers["yolo"].stats.mean_batch > 1 or batchers["face"].stats.mean_batch > 1, {
+        name: (b.stats.requests, b.stats.batches) for name, b in batchers.items()}
+
+
+def test_gating_skips_the_unchanged_gate_scene(engine: VisionEngine, clips: dict[str, Path]) -> None:
+    cascade = Cascade.from_engine(engine)
+    results = Results()
+    camera = CameraConfig(id="gate", url=str(clips["gate"]), detect_fps=5.0, run=["vehicles", "plates"])
+    pipeline = FramePipeline([camera], cascade, results, workers=1, max_queue=2,
+                             gating=GatingConfig(keepalive_s=30))
+    with pipeline:
+        wait_for(lambda: len(results.snapshot()) >= 12, 30)
+        counters = pipeline.counters()["gate"]
+    cascade.close()
+    got = results.snapshot()
+    assert not got[0].skipped_by_gate  # the first frame is always analysed
+    assert any(r.skipped_by_gate for r in got)
+    assert all(not r.recognition.plates for r in got if r.skipped_by_gate)
+    assert any(p.reading.valid for r in got for p in r.recognition.plates)
+    assert counters.gated > 0 and counters.analysed > 0
+    assert counters.latency_p99_ms is not None and counters.latency_p50_ms is not None
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        FramePipeline([CameraConfig(id="a", url="x.mp4")] * 2, Cascade(None, None, None), lambda r: None)
+    with pytest.raises(ValueError, match=">= 1"):
+        FramePipeline([], Cascade(None, None, None), lambda r: None, workers=0)
