@@ -117,7 +117,8 @@ def markdown(result: dict[str, Any]) -> str:
     """A Markdown table of one run."""
     m = result["machine"]
     out = [f"# Model throughput ({m['provider']}, {m['cpu']}, {m['usable_cores']} cores)", "",
-           f"Date {m['date']}, onnxruntime {m.get('onnxruntime')}, profile {result['profile']}. "
+           f"Date {m['date']}, onnxruntime {m.get('onnxruntime')}, profile {result['profile']}, "
+           f"intra-op threads {result.get('intra_op_threads', 0)} (0: all cores). "
            "images/s; `pure` = ONNX call only, `full` = preprocessing + ONNX + decoding.", "",
            "| model | task | " + " | ".join(f"b{b} pure / full" for b in result["batches"])
            + " | best batch | speed-up vs b1 |",
@@ -136,6 +137,8 @@ def bench_models(
     batches: str = typer.Option("1,2,4,8,16,32", help="Comma-separated batch sizes."),
     only: str = typer.Option("", help="Comma-separated model names (default: all of the profile)."),
     seconds: float = typer.Option(1.0, min=0.05, help="Minimum timed seconds per measurement."),
+    intra_op_threads: int = typer.Option(
+        None, min=0, help="Threads inside one operator (default: the service's vision.intra_op_threads)."),
     write_defaults_: bool = typer.Option(False, "--write-defaults",
                                          help="Store each model's best batch in vision/batch_defaults.toml."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/models-<provider>)."),
@@ -144,7 +147,10 @@ def bench_models(
     sizes = sorted({int(b) for b in batches.split(",") if b.strip()})
     if 1 not in sizes:
         sizes.insert(0, 1)
-    settings = VisionSettings.model_validate({"profile": profile, "providers": [provider]})
+    raw: dict[str, object] = {"profile": profile, "providers": [provider]}
+    if intra_op_threads is not None:
+        raw["intra_op_threads"] = intra_op_threads
+    settings = VisionSettings.model_validate(raw)
     specs = profile_models(settings.profile)
     wanted = {n.strip() for n in only.split(",") if n.strip()}
     models: dict[str, Any] = {}
@@ -158,6 +164,7 @@ def bench_models(
         typer.echo(f"{spec.name} ({task}) on {used_provider}")
         models[spec.name] = bench_model(model, task, sizes, seconds, typer.echo)
     result = {"benchmark": "models", "profile": profile, "batches": sizes,
+              "intra_op_threads": settings.intra_op_threads,
               "machine": machine_info(used_provider), "models": models}
     stem = out or results_dir() / f"models-{used_provider.removesuffix('ExecutionProvider').lower()}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2))

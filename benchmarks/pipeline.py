@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 MAX_BATCH = {"yolo11n": 8, "scrfd_500m": 8, "retinaface_mnet025": 8, "w600k_mbf": 16,
              "clp_det": 8, "ppocrv6_rec": 16}
-"""Batch limits of the benchmark's engine (the repository records no measured defaults)."""
+"""Batch limits of ``--batching fixed``; ``--batching measured`` uses vision/batch_defaults.toml
+(what the service uses, from ``estatewatch bench models --write-defaults``)."""
 
 
 def vtest_clip(folder: Path) -> Path:
@@ -240,6 +241,9 @@ def pipeline(
     gating: bool = typer.Option(True, help="Motion gating (--no-gating analyses every frame)."),
     baseline_seconds: float = typer.Option(30.0, min=5.0, help="Timed seconds of the sequential baseline."),
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
+    batching: str = typer.Option("fixed", help="'fixed' (the MAX_BATCH table) or 'measured' "
+                                 "(vision/batch_defaults.toml, as the service)."),
+    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline)."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline."""
     logging.basicConfig(level=logging.WARNING)
@@ -248,7 +252,10 @@ def pipeline(
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
     typer.echo(f"  {baseline['frames_per_s']} frames/s")
-    settings = VisionSettings(max_batch=MAX_BATCH, intra_op_threads=intra_op_threads)
+    if batching not in ("fixed", "measured"):
+        raise typer.BadParameter("choose fixed or measured", param_hint="--batching")
+    settings = VisionSettings(max_batch=MAX_BATCH if batching == "fixed" else {},
+                              intra_op_threads=intra_op_threads)
     gate = GatingConfig() if gating else None
     runs = []
     with VisionEngine(settings) as engine:
@@ -262,13 +269,14 @@ def pipeline(
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f" --baseline-seconds {baseline_seconds:g}")
+               f" --baseline-seconds {baseline_seconds:g} --batching {batching}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info("CPUExecutionProvider"),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
-              "gating": GatingConfig().model_dump() if gating else None, "max_batch": MAX_BATCH,
+              "gating": GatingConfig().model_dump() if gating else None,
+              "max_batch": MAX_BATCH if batching == "fixed" else "vision/batch_defaults.toml",
               "intra_op_threads": intra_op_threads,
               "baseline": baseline, "runs": runs}
-    stem = results_dir() / "pipeline"
+    stem = out or results_dir() / "pipeline"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(markdown(result))
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
