@@ -8,7 +8,8 @@ same real inputs:
 
 It records images/s and latency (median, p90) per call, picks the batch size with the best
 ``full`` throughput as the model's default ``max_batch`` for that execution provider
-(``--write-defaults`` stores it in ``vision/batch_defaults.toml``), and writes JSON and a
+(``--write-defaults`` stores it in ``vision/batch_defaults.toml``, for single-stream use; the
+service's defaults come from ``bench pipeline``, see that file), and writes JSON and a
 Markdown table to ``benchmarks/results/``.
 """
 
@@ -137,8 +138,7 @@ def bench_models(
     batches: str = typer.Option("1,2,4,8,16,32", help="Comma-separated batch sizes."),
     only: str = typer.Option("", help="Comma-separated model names (default: all of the profile)."),
     seconds: float = typer.Option(1.0, min=0.05, help="Minimum timed seconds per measurement."),
-    intra_op_threads: int = typer.Option(
-        None, min=0, help="Threads inside one operator (default: the service's vision.intra_op_threads)."),
+    intra_op_threads: int = typer.Option(0, min=0, help="Threads inside one operator (0: all cores)."),
     write_defaults_: bool = typer.Option(False, "--write-defaults",
                                          help="Store each model's best batch in vision/batch_defaults.toml."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/models-<provider>)."),
@@ -148,8 +148,7 @@ def bench_models(
     if 1 not in sizes:
         sizes.insert(0, 1)
     raw: dict[str, object] = {"profile": profile, "providers": [provider]}
-    if intra_op_threads is not None:
-        raw["intra_op_threads"] = intra_op_threads
+    raw["intra_op_threads"] = intra_op_threads
     settings = VisionSettings.model_validate(raw)
     specs = profile_models(settings.profile)
     wanted = {n.strip() for n in only.split(",") if n.strip()}

@@ -33,17 +33,16 @@ from estatewatch.pipeline import FramePipeline, FrameResult, percentile
 from streams.config import CameraConfig
 from streams.frames import FrameSampler
 from vision.cascade import ALL_ANALYSES, Cascade
-from vision.config import VisionSettings
+from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
 
 logger = logging.getLogger(__name__)
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-MAX_BATCH = {"yolo11n": 8, "scrfd_500m": 8, "retinaface_mnet025": 8, "w600k_mbf": 16,
-             "clp_det": 8, "ppocrv6_rec": 16}
-"""Batch limits of ``--batching fixed``; ``--batching measured`` uses vision/batch_defaults.toml
-(what the service uses, from ``estatewatch bench models --write-defaults``)."""
+BATCH_ONE = {"yolo11n": 1, "scrfd_500m": 1, "retinaface_mnet025": 1, "w600k_mbf": 1, "clp_det": 1,
+             "ppocrv6_rec": 1}
+"""``--batching one``: every model one input per call (the comparison for the service's defaults)."""
 
 
 def vtest_clip(folder: Path) -> Path:
@@ -241,8 +240,8 @@ def pipeline(
     gating: bool = typer.Option(True, help="Motion gating (--no-gating analyses every frame)."),
     baseline_seconds: float = typer.Option(30.0, min=5.0, help="Timed seconds of the sequential baseline."),
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
-    batching: str = typer.Option("fixed", help="'fixed' (the MAX_BATCH table) or 'measured' "
-                                 "(vision/batch_defaults.toml, as the service)."),
+    batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
+                                 "(vision/batch_defaults.toml); 'one': every model at batch 1."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline)."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline."""
@@ -252,9 +251,9 @@ def pipeline(
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
     typer.echo(f"  {baseline['frames_per_s']} frames/s")
-    if batching not in ("fixed", "measured"):
-        raise typer.BadParameter("choose fixed or measured", param_hint="--batching")
-    settings = VisionSettings(max_batch=MAX_BATCH if batching == "fixed" else {},
+    if batching not in ("service", "one"):
+        raise typer.BadParameter("choose service or one", param_hint="--batching")
+    settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
                               intra_op_threads=intra_op_threads)
     gate = GatingConfig() if gating else None
     runs = []
@@ -273,7 +272,7 @@ def pipeline(
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info("CPUExecutionProvider"),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
-              "max_batch": MAX_BATCH if batching == "fixed" else "vision/batch_defaults.toml",
+              "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
               "intra_op_threads": intra_op_threads,
               "baseline": baseline, "runs": runs}
     stem = out or results_dir() / "pipeline"

@@ -69,7 +69,8 @@ def recognize(
         raise typer.BadParameter(f"unknown stage(s) {unknown}; choose from {', '.join(ALL_ANALYSES)}",
                                  param_hint="--run")
     try:
-        settings = VisionSettings.model_validate({"profile": profile, "providers": [provider]})
+        settings = VisionSettings.model_validate({"profile": profile, "providers": [provider],
+                                                  "intra_op_threads": 0})  # one stream: all cores per call
         cascade = Cascade.from_store(settings, run=stages)  # type: ignore[arg-type]
         matcher = RegistryMatcher.open() if match else None
     except (ModelError, ValueError) as exc:

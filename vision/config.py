@@ -25,8 +25,11 @@ class VisionSettings(BaseModel):
         default_factory=lambda: ["cpu"], min_length=1,
         description="Execution providers in order of preference (cpu, cuda, tensorrt); "
         "unavailable ones are skipped with a warning, CPU is always the last resort.")
-    intra_op_threads: int = Field(0, ge=0, le=256,
-                                  description="Threads inside one operator (0: onnxruntime decides).")
+    intra_op_threads: int = Field(
+        1, ge=0, le=256,
+        description="Threads inside one operator (0: all cores). The default 1 lets the models of the "
+        "live pipeline run side by side on different cores, which measured faster than many-threaded "
+        "calls (see vision/batch_defaults.toml); a single-stream tool such as `recognize` uses 0.")
     inter_op_threads: int = Field(0, ge=0, le=256,
                                   description="Threads across operators (0: onnxruntime decides).")
     max_wait_ms: float = Field(5.0, ge=0, le=1000,
