@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,56 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from standardwebhooks import Webhook
 
 from alarms.config import DeliveryConfig, RelayConfig, WebhookConfig
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject, dedup_key
 
-PG_URL = os.environ.get("ESTATEWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 FAST_SCHEDULE = [0.0, 1.0, 2.0, 4.0]
-
-
-# -- databases ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The PostgreSQL URL; unreachable fails under CI (env CI set), skips locally."""
-    try:
-        engine = create_engine(PG_URL)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # any connection problem
-        message = f"PostgreSQL at {PG_URL} unreachable: {exc.__class__.__name__}: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return PG_URL
-
-
-def _pg_schema(base_url: str) -> Iterator[str]:
-    schema = f"ew_alarms_{secrets.token_hex(6)}"
-    engine = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new schema in the test PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'estatewatch.db'}"
-        return
-    yield from _pg_schema(request.getfixturevalue("postgres_server"))
 
 
 StoreFactory = Callable[..., AlarmStore]
