@@ -246,6 +246,11 @@ class RelayConfig(_Strict):
     )
 
 
+def one_or_many(value: Any) -> Any:
+    """Let a YAML section that is a list also be written as a single mapping."""
+    return [value] if isinstance(value, dict) else value
+
+
 class DeliveryConfig(_Strict):
     """Everything about getting events out of the site."""
 
@@ -264,7 +269,7 @@ class DeliveryConfig(_Strict):
     @field_validator("mqtt", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, dict) else value
+        return one_or_many(value)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DeliveryConfig:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, RelayConfig, WebhookConfig
+from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, RelayConfig, WebhookConfig, one_or_many
 from alarms.rules import RuleConfig, RuleSet
 from alarms.zones import ZoneConfig
 from streams.config import Analysis, CameraConfig
@@ -79,7 +79,7 @@ class ServiceConfig(BaseModel):
     @field_validator("mqtt", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        return [value] if isinstance(value, dict) else value
+        return one_or_many(value)
 
     @model_validator(mode="after")
     def _rules_fit_the_site(self) -> ServiceConfig:
@@ -88,6 +88,7 @@ class ServiceConfig(BaseModel):
         if duplicates:
             raise ValueError(f"duplicate camera ids: {', '.join(duplicates)}")
         RuleSet.build(self.rules, self.camera_runs(), self.zones)  # unknown cameras/zones -> ValueError
+        self.delivery()  # duplicate endpoint ids -> ValueError
         return self
 
     def camera_runs(self) -> dict[str, list[Analysis]]:
