@@ -19,8 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from estatewatch.alarming import Alarmist
 from estatewatch.config import ServiceConfig
 from estatewatch.pipeline import FramePipeline, FrameResult
+from streams.frames import Frame
 from streams.health import HealthEvent
-from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
+from vision.cascade import ALL_ANALYSES, Analysis, Cascade, ImageRecognition, tasks_for, to_json
 from vision.engine import VisionEngine
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Service:
         self._recognitions: dict[str, collections.deque[dict[str, Any]]] = {
             cam.id: collections.deque(maxlen=self.limits.recognitions_per_camera) for cam in config.cameras}
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.limits.events)
+        self._last_analysis: dict[str, ImageRecognition] = {}
         self.ready = False
         self.metrics = CollectorRegistry()
         self._frames = Counter("estatewatch_frames_analysed", "Sampled frames analysed or gated as unchanged",
@@ -151,8 +153,17 @@ class Service:
         """One analysed (or gated) frame: keep it for the API, count it, look for alarms."""
         cam, frame = result.camera_id, result.frame
         self._frames.labels(cam).inc()
-        if result.skipped_by_gate:  # unchanged scene: nothing new to track or alarm on
+        if result.skipped_by_gate:
+            # The scene has not changed, so what was there is still there: the trackers see the
+            # last analysis again (as re-running the models on this frame would have told them),
+            # which keeps a parked car or a person standing still one live track.
+            with self._lock:
+                last = self._last_analysis.get(cam)
+            if last is not None and self.alarmist is not None:
+                self._alarm(frame, last)
             return
+        with self._lock:
+            self._last_analysis[cam] = result.recognition
         self._latency.labels(cam).observe(result.latency_ms / 1000)
         record = {"camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
                   "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
@@ -161,16 +172,20 @@ class Service:
             self._found.labels(cam, key).inc(len(record[key]))
         with self._lock:
             self._recognitions[cam].append(record)
-        if self.alarmist is not None:
-            try:
-                self.alarmist.on_frame(frame, result.recognition)
-            except Exception:
-                logger.exception("camera %s: alarm processing of frame %d failed", cam, frame.seq)
+        self._alarm(frame, result.recognition)
         plates = [p["text"] for p in record["plates"] if p["valid"]]
         if record["faces"] or plates:
             logger.debug("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)", cam,
                          frame.seq, len(record["faces"]), len(record["vehicles"]), plates or "-",
                          result.latency_ms)
+
+    def _alarm(self, frame: Frame, recognition: ImageRecognition) -> None:
+        if self.alarmist is None:
+            return
+        try:
+            self.alarmist.on_frame(frame, recognition)
+        except Exception:
+            logger.exception("camera %s: alarm processing of frame %d failed", frame.camera_id, frame.seq)
 
     def _on_event(self, event: HealthEvent) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.keys import load_api_keys
 from benchmarks.plate_set import generate, load_background
-from estatewatch.demo import CAR_PHOTO, demo_config
+from estatewatch.demo import CAR_PHOTO, demo_config, gate_plates, seed_registry
 from estatewatch.service import Service
 
 KEY = "test-key-0123456789"
@@ -20,7 +20,12 @@ KEY = "test-key-0123456789"
 
 @pytest.fixture(scope="module")
 def client(site_dir: Path) -> Iterator[tuple[TestClient, Service]]:
-    service = Service(demo_config(detect_fps=2.0))
+    from registry.service import Registry
+    from vision.face.pipeline import FaceAnalyzer
+
+    registry = Registry.open()
+    seed_registry(registry, FaceAnalyzer.from_store())
+    service = Service(demo_config(detect_fps=2.0), registry=registry)
     service.start()
     try:
         with TestClient(create_app(service, frozenset([KEY]))) as tc:
@@ -99,3 +104,18 @@ def test_generated_api_key_is_private_and_stable(tmp_path: Path) -> None:
     assert path is not None and path.stat().st_mode & 0o777 == 0o600
     assert load_api_keys(tmp_path, env={})[0] == keys
     assert load_api_keys(tmp_path, env={"ESTATEWATCH_API_KEYS": "a, b"}) == (frozenset({"a", "b"}), None)
+
+
+def test_demo_site_raises_its_vehicle_alarms(client: tuple[TestClient, Service]) -> None:
+    """The gate clip's cars stand still (the motion gate skips their frames) and still get decided."""
+    tc, _ = client
+    seen: dict[str, str] = {}
+
+    def vehicle_alarms() -> bool:
+        for alarm in tc.get("/api/v1/alarms", params={"camera_id": "gate"}, headers=auth()).json()["items"]:
+            seen[alarm["type"]] = alarm["plate_text"]
+        return {"watchlist_vehicle", "unregistered_vehicle"} <= set(seen)
+
+    wait_for(vehicle_alarms, seconds=90)
+    plates = gate_plates()
+    assert seen == {"watchlist_vehicle": plates[1], "unregistered_vehicle": plates[2]}
