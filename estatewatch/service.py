@@ -109,12 +109,21 @@ class Service:
                 self.alarmist.tick(now)
                 if time.monotonic() - last_purge >= self.limits.purge_every_s:
                     last_purge = time.monotonic()
-                    purged = self.store.purge(dt.timedelta(days=self.config.alarms.retention_days), now)
-                    if purged:
-                        logger.info("retention: purged %d alarm(s) older than %s days", purged,
-                                    self.config.alarms.retention_days)
+                    self._enforce_retention(now)
             except Exception:
                 logger.exception("periodic alarm work failed")
+
+    def _enforce_retention(self, now: dt.datetime) -> None:
+        """Purge alarms (with snapshots) past ``alarms.retention_days`` and visitors past theirs."""
+        assert self.store is not None
+        purged = self.store.purge(dt.timedelta(days=self.config.alarms.retention_days), now)
+        if purged:
+            logger.info("retention: purged %d alarm(s) older than %s days", purged,
+                        self.config.alarms.retention_days)
+        if self.registry is not None:
+            gone = self.registry.purge_expired_visitors(now)  # logs how many, with their biometric data
+            if gone:
+                logger.debug("retention: visitors %s deleted", gone)
 
     def start(self) -> None:
         """Open the registry and alarm store, load the models, then start every camera."""
