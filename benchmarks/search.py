@@ -150,6 +150,7 @@ def search(
     sizes: str = typer.Option("10000,100000,1000000", help="Gallery sizes, comma-separated."),
     backends: str = typer.Option("exact,faiss-ivf,faiss-ivf-fp16", help="Backends, comma-separated."),
     queries: int = typer.Option(300, min=10, help="Single queries per measurement (fewer at 1M exact)."),
+    out: str = typer.Option("search", help="Result file stem under benchmarks/results/."),
     batch: int = typer.Option(32, min=1, help="Queries per batched search."),
     nprobe: str = typer.Option("16,32,64", help="IVF lists probed; comma-separated to sweep."),
 ) -> None:
@@ -174,17 +175,17 @@ def search(
             results.extend(res)
         del gallery
         gc.collect()
-        _write(results, threads)
+        _write(results, threads, out)
     typer.echo(_markdown(results))
 
 
-def _write(results: list[SearchResult], threads: int) -> None:
+def _write(results: list[SearchResult], threads: int, out: str = "search") -> None:
     info = machine_info()
     info["faiss_omp_threads"] = threads
     info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     payload = {"benchmark": "search", "machine": info, "results": [asdict(r) for r in results]}
-    (results_dir() / "search.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (results_dir() / "search.md").write_text(
+    (results_dir() / f"{out}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (results_dir() / f"{out}.md").write_text(
         f"# 1:N face search\n\nMachine: {info['cpu']}, {info['usable_cores']} usable cores, "
         f"{info['memory_gib']} GiB, {info['date']}\n\n{_markdown(results)}\n"
     )
