@@ -119,3 +119,34 @@ def test_demo_site_raises_its_vehicle_alarms(client: tuple[TestClient, Service])
     wait_for(vehicle_alarms, seconds=90)
     plates = gate_plates()
     assert seen == {"watchlist_vehicle": plates[1], "unregistered_vehicle": plates[2]}
+
+
+def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
+    """Six cameras at 10 fps on one analysis worker: far more than this machine can analyse."""
+    from estatewatch.config import ServiceConfig
+    from registry.service import Registry
+
+    lobby = demo_config().camera("lobby")
+    config = ServiceConfig.model_validate({
+        "cameras": [{"id": f"lobby{i}", "url": lobby.url, "detect_fps": 10, "run": ["faces"]}
+                    for i in range(6)],
+        "pipeline": {"workers": 1, "max_queue": 1},
+    })
+    registry = Registry.open()  # the module's site: Yao Ming is on its watchlist
+    service = Service(config, registry=registry)
+    service.start()
+    try:
+        assert service.alarmist is not None
+        wait_for(lambda: service.alarmist is not None and service.alarmist.raised >= 1, seconds=90)
+        assert service.pipeline is not None
+        decoded_before = {c: s.stats().decoded for c, s in service.pipeline.sources.items()}
+        time.sleep(3)
+        counters = service.pipeline.counters()
+        assert sum(c.dropped for c in counters.values()) > 0, "overload never dropped a frame"
+        for cam, source in service.pipeline.sources.items():
+            assert source.stats().decoded > decoded_before[cam], f"reader {cam} stalled under overload"
+        mine = {f"lobby{i}" for i in range(6)}
+        alarms = [a for a in service.store.list().items if a.camera_id in mine]  # type: ignore[union-attr]
+        assert alarms and {a.type for a in alarms} == {"watchlist_person"}
+    finally:
+        service.stop()
