@@ -132,7 +132,10 @@ def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
                     for i in range(6)],
         "pipeline": {"workers": 1, "max_queue": 1},
     })
-    registry = Registry.open()  # the module's site: Yao Ming is on its watchlist
+    from vision.face.pipeline import FaceAnalyzer
+
+    registry = Registry.open()
+    seed_registry(registry, FaceAnalyzer.from_store())  # idempotent: Yao Ming on the watchlist
     service = Service(config, registry=registry)
     service.start()
     try:
