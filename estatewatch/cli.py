@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from alarms.cli import app as alarms_app
 from benchmarks.cli import app as bench_app
 from models.cli import app as models_app
 from registry.cli import app as registry_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(streams_app, name="streams")
 app.add_typer(registry_app, name="registry")
+app.add_typer(alarms_app, name="alarms")
 app.add_typer(bench_app, name="bench")
 
 
