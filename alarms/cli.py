@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 import typer
 
@@ -38,13 +38,14 @@ def list_alarms(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Alarms, newest first."""
-    from alarms.records import AlarmFilter, Paging
+    from alarms.records import AlarmFilter, AlarmState, Paging
 
     if state is not None and state not in ("open", "acknowledged", "resolved"):
         raise typer.BadParameter("choose open, acknowledged or resolved", param_hint="--state")
     store = _store()
     try:
-        page = store.list(AlarmFilter(states=(state,) if state else None, camera_id=camera), Paging(limit))
+        states = (cast(AlarmState, state),) if state else None
+        page = store.list(AlarmFilter(states=states, camera_id=camera), Paging(limit))
     finally:
         store.close()
     if as_json:
