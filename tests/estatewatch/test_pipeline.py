@@ -94,7 +94,9 @@ def test_overload_drops_oldest_frames_readers_keep_running(engine: VisionEngine,
 def test_frames_of_several_cameras_share_batches(engine: VisionEngine, clips: dict[str, Path]) -> None:
     cascade = Cascade.from_engine(engine)
     results = Results()
-    pipeline = FramePipeline(cameras(clips, 4, 5.0), cascade, results, workers=2, max_queue=2,
+    # One worker and more frames than it can take: frames of several cameras are always waiting,
+    # so calls carry several (timing cannot make this pass or fail by chance).
+    pipeline = FramePipeline(cameras(clips, 6, 10.0), cascade, results, workers=1, max_queue=2,
                              frames_per_call=4)
     with pipeline:
         wait_for(lambda: len(results.snapshot()) >= 24, 30)
