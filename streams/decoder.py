@@ -9,6 +9,7 @@ supervisor needs: real open/read timeouts through FFmpeg's interrupt callback, t
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,8 +50,7 @@ def classify_failure(exc: BaseException, secrets: list[str]) -> StreamFailure:
     if isinstance(exc, StreamFailure):
         return exc
     text = redact(_describe(exc), secrets)
-    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text \
-            or "unauthorized" in text.lower():
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or _says_unauthorized(exc):
         return StreamFailure(CameraState.AUTH_FAILED, f"authentication failed: {text}")
     if isinstance(exc, av.error.HTTPNotFoundError):
         return StreamFailure(CameraState.OFFLINE, f"stream not found: {text}")
@@ -62,6 +62,15 @@ def classify_failure(exc: BaseException, secrets: list[str]) -> StreamFailure:
     if isinstance(exc, av.error.EOFError | EOFError):
         return StreamFailure(CameraState.OFFLINE, "stream ended")
     return StreamFailure(CameraState.OFFLINE, text)
+
+
+_UNAUTHORIZED = re.compile(r"(?<!\d)401(?!\d)|unauthori[sz]ed", re.IGNORECASE)
+
+
+def _says_unauthorized(exc: BaseException) -> bool:
+    """Whether the error's own message (not the URL it names: a port may read 40133) says 401."""
+    message = exc.strerror if isinstance(exc, av.error.FFmpegError) else str(exc)
+    return bool(_UNAUTHORIZED.search(str(message or "")))
 
 
 def _describe(exc: BaseException) -> str:

@@ -232,6 +232,10 @@ def test_health_machine_transitions() -> None:
          CameraState.OFFLINE, "timed out"),
         (ConnectionRefusedError(111, "Connection refused"), CameraState.OFFLINE, "refused"),
         (RuntimeError("Unauthorized by hunter2"), CameraState.AUTH_FAILED, "authentication"),
+        # Garbage from a server whose port reads like a 401: the URL is not the error's message.
+        (__import__("av").error.InvalidDataError(
+            1094995529, "Invalid data found when processing input", "rtsp://127.0.0.1:40133/stream"),
+         CameraState.OFFLINE, "not a valid stream"),
     ],
 )
 def test_classify_failure_masks_credentials(exc: BaseException, state: CameraState,
