@@ -34,13 +34,13 @@ def client(site_dir: Path) -> Iterator[tuple[TestClient, Service]]:
         service.stop()
 
 
-def wait_for(predicate: object, seconds: float = 60.0) -> None:
+def wait_for(predicate: object, seconds: float = 60.0, what: object = "") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return
         time.sleep(0.5)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time {what() if callable(what) else what}")
 
 
 def auth() -> dict[str, str]:
@@ -116,7 +116,8 @@ def test_demo_site_raises_its_vehicle_alarms(client: tuple[TestClient, Service])
             seen[alarm["type"]] = alarm["plate_text"]
         return {"watchlist_vehicle", "unregistered_vehicle"} <= set(seen)
 
-    wait_for(vehicle_alarms, seconds=90)
+    wait_for(vehicle_alarms, seconds=150, what=lambda: (seen, tc.get(
+        "/api/v1/recognitions", params={"camera_id": "gate", "limit": 20}, headers=auth()).json()))
     plates = gate_plates()
     assert seen == {"watchlist_vehicle": plates[1], "unregistered_vehicle": plates[2]}
 
