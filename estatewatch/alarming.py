@@ -35,6 +35,25 @@ logger = logging.getLogger(__name__)
 UNKNOWN_FACE = FaceMatch(status="unknown", score=-1.0)
 
 
+def registry_matches(registry: Any, recognition: ImageRecognition
+                     ) -> tuple[list[FaceMatch | None], list[PlateMatch | None]]:
+    """The registry's answer per face and per plate of ``recognition``.
+
+    One batched search for all embedded faces; ``None`` for a face without an embedding and
+    for a plate whose text fails the grammar (nothing to match).
+    """
+    faces = recognition.faces
+    vectors = {i: f.embedding for i, f in enumerate(faces) if f.embedding is not None}
+    face_matches: list[FaceMatch | None] = [None] * len(faces)
+    if vectors:
+        found = registry.match_faces(np.stack(list(vectors.values())))
+        for i, match in zip(vectors, found, strict=True):
+            face_matches[i] = match
+    plate_matches: list[PlateMatch | None] = [
+        registry.match_plate(p.reading.text) if p.reading.valid else None for p in recognition.plates]
+    return face_matches, plate_matches
+
+
 class FrameBuffer:
     """The last ``size`` analysed frames of each camera, for the snapshot of a decided sighting."""
 
@@ -105,19 +124,13 @@ class Alarmist:
 
     # -- frames ----------------------------------------------------------------------------
     def _matches(self, recognition: ImageRecognition) -> tuple[list[FaceMatch], list[PlateMatch]]:
-        faces = recognition.faces
         if self.registry is None:
-            return ([UNKNOWN_FACE] * len(faces),
+            return ([UNKNOWN_FACE] * len(recognition.faces),
                     [PlateMatch(p.reading.text, "unknown") for p in recognition.plates])
-        vectors = {i: f.embedding for i, f in enumerate(faces) if f.embedding is not None}
-        embedded = list(vectors)
-        found = self.registry.match_faces(np.stack(list(vectors.values()))) if vectors else []
-        face_matches = [UNKNOWN_FACE] * len(faces)
-        for i, match in zip(embedded, found, strict=True):
-            face_matches[i] = match
-        plate_matches = [self.registry.match_plate(p.reading.text) if p.reading.valid
-                         else PlateMatch(p.reading.text, "unknown") for p in recognition.plates]
-        return face_matches, plate_matches
+        faces, plates = registry_matches(self.registry, recognition)
+        return ([UNKNOWN_FACE if m is None else m for m in faces],
+                [PlateMatch(p.reading.text, "unknown") if m is None else m
+                 for p, m in zip(recognition.plates, plates, strict=True)])
 
     def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Any]:
         """Feed one analysed frame; returns the alarms it raised."""

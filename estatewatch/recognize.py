@@ -58,19 +58,16 @@ class RegistryMatcher:
         """JSON-able matches for ``result.faces`` and ``result.plates`` (``None`` where not matchable)."""
         import dataclasses
 
-        embedded = [f.embedding for f in result.faces if f.embedding is not None]
-        found = iter(self.registry.match_faces(np.stack(embedded)) if embedded else [])
-        faces: list[Any] = []
-        for face in result.faces:
-            if face.embedding is None:
-                faces.append(None)
-                continue
-            data = next(found).to_dict()
-            data.pop("candidates", None)
-            faces.append(data)
-        plates = [dataclasses.asdict(self.registry.match_plate(p.reading.text)) if p.reading.valid else None
-                  for p in result.plates]
-        return faces, plates
+        from estatewatch.alarming import registry_matches
+
+        faces, plates = registry_matches(self.registry, result)
+        face_json = []
+        for match in faces:
+            data = None if match is None else match.to_dict()
+            if data is not None:
+                data.pop("candidates", None)
+            face_json.append(data)
+        return face_json, [None if m is None else dataclasses.asdict(m) for m in plates]
 
 
 def chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
