@@ -23,6 +23,7 @@ import typer
 
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.plate_set import COLOURS, RenderedPlate, generate
+from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
 
 logger = logging.getLogger(__name__)
@@ -36,15 +37,31 @@ def _iou(a: F32, b: F32) -> float:
     return inter / union if union > 0 else 0.0
 
 
+HEIGHT_BANDS: tuple[tuple[int, int], ...] = ((0, 30), (30, 35), (35, 40), (40, 50), (50, 10_000))
+"""Plate height bands (pixels, true corners) that accuracy is reported for: how large a plate
+must be in the frame for a given accuracy is what sizes a camera's placement and resolution."""
+
+
+def _band(height: float) -> str:
+    for low, high in HEIGHT_BANDS:
+        if low <= height < high:
+            return f">={low} px" if high >= 10_000 else f"{low}-{high} px"
+    return "?"
+
+
 def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> dict[str, Any]:
-    """Exact-read accuracy and detection recall, overall and per colour, plus the misread list."""
+    """Exact-read accuracy and detection recall, overall, per colour and per plate height, plus misreads."""
     total: Counter[str] = Counter()
     exact: Counter[str] = Counter()
+    band_total: Counter[str] = Counter()
+    band_exact: Counter[str] = Counter()
     detected: Counter[str] = Counter()
     false_plates = []
     errors = []
     for plate, found in zip(plates, readings, strict=True):
         total[plate.colour] += 1
+        band = _band(plate_size(plate.corners)[1])
+        band_total[band] += 1
         truth = np.concatenate([plate.corners.min(axis=0), plate.corners.max(axis=0)]).astype(np.float32)
         hits = [r for r in found if r.box is not None and _iou(r.box, truth) >= 0.5]
         detected[plate.colour] += bool(hits)
@@ -52,8 +69,10 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
                          for r in found if r.valid and not any(r is h for h in hits)]
         if any(r.valid and r.text == plate.text for r in hits):
             exact[plate.colour] += 1
+            band_exact[band] += 1
         else:
             errors.append({"truth": plate.text, "colour": plate.colour, "background": plate.background,
+                           "height_px": round(plate_size(plate.corners)[1], 1),
                            "read": [r.text for r in hits], "raw": [r.raw for r in hits]})
     n = sum(total.values())
     per_colour = {
@@ -63,7 +82,12 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
     }
     return {"plates": n, "exact": sum(exact.values()) / n if n else 0.0,
             "detection_recall": sum(detected.values()) / n if n else 0.0,
-            "per_colour": per_colour, "false_plates": false_plates, "errors": errors}
+            "per_colour": per_colour,
+            "per_height": {_band(low): {"plates": band_total[_band(low)],
+                                        "exact": band_exact[_band(low)] / band_total[_band(low)]
+                                        if band_total[_band(low)] else None}
+                           for low, _ in HEIGHT_BANDS},
+            "false_plates": false_plates, "errors": errors}
 
 
 def run(count: int, seed: int, batch: int, threads: int) -> dict[str, Any]:
@@ -85,7 +109,8 @@ def run(count: int, seed: int, batch: int, threads: int) -> dict[str, Any]:
         "detector_input": list(pipeline.detector.input_size),
         "pipeline": {"candidate_score": pipeline.candidate_score,
                      "detector_score": pipeline.detector.score_threshold,
-                     "province_recheck": pipeline.province_recheck},
+                     "province_recheck": pipeline.province_recheck,
+                     "voters": [v.name for v in pipeline.voters], "vote_below": pipeline.vote_below},
         "seconds": round(elapsed, 3), "images_per_second": round(len(plates) / elapsed, 2),
         "ms_per_image": round(1000 * elapsed / len(plates), 1),
         "machine": machine_info(pipeline.detector.session.provider if pipeline.detector.session else None),
@@ -104,7 +129,10 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {colour} | {row['plates']} | {row['exact']:.1%} "
                          f"| {row['detection_recall']:.1%} |")
     lines += [f"| **all** | {result['plates']} | {result['exact']:.1%} | {result['detection_recall']:.1%} |",
-              "", f"Throughput: {result['images_per_second']} images/s ({result['ms_per_image']} ms/image, "
+              "", "| plate height | plates | exact read |", "| --- | ---: | ---: |"]
+    lines += [f"| {band} | {row['plates']} | {row['exact']:.1%} |"
+              for band, row in result.get("per_height", {}).items() if row["plates"]]
+    lines += ["", f"Throughput: {result['images_per_second']} images/s ({result['ms_per_image']} ms/image, "
               f"batch {result['batch']}, detector input {result['detector_input']}).", "",
               f"False plates (valid readings away from the true plate): {len(result['false_plates'])}.", "",
               f"Pipeline: {result['pipeline']}.", "",
@@ -113,7 +141,8 @@ def markdown(result: dict[str, Any]) -> str:
               f"{result['machine']['date']}.", ""]
     if result["errors"]:
         lines += ["Misreads (truth -> read, raw):", ""]
-        lines += [f"- {e['truth']} ({e['colour']}, {e['background']}) -> {e['read']} {e['raw']}"
+        lines += [f"- {e['truth']} ({e['colour']}, {e['height_px']} px, {e['background']}) "
+                  f"-> {e['read']} {e['raw']}"
                   for e in result["errors"][:40]]
     return "\n".join(lines) + "\n"
 

@@ -44,7 +44,7 @@ ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
 STAGE_TASKS: dict[Analysis, tuple[Task, ...]] = {
     "faces": ("face_detect", "face_embed"),
     "vehicles": ("vehicle_detect",),
-    "plates": ("vehicle_detect", "plate_detect", "plate_read"),
+    "plates": ("vehicle_detect", "plate_detect", "plate_read", "plate_read_2", "plate_read_3"),
 }
 """The models each analysis needs (plates are searched on vehicles)."""
 
@@ -315,8 +315,9 @@ class Cascade:
                                  cast(ArcFaceEmbedder, batched("face_embed")))
         plates = None
         if "plate_detect" in loaded and "plate_read" in loaded:
+            voters = [cast(PlateReader, batched(t)) for t in ("plate_read_2", "plate_read_3") if t in loaded]
             plates = PlatePipeline(cast(PlateDetector, batched("plate_detect")),
-                                   cast(PlateReader, batched("plate_read")))
+                                   cast(PlateReader, batched("plate_read")), voters=voters)
         return cls(faces, cast(YoloDetector | None, batched("vehicle_detect")), plates)
 
     def recognize(self, images: Sequence[Image],
@@ -515,7 +516,7 @@ class Cascade:
                                                float(_unwrap(p.detector).score_threshold))),
                     p.reader, rectify_options=p.rectify_options, vehicle_margin=p.vehicle_margin,
                     dedup_iou=p.dedup_iou, candidate_score=p.candidate_score,
-                    province_recheck=p.province_recheck)
+                    province_recheck=p.province_recheck, voters=p.voters, vote_below=p.vote_below)
             return self._plate_pipelines[side]
 
     def _plates_on_vehicles(self, images: Sequence[Image], vehicles: Sequence[Detections]

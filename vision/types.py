@@ -130,6 +130,8 @@ class PlateReading:
         kind: ``"standard"`` (7 characters), ``"new_energy"`` (8) or ``None`` when invalid.
         corners: ``(4, 2)`` float32 plate corners in image pixels (TL, TR, BR, BL) or ``None``.
         box: ``(4,)`` float32 xyxy of the plate in image pixels, or ``None``.
+        colour: the plate's colour (``"blue"``, ``"yellow"``, ``"green"``) when the reader
+            could tell it, else ``None``; it constrains what the text may be (GA 36).
     """
 
     text: str
@@ -140,6 +142,7 @@ class PlateReading:
     kind: str | None = None
     corners: F32 | None = None
     box: F32 | None = None
+    colour: str | None = None
 
 
 def stack_same_shape(images: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:

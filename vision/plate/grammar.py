@@ -96,6 +96,11 @@ TEMPLATES: tuple[tuple[str, ...], ...] = (
 """Every accepted pattern as the characters allowed at each position (for constrained decoding)."""
 
 
+def matches(text: str, template: tuple[str, ...]) -> bool:
+    """Whether normalised ``text`` fits one pattern of :data:`TEMPLATES` character by character."""
+    return len(text) == len(template) and all(c in allowed for c, allowed in zip(text, template, strict=True))
+
+
 def _reason(text: str) -> str:
     if not text:
         return "empty"

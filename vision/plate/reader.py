@@ -33,8 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.model import register_family
+from vision.plate.colour import TEMPLATES_BY_COLOUR, PlateColour, plate_colour
 from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
-from vision.plate.grammar import PROVINCES, SEPARATORS, TEMPLATES, normalise_char, parse_plate
+from vision.plate.grammar import PROVINCES, SEPARATORS, TEMPLATES, matches, normalise_char, parse_plate
 from vision.session import OnnxSession, SessionConfig
 from vision.types import F32, Image, PlateReading
 
@@ -69,6 +70,7 @@ class PlateReader:
         width: int = 320,
         max_corrections: int = 2,
         province_width: int = 160,
+        use_colour: bool = True,
     ) -> None:
         self.path = Path(path)
         self.config = config
@@ -77,6 +79,7 @@ class PlateReader:
         self.width = width
         self.max_corrections = max_corrections
         self.province_width = province_width
+        self.use_colour = use_colour
         self.session: OnnxSession | None = None
         self.characters: list[str] = []
         self._templates: list[list[npt.NDArray[np.intp]]] = []
@@ -136,19 +139,31 @@ class PlateReader:
         assert self.session is not None
         return np.asarray(self.session.run(tensor)[0], np.float32)
 
-    def postprocess(self, probs: F32, ctx: Sequence[int] | None = None) -> list[PlateReading]:
-        """Decode each ``(T, C)`` row of ``probs`` into a :class:`PlateReading`."""
+    def postprocess(self, probs: F32, ctx: Sequence[int] | None = None,
+                    colours: Sequence[PlateColour | None] | None = None) -> list[PlateReading]:
+        """Decode each ``(T, C)`` row of ``probs`` into a :class:`PlateReading` (with its crop's colour)."""
         del ctx  # widths are not needed: padding frames decode to blanks
-        return [self.decode(row) for row in probs]
+        colours = colours if colours is not None else [None] * len(probs)
+        return [self.decode(row, colour) for row, colour in zip(probs, colours, strict=True)]
 
-    def decode(self, probs: F32) -> PlateReading:
-        """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained)."""
+    def decode(self, probs: F32, colour: PlateColour | None = None) -> PlateReading:
+        """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained).
+
+        Args:
+            probs: ``(T, C)`` per-frame class probabilities.
+            colour: the plate's colour (:func:`vision.plate.colour.plate_colour`), when known: a
+                greedy reading that is valid but not a plate of that colour (a green plate read
+                with 7 characters) is replaced, like an invalid one, by the best reading that
+                fits the colour's templates, if that is at most ``max_corrections`` edits away.
+        """
         chars = greedy(probs)
         raw = "".join(self.characters[c.index] for c in chars)
         text, scores = self._normalised(chars)
         parsed = parse_plate(text)
-        if not parsed.valid and self.max_corrections > 0 and text:
-            fixed = self._constrained(probs)
+        allowed = None if colour is None else TEMPLATES_BY_COLOUR[colour]
+        fits = parsed.valid and (allowed is None or any(matches(parsed.text, TEMPLATES[t]) for t in allowed))
+        if not fits and self.max_corrections > 0 and text:
+            fixed = self._constrained(probs, allowed)
             if fixed is not None and edit_distance(text, fixed[0]) <= self.max_corrections:
                 text, scores = fixed
                 parsed = parse_plate(text)
@@ -160,6 +175,7 @@ class PlateReader:
             char_scores=score_arr,
             valid=parsed.valid,
             kind=parsed.kind,
+            colour=colour,
         )
 
     def _normalised(self, chars: Sequence[CtcChar]) -> tuple[str, list[float]]:
@@ -171,10 +187,11 @@ class PlateReader:
             scores.extend([c.score] * len(norm))
         return "".join(text), scores
 
-    def _constrained(self, probs: F32) -> tuple[str, list[float]] | None:
-        """The most likely valid plate under the model's probabilities (any template)."""
-        best = max((constrained(probs, t, self._blank_like) for t in self._templates),
-                   key=lambda c: c.log_prob)
+    def _constrained(self, probs: F32, allowed: Sequence[int] | None = None
+                     ) -> tuple[str, list[float]] | None:
+        """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
+        templates = self._templates if allowed is None else [self._templates[t] for t in allowed]
+        best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
         if not best.chars:
             return None
         return "".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars]
@@ -193,9 +210,14 @@ class PlateReader:
         return np.asarray(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12), np.float32)
 
     def infer(self, batch: Sequence[Image]) -> list[PlateReading]:
-        """One :class:`PlateReading` per crop (lazy-loads the model)."""
+        """One :class:`PlateReading` per crop (lazy-loads the model).
+
+        With :attr:`use_colour`, each crop's plate colour (:func:`vision.plate.colour.plate_colour`)
+        is judged and constrains its reading (see :meth:`decode`).
+        """
         if not batch:
             return []
         tensor, widths = self.preprocess(batch)
-        return self.postprocess(self.forward(tensor), widths)
+        colours = [plate_colour(crop) if self.use_colour else None for crop in batch]
+        return self.postprocess(self.forward(tensor), widths, colours)
 

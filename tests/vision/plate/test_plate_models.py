@@ -190,3 +190,69 @@ def test_province_reread_reads_the_left_end(pipeline: PlatePipeline, plates: lis
     for crop, row in zip(crops, probs, strict=True):
         np.testing.assert_allclose(pipeline.reader.province_probs([crop])[0], row, atol=1e-4)
     assert pipeline.reader.province_probs([]).shape == (0, len(PROVINCES))
+
+
+def _spell(reader: PlateReader, frames: list[dict[str, float]]) -> np.ndarray:
+    """``(T, C)`` probabilities: each frame's listed characters, the rest of its mass on blank."""
+    index = {c: i for i, c in enumerate(reader.characters) if i}
+    probs = np.zeros((len(frames), len(reader.characters)), np.float32)
+    for t, frame in enumerate(frames):
+        for char, p in frame.items():
+            probs[t, index[char]] = p
+        probs[t, 0] = 1.0 - sum(frame.values())
+    return probs
+
+
+def test_the_colour_decides_how_many_characters_a_plate_has(pipeline: PlatePipeline) -> None:
+    """A green plate read as 7 characters has lost one: its colour brings back the likeliest 8th."""
+    reader = pipeline.reader
+    frames: list[dict[str, float]] = []
+    for char in "京A":
+        frames += [{char: 0.95}, {}]
+    frames += [{"D": 0.3}, {}]  # a faint D between A and 1: greedy drops it
+    for char in "12345":
+        frames += [{char: 0.95}, {}]
+    probs = _spell(reader, frames)
+    assert reader.decode(probs).text == "京A12345"
+    assert reader.decode(probs, "blue").text == "京A12345"
+    green = reader.decode(probs, "green")
+    assert (green.text, green.kind, green.colour) == ("京AD12345", "new_energy", "green")
+    assert green.char_scores[2] == pytest.approx(0.3)
+
+
+def test_readings_carry_the_plates_colour(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+    sample = [plates[i] for i in (0, 1, 2, 3, 4, 5)]  # colours in turn: blue, yellow, green
+    for plate, found in zip(sample, pipeline.read([p.image for p in sample]), strict=True):
+        assert found and found[0].colour == plate.colour, plate.text
+
+
+def test_the_store_pipeline_has_two_voters(pipeline: PlatePipeline) -> None:
+    assert [v.name for v in pipeline.voters] == ["ppocrv4_rec", "ppocrv5_rec"]
+    assert all(p in v.characters for v in pipeline.voters for p in PROVINCES)
+
+
+class _Counting:
+    """A reader that counts the crops it is asked to read."""
+
+    def __init__(self, reader: PlateReader) -> None:
+        self.reader, self.crops = reader, 0
+
+    def infer(self, crops: list[np.ndarray]) -> list:
+        self.crops += len(crops)
+        return self.reader.infer(crops)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.reader, name)
+
+
+@pytest.mark.parametrize(("vote_below", "asked"), [(0.0, False), (1.01, True)])
+def test_voters_read_only_what_goes_to_the_vote(pipeline: PlatePipeline, plates: list[RenderedPlate],
+                                                vote_below: float, asked: bool) -> None:
+    voters = [_Counting(v) for v in pipeline.voters]
+    voting = PlatePipeline(pipeline.detector, pipeline.reader, voters=voters,  # type: ignore[arg-type]
+                           vote_below=vote_below)
+    sample = plates[:6]
+    found = voting.read([p.image for p in sample])
+    assert all(v.crops > 0 for v in voters) is asked and all(v.crops == 0 for v in voters) is not asked
+    # Every plate of the sample is read exactly whether or not all of them go to the vote.
+    assert [next((r.text for r in f if r.valid), None) for f in found] == [p.text for p in sample]

@@ -1,0 +1,66 @@
+"""Plate colour from a rectified crop, and what each colour allows the text to be (GA 36-2018).
+
+The colour of a Chinese plate says which kind of plate it is, and so how many characters it
+has: blue plates (small cars) are standard 7-character plates without a special suffix; yellow
+plates (large vehicles, trailers 挂, driving-school cars 学) are standard plates, with or without
+a suffix, or large new-energy plates (yellow-green, 8 characters ending in D/F); green plates
+(white-to-green gradient, small new-energy cars) have 8 characters. Readers use it to reject a
+reading of the wrong length for the plate it came from (a green plate read as 7 characters has
+lost one) and to pick the most likely reading that fits instead.
+
+The colour is the median hue of the crop's saturated, not-dark pixels: the background's, since
+plate characters are white or black. Crops without enough saturated pixels (white police plates,
+black Hong Kong/Macau plates, grey infrared night images) or with a hue outside the three bands
+get ``None``: no constraint.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from vision.types import Image
+
+PlateColour = Literal["blue", "yellow", "green"]
+
+HUE_BANDS: tuple[tuple[PlateColour, int, int], ...] = (
+    ("yellow", 12, 34),
+    ("green", 35, 90),
+    ("blue", 95, 130),
+)
+"""OpenCV hue ranges (0-179) of each colour's plate background."""
+
+MIN_SATURATION = 70
+MIN_VALUE = 60
+MIN_COLOURED = 0.15
+"""Share of saturated, not-dark pixels below which a crop's colour is not judged."""
+
+TEMPLATES_BY_COLOUR: dict[PlateColour, tuple[int, ...]] = {
+    "blue": (0,),
+    "yellow": (0, 1, 3),
+    "green": (2, 3),
+}
+"""Indices into :data:`vision.plate.grammar.TEMPLATES` that a plate of each colour can match:
+blue = standard; yellow = standard, standard with a suffix, large new-energy; green = new-energy."""
+
+
+def plate_colour(crop: Image) -> PlateColour | None:
+    """The colour of a rectified plate crop (BGR uint8), or ``None`` when it cannot be told.
+
+    Args:
+        crop: ``(h, w, 3)`` uint8 BGR, the plate filling most of it (e.g. from
+            :func:`vision.plate.rectify.rectify`).
+    """
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
+        raise ValueError(f"expected a non-empty (h, w, 3) crop, got {crop.shape}")
+    hsv = np.asarray(cv2.cvtColor(crop, cv2.COLOR_BGR2HSV), np.uint8).reshape(-1, 3)
+    coloured = (hsv[:, 1] > MIN_SATURATION) & (hsv[:, 2] > MIN_VALUE)
+    if coloured.mean() < MIN_COLOURED:
+        return None
+    hue = float(np.median(hsv[coloured, 0]))
+    for colour, low, high in HUE_BANDS:
+        if low <= hue <= high:
+            return colour
+    return None
