@@ -13,11 +13,9 @@ from typing import Literal
 
 MANIFEST_PATH = Path(__file__).resolve().parent / "manifest.toml"
 
-Task = Literal["face_detect", "face_embed", "vehicle_detect", "plate_detect", "plate_read",
-               "plate_read_2", "plate_read_3"]
+Task = Literal["face_detect", "face_embed", "vehicle_detect", "plate_detect", "plate_read"]
 TASKS: tuple[Task, ...] = (
     "face_detect", "face_embed", "vehicle_detect", "plate_detect", "plate_read",
-    "plate_read_2", "plate_read_3",
 )
 PROFILES = ("default", "permissive")
 

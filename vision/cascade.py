@@ -44,7 +44,7 @@ ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
 STAGE_TASKS: dict[Analysis, tuple[Task, ...]] = {
     "faces": ("face_detect", "face_embed"),
     "vehicles": ("vehicle_detect",),
-    "plates": ("vehicle_detect", "plate_detect", "plate_read", "plate_read_2", "plate_read_3"),
+    "plates": ("vehicle_detect", "plate_detect", "plate_read"),
 }
 """The models each analysis needs (plates are searched on vehicles)."""
 
@@ -315,9 +315,8 @@ class Cascade:
                                  cast(ArcFaceEmbedder, batched("face_embed")))
         plates = None
         if "plate_detect" in loaded and "plate_read" in loaded:
-            voters = [cast(PlateReader, batched(t)) for t in ("plate_read_2", "plate_read_3") if t in loaded]
             plates = PlatePipeline(cast(PlateDetector, batched("plate_detect")),
-                                   cast(PlateReader, batched("plate_read")), voters=voters)
+                                   cast(PlateReader, batched("plate_read")))
         return cls(faces, cast(YoloDetector | None, batched("vehicle_detect")), plates)
 
     def recognize(self, images: Sequence[Image],
@@ -516,7 +515,7 @@ class Cascade:
                                                float(_unwrap(p.detector).score_threshold))),
                     p.reader, rectify_options=p.rectify_options, vehicle_margin=p.vehicle_margin,
                     dedup_iou=p.dedup_iou, candidate_score=p.candidate_score,
-                    province_recheck=p.province_recheck, voters=p.voters, vote_below=p.vote_below)
+                    province_recheck=p.province_recheck)
             return self._plate_pipelines[side]
 
     def _plates_on_vehicles(self, images: Sequence[Image], vehicles: Sequence[Detections]
@@ -592,7 +591,7 @@ def to_json(result: ImageRecognition, match_faces: list[Any] | None = None,
                       "score": round(float(result.vehicles.scores[i]), 4)}
                      for i in range(len(result.vehicles))],
         "plates": [{"text": p.reading.text, "valid": p.reading.valid, "kind": p.reading.kind,
-                    "score": round(p.reading.score, 4),
+                    "colour": p.reading.colour, "score": round(p.reading.score, 4),
                     "box": None if p.reading.box is None else _round(p.reading.box),
                     "corners": None if p.reading.corners is None else _round(p.reading.corners),
                     "vehicle": p.vehicle,

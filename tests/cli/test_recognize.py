@@ -57,7 +57,8 @@ def test_bus_and_faces_in_documented_shape(outputs: tuple[int, list[dict[str, ob
         assert len(f["box"]) == 4 and len(f["landmarks"]) == 5
         assert f["match"]["status"] == "unknown"  # an empty registry knows nobody
     for p in bus["plates"]:  # type: ignore[attr-defined]
-        assert set(p) >= {"text", "score", "box", "corners", "vehicle"}
+        assert set(p) >= {"text", "score", "box", "corners", "vehicle", "colour"}
+        assert p["colour"] in (None, "blue", "yellow", "green")
         assert p["vehicle"] is None or 0 <= p["vehicle"] < len(vehicles)
 
 

@@ -2,9 +2,7 @@
 
 Weak detections (small or blurred plates score low) are read too and kept only when the reading
 is a valid plate; provinces the reader is unsure of are read again from a crop of the plate's
-left end (:mod:`vision.plate.province`), in a second, smaller reader batch. Plates the first
-reader is still unsure of are read by the other readers too (``voters``) and decided by a
-character-level majority vote (:mod:`vision.plate.vote`).
+left end (:mod:`vision.plate.province`), in a second, smaller reader batch.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -23,14 +20,10 @@ from vision.plate.detector import PlateDetector
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.reader import PlateReader
 from vision.plate.rectify import rectify
-from vision.plate.vote import needs_vote, vote
 from vision.session import SessionConfig
 from vision.types import F32, Image, PlateReading
 
 logger = logging.getLogger(__name__)
-
-PLATE_READ_TASKS = ("plate_read", "plate_read_2", "plate_read_3")
-"""The reader tasks of a profile: the first reader, then the voters (when the profile has them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +56,12 @@ class PlatePipeline:
             blurred plates score low, and the grammar rejects almost every false candidate).
         province_recheck: a valid reading whose province scores below this is read again from
             a crop of the plate's left end (:mod:`vision.plate.province`); 0 turns it off.
-        voters: further readers (e.g. PP-OCRv4 and PP-OCRv5) that read the plates the first
-            reader is unsure of; the plate is then decided by majority (:mod:`vision.plate.vote`).
-        vote_below: a reading with a character scoring below this (or an invalid one) goes to
-            the vote; 0 turns voting off.
     """
 
     def __init__(self, detector: PlateDetector, reader: PlateReader, *,
                  rectify_options: RectifyOptions | None = None, vehicle_margin: float = 0.05,
                  dedup_iou: float = 0.5, candidate_score: float = 0.08,
-                 province_recheck: float = 0.95, voters: Sequence[PlateReader] = (),
-                 vote_below: float = 0.95) -> None:
+                 province_recheck: float = 0.95) -> None:
         self.detector = detector
         self.reader = reader
         self.rectify_options = rectify_options or RectifyOptions()
@@ -81,8 +69,6 @@ class PlatePipeline:
         self.dedup_iou = dedup_iou
         self.candidate_score = candidate_score
         self.province_recheck = province_recheck
-        self.voters = tuple(voters)
-        self.vote_below = vote_below
 
     @classmethod
     def from_store(cls, profile: str = "default", config: SessionConfig | None = None,
@@ -95,22 +81,19 @@ class PlatePipeline:
         specs = profile_models(profile)
         detector = create(specs["plate_detect"].family, require(specs["plate_detect"], store), config,
                           name=specs["plate_detect"].name)
-        readers = [create(specs[task].family, require(specs[task], store), config, name=specs[task].name)
-                   for task in PLATE_READ_TASKS if task in specs]
-        if not isinstance(detector, PlateDetector) or not readers or \
-                not all(isinstance(r, PlateReader) for r in readers):
+        reader = create(specs["plate_read"].family, require(specs["plate_read"], store), config,
+                        name=specs["plate_read"].name)
+        if not isinstance(detector, PlateDetector) or not isinstance(reader, PlateReader):
             raise TypeError(f"profile {profile!r}: plate models must be the clp_retina and ppocr_ctc "
-                            f"families, got {type(detector).__name__} and "
-                            f"{', '.join(type(r).__name__ for r in readers)}")
-        pipeline = cls(detector, cast(PlateReader, readers[0]), voters=cast(list[PlateReader], readers[1:]))
+                            f"families, got {type(detector).__name__} and {type(reader).__name__}")
+        pipeline = cls(detector, reader)
         pipeline.load()
         return pipeline
 
     def load(self) -> None:
-        """Load and warm up every model."""
+        """Load and warm up both models."""
         self.detector.load()
-        for reader in (self.reader, *self.voters):
-            reader.load()
+        self.reader.load()
 
     def _regions(self, images: Sequence[Image], vehicle_boxes: Sequence[F32] | None
                  ) -> tuple[list[Image], list[_Region]]:
@@ -168,35 +151,19 @@ class PlatePipeline:
         return out
 
     def _read(self, images: Sequence[Image], corners: Sequence[F32]) -> list[PlateReading]:
-        """Read each plate (image, corners); plates the first reader is unsure of go to the vote."""
+        """Read each plate (image, corners), then re-read the provinces the reader was unsure of."""
         opts = self.rectify_options
         crops = [rectify(image, quad, height=opts.height, margin_x=opts.margin_x,
                          margin_y=opts.margin_y, stretch=opts.stretch)
                  for image, quad in zip(images, corners, strict=True)]
-        readings = self._read_with(self.reader, crops, images, corners)
-        if not self.voters or self.vote_below <= 0:
-            return readings
-        unsure = [k for k, r in enumerate(readings) if needs_vote(r, self.vote_below)]
-        if not unsure:
-            return readings
-        pick = [crops[k] for k in unsure], [images[k] for k in unsure], [corners[k] for k in unsure]
-        others = [self._read_with(voter, *pick) for voter in self.voters]
-        for j, k in enumerate(unsure):
-            readings[k] = vote([readings[k], *(other[j] for other in others)])
-        return readings
-
-    def _read_with(self, reader: PlateReader, crops: Sequence[Image], images: Sequence[Image],
-                   corners: Sequence[F32]) -> list[PlateReading]:
-        """One reader's readings of the crops, with the provinces it was unsure of read again."""
-        opts = self.rectify_options
-        readings = reader.infer(crops)
+        readings = self.reader.infer(crops)
         again = [k for k, r in enumerate(readings) if needs_reread(r, self.province_recheck)]
         # Each view holds the province and the letter (about 0.32 of the plate width); stretched
         # like the whole-plate crop, its characters come out about square.
         left_ends = [rectify(images[k], sub_quad(corners[k], u, v), height=opts.height, margin_x=0.0,
                              stretch=opts.stretch, min_aspect=0.2)
                      for k in again for u, v in VIEWS]
-        flat = reader.province_probs(left_ends)
+        flat = self.reader.province_probs(left_ends)
         probs = flat.reshape(len(again), len(VIEWS), flat.shape[-1])
         for k, views in zip(again, probs, strict=True):
             readings[k] = with_province(readings[k], views.mean(axis=0))

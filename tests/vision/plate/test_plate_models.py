@@ -224,35 +224,3 @@ def test_readings_carry_the_plates_colour(pipeline: PlatePipeline, plates: list[
     sample = [plates[i] for i in (0, 1, 2, 3, 4, 5)]  # colours in turn: blue, yellow, green
     for plate, found in zip(sample, pipeline.read([p.image for p in sample]), strict=True):
         assert found and found[0].colour == plate.colour, plate.text
-
-
-def test_the_store_pipeline_has_two_voters(pipeline: PlatePipeline) -> None:
-    assert [v.name for v in pipeline.voters] == ["ppocrv4_rec", "ppocrv5_rec"]
-    assert all(p in v.characters for v in pipeline.voters for p in PROVINCES)
-
-
-class _Counting:
-    """A reader that counts the crops it is asked to read."""
-
-    def __init__(self, reader: PlateReader) -> None:
-        self.reader, self.crops = reader, 0
-
-    def infer(self, crops: list[np.ndarray]) -> list:
-        self.crops += len(crops)
-        return self.reader.infer(crops)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.reader, name)
-
-
-@pytest.mark.parametrize(("vote_below", "asked"), [(0.0, False), (1.01, True)])
-def test_voters_read_only_what_goes_to_the_vote(pipeline: PlatePipeline, plates: list[RenderedPlate],
-                                                vote_below: float, asked: bool) -> None:
-    voters = [_Counting(v) for v in pipeline.voters]
-    voting = PlatePipeline(pipeline.detector, pipeline.reader, voters=voters,  # type: ignore[arg-type]
-                           vote_below=vote_below)
-    sample = plates[:6]
-    found = voting.read([p.image for p in sample])
-    assert all(v.crops > 0 for v in voters) is asked and all(v.crops == 0 for v in voters) is not asked
-    # Every plate of the sample is read exactly whether or not all of them go to the vote.
-    assert [next((r.text for r in f if r.valid), None) for f in found] == [p.text for p in sample]
