@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,16 +38,18 @@ def _iou(a: F32, b: F32) -> float:
     return inter / union if union > 0 else 0.0
 
 
-HEIGHT_BANDS: tuple[tuple[int, int], ...] = ((0, 30), (30, 35), (35, 40), (40, 50), (50, 10_000))
+HEIGHT_BANDS: tuple[tuple[float, float], ...] = ((0, 30), (30, 35), (35, 40), (40, 50), (50, math.inf))
 """Plate height bands (pixels, true corners) that accuracy is reported for: how large a plate
 must be in the frame for a given accuracy is what sizes a camera's placement and resolution."""
 
+BAND_LABELS = tuple(f">={low:g} px" if high == math.inf else f"{low:g}-{high:g} px"
+                    for low, high in HEIGHT_BANDS)
+
 
 def _band(height: float) -> str:
-    for low, high in HEIGHT_BANDS:
-        if low <= height < high:
-            return f">={low} px" if high >= 10_000 else f"{low}-{high} px"
-    return "?"
+    """The label of the band ``height`` (pixels, non-negative) falls in."""
+    return next(label for (low, high), label in zip(HEIGHT_BANDS, BAND_LABELS, strict=True)
+                if low <= height < high)
 
 
 def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> dict[str, Any]:
@@ -60,7 +63,8 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
     errors = []
     for plate, found in zip(plates, readings, strict=True):
         total[plate.colour] += 1
-        band = _band(plate_size(plate.corners)[1])
+        height = plate_size(plate.corners)[1]
+        band = _band(height)
         band_total[band] += 1
         truth = np.concatenate([plate.corners.min(axis=0), plate.corners.max(axis=0)]).astype(np.float32)
         hits = [r for r in found if r.box is not None and _iou(r.box, truth) >= 0.5]
@@ -72,7 +76,7 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
             band_exact[band] += 1
         else:
             errors.append({"truth": plate.text, "colour": plate.colour, "background": plate.background,
-                           "height_px": round(plate_size(plate.corners)[1], 1),
+                           "height_px": round(height, 1),
                            "read": [r.text for r in hits], "raw": [r.raw for r in hits]})
     n = sum(total.values())
     per_colour = {
@@ -83,10 +87,9 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
     return {"plates": n, "exact": sum(exact.values()) / n if n else 0.0,
             "detection_recall": sum(detected.values()) / n if n else 0.0,
             "per_colour": per_colour,
-            "per_height": {_band(low): {"plates": band_total[_band(low)],
-                                        "exact": band_exact[_band(low)] / band_total[_band(low)]
-                                        if band_total[_band(low)] else None}
-                           for low, _ in HEIGHT_BANDS},
+            "per_height": {band: {"plates": band_total[band],
+                                  "exact": band_exact[band] / band_total[band] if band_total[band] else None}
+                           for band in BAND_LABELS},
             "false_plates": false_plates, "errors": errors}
 
 

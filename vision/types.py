@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,9 @@ F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 Image = npt.NDArray[np.uint8]
 """A BGR uint8 image, ``(H, W, 3)``, as OpenCV decodes it."""
+
+PlateColour = Literal["blue", "yellow", "green"]
+"""The plate background colours a reader tells apart (see :mod:`vision.plate.colour`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,7 @@ class PlateReading:
     kind: str | None = None
     corners: F32 | None = None
     box: F32 | None = None
-    colour: str | None = None
+    colour: PlateColour | None = None
 
 
 def stack_same_shape(images: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:

@@ -16,14 +16,11 @@ get ``None``: no constraint.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import cv2
 import numpy as np
 
-from vision.types import Image
-
-PlateColour = Literal["blue", "yellow", "green"]
+from vision.plate.grammar import Template
+from vision.types import Image, PlateColour
 
 HUE_BANDS: tuple[tuple[PlateColour, int, int], ...] = (
     ("yellow", 12, 34),
@@ -37,13 +34,12 @@ MIN_VALUE = 60
 MIN_COLOURED = 0.15
 """Share of saturated, not-dark pixels below which a crop's colour is not judged."""
 
-TEMPLATES_BY_COLOUR: dict[PlateColour, tuple[int, ...]] = {
-    "blue": (0,),
-    "yellow": (0, 1, 3),
-    "green": (2, 3),
+TEMPLATES_BY_COLOUR: dict[PlateColour, tuple[Template, ...]] = {
+    "blue": ("standard",),
+    "yellow": ("standard", "standard_suffix", "new_energy_large"),
+    "green": ("new_energy_small", "new_energy_large"),
 }
-"""Indices into :data:`vision.plate.grammar.TEMPLATES` that a plate of each colour can match:
-blue = standard; yellow = standard, standard with a suffix, large new-energy; green = new-energy."""
+"""The :data:`vision.plate.grammar.TEMPLATES` a plate of each colour can match."""
 
 
 def plate_colour(crop: Image) -> PlateColour | None:

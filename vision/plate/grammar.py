@@ -87,13 +87,16 @@ def normalise(text: str) -> str:
     return "".join(normalise_char(c) for c in text)
 
 
-TEMPLATES: tuple[tuple[str, ...], ...] = (
-    (PROVINCES, LETTERS, ALNUM, ALNUM, ALNUM, ALNUM, ALNUM),
-    (PROVINCES, LETTERS, ALNUM, ALNUM, ALNUM, ALNUM, SUFFIXES),
-    (PROVINCES, LETTERS, NEW_ENERGY_SMALL, ALNUM, DIGITS, DIGITS, DIGITS, DIGITS),
-    (PROVINCES, LETTERS, DIGITS, DIGITS, DIGITS, DIGITS, DIGITS, NEW_ENERGY_LARGE),
-)
-"""Every accepted pattern as the characters allowed at each position (for constrained decoding)."""
+Template = Literal["standard", "standard_suffix", "new_energy_small", "new_energy_large"]
+
+TEMPLATES: dict[Template, tuple[str, ...]] = {
+    "standard": (PROVINCES, LETTERS, ALNUM, ALNUM, ALNUM, ALNUM, ALNUM),
+    "standard_suffix": (PROVINCES, LETTERS, ALNUM, ALNUM, ALNUM, ALNUM, SUFFIXES),
+    "new_energy_small": (PROVINCES, LETTERS, NEW_ENERGY_SMALL, ALNUM, DIGITS, DIGITS, DIGITS, DIGITS),
+    "new_energy_large": (PROVINCES, LETTERS, DIGITS, DIGITS, DIGITS, DIGITS, DIGITS, NEW_ENERGY_LARGE),
+}
+"""Every accepted pattern, by name, as the characters allowed at each position (for constrained
+decoding)."""
 
 
 def matches(text: str, template: tuple[str, ...]) -> bool:

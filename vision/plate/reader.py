@@ -33,11 +33,19 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.model import register_family
-from vision.plate.colour import TEMPLATES_BY_COLOUR, PlateColour, plate_colour
+from vision.plate.colour import TEMPLATES_BY_COLOUR, plate_colour
 from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
-from vision.plate.grammar import PROVINCES, SEPARATORS, TEMPLATES, matches, normalise_char, parse_plate
+from vision.plate.grammar import (
+    PROVINCES,
+    SEPARATORS,
+    TEMPLATES,
+    Template,
+    matches,
+    normalise_char,
+    parse_plate,
+)
 from vision.session import OnnxSession, SessionConfig
-from vision.types import F32, Image, PlateReading
+from vision.types import F32, Image, PlateColour, PlateReading
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +90,7 @@ class PlateReader:
         self.use_colour = use_colour
         self.session: OnnxSession | None = None
         self.characters: list[str] = []
-        self._templates: list[list[npt.NDArray[np.intp]]] = []
+        self._templates: dict[Template, list[npt.NDArray[np.intp]]] = {}
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
         self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
 
@@ -93,10 +101,10 @@ class PlateReader:
         session = OnnxSession(self.path, self.config)
         self.characters = character_table(session.metadata)
         index = {c: i for i, c in enumerate(self.characters) if i}
-        self._templates = [
-            [np.asarray([index[c] for c in allowed if c in index], np.intp) for allowed in template]
-            for template in TEMPLATES
-        ]
+        self._templates = {
+            name: [np.asarray([index[c] for c in allowed if c in index], np.intp) for allowed in template]
+            for name, template in TEMPLATES.items()
+        }
         self._blank_like = np.asarray(
             [0, *(i for c, i in index.items() if c in SEPARATORS)], np.intp)
         missing = [c for c in PROVINCES if c not in index]
@@ -187,10 +195,10 @@ class PlateReader:
             scores.extend([c.score] * len(norm))
         return "".join(text), scores
 
-    def _constrained(self, probs: F32, allowed: Sequence[int] | None = None
+    def _constrained(self, probs: F32, allowed: Sequence[Template] | None = None
                      ) -> tuple[str, list[float]] | None:
         """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
-        templates = self._templates if allowed is None else [self._templates[t] for t in allowed]
+        templates = self._templates.values() if allowed is None else [self._templates[t] for t in allowed]
         best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
         if not best.chars:
             return None

@@ -47,7 +47,7 @@ def test_each_kind_of_plate_fits_its_colours(text: str, colours: set[str]) -> No
 
 
 def test_matches_checks_every_position() -> None:
-    assert matches("京A12345", TEMPLATES[0])
-    assert not matches("京A1234", TEMPLATES[0])
-    assert not matches("京I12345", TEMPLATES[0])
-    assert not matches("A京12345", TEMPLATES[0])
+    assert matches("京A12345", TEMPLATES["standard"])
+    assert not matches("京A1234", TEMPLATES["standard"])
+    assert not matches("京I12345", TEMPLATES["standard"])
+    assert not matches("A京12345", TEMPLATES["standard"])

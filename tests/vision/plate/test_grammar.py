@@ -56,7 +56,7 @@ def test_province_list_is_the_31_abbreviations() -> None:
 
 
 def test_templates_only_spell_valid_plates() -> None:
-    for template in TEMPLATES:
+    for template in TEMPLATES.values():
         first = "".join(allowed[0] for allowed in template)
         last = "".join(allowed[-1] for allowed in template)
         assert parse_plate(first).valid, first

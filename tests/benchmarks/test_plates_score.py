@@ -1,0 +1,60 @@
+"""``bench plates`` scoring: exact reads per colour and per plate height (pure: no models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.plate_set import RenderedPlate
+from benchmarks.plates import BAND_LABELS, _band, markdown, score
+from vision.plate.grammar import parse_plate
+from vision.types import PlateReading
+
+
+def plate(text: str, height: float, colour: str = "blue") -> RenderedPlate:
+    width = 3.1 * height
+    corners = np.array([[100, 100], [100 + width, 100], [100 + width, 100 + height], [100, 100 + height]],
+                       np.float32)
+    return RenderedPlate(np.zeros((8, 8, 3), np.uint8), text, colour, corners, "bg.jpg")  # type: ignore[arg-type]
+
+
+def read_as(p: RenderedPlate, text: str) -> PlateReading:
+    parsed = parse_plate(text)
+    box = np.concatenate([p.corners.min(axis=0), p.corners.max(axis=0)]).astype(np.float32)
+    return PlateReading(parsed.text, text, 0.9, np.full(len(parsed.text), 0.9, np.float32), parsed.valid,
+                        parsed.kind, corners=p.corners, box=box)
+
+
+@pytest.mark.parametrize(("height", "band"), [
+    (0.0, "0-30 px"), (29.9, "0-30 px"), (30.0, "30-35 px"), (39.99, "35-40 px"), (49.0, "40-50 px"),
+    (50.0, ">=50 px"), (400.0, ">=50 px"),
+])
+def test_heights_fall_in_their_band(height: float, band: str) -> None:
+    assert _band(height) == band
+
+
+def test_accuracy_is_reported_per_plate_height() -> None:
+    plates = [plate("京A12345", 25), plate("京A12346", 27), plate("沪B11111", 45), plate("粤C22222", 80)]
+    readings = [[read_as(plates[0], "京A12345")], [read_as(plates[1], "新A12346")],
+                [read_as(plates[2], "沪B11111")], []]
+    result = score(plates, readings)
+    assert list(result["per_height"]) == list(BAND_LABELS)
+    assert result["per_height"]["0-30 px"] == {"plates": 2, "exact": 0.5}
+    assert result["per_height"]["40-50 px"] == {"plates": 1, "exact": 1.0}
+    assert result["per_height"][">=50 px"] == {"plates": 1, "exact": 0.0}
+    assert result["per_height"]["30-35 px"] == {"plates": 0, "exact": None}
+    assert result["exact"] == 0.5 and result["detection_recall"] == 0.75
+    misses = [(e["truth"], e["height_px"]) for e in result["errors"]]
+    assert misses == [("京A12346", 27.0), ("粤C22222", 80.0)]
+
+
+def test_the_markdown_lists_only_bands_with_plates() -> None:
+    plates = [plate("京A12345", 25), plate("沪B11111", 45)]
+    result = score(plates, [[read_as(plates[0], "京A12345")], [read_as(plates[1], "沪B11117")]])
+    result.update({"seed": 0, "batch": 8, "images_per_second": 1.0, "ms_per_image": 1.0,
+                   "detector_input": [960, 960], "pipeline": {},
+                   "machine": {"cpu": "x", "usable_cores": 2, "date": "d"}})
+    text = markdown(result)
+    assert "| 0-30 px | 1 | 100.0% |" in text and "| 40-50 px | 1 | 0.0% |" in text
+    assert "30-35 px" not in text
+    assert "沪B11111 (blue, 45.0 px, bg.jpg) -> ['沪B11117']" in text
