@@ -9,6 +9,7 @@ retries) so the receiver can drop duplicates.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -196,14 +197,7 @@ class ConnectorSink:
             if result.status_code != 401 or self.tokens is None or attempt:
                 break
             logger.info("connector %s refused the token (401); fetching a new one", self.endpoint_id)
-        return DeliveryResult(
-            result.ok,
-            result.status_code,
-            result.error,
-            result.retry_after_s,
-            result.gone,
-            (time.perf_counter() - started) * 1000.0,
-        )
+        return dataclasses.replace(result, duration_ms=(time.perf_counter() - started) * 1000.0)
 
     def close(self) -> None:
         if self._own_client:

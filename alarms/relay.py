@@ -7,6 +7,7 @@ threads until :meth:`Relay.stop`. Several relays (threads or processes) may shar
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -96,14 +97,7 @@ class Relay:
             )
             result = DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         if result.duration_ms == 0.0:
-            result = DeliveryResult(
-                result.ok,
-                result.status_code,
-                result.error,
-                result.retry_after_s,
-                result.gone,
-                (time.perf_counter() - started) * 1000.0,
-            )
+            result = dataclasses.replace(result, duration_ms=(time.perf_counter() - started) * 1000.0)
         return result
 
     def _record(
