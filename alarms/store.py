@@ -8,6 +8,7 @@ the same transaction, so an alarm is never stored without its notifications or t
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -15,11 +16,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 
 from alarms import db, outbox
 from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig
@@ -30,6 +31,11 @@ from alarms.schema import ALARMS, EVENTS
 from alarms.snapshots import SnapshotStore
 from alarms.types import AlarmDraft, Subject
 from models.store import data_dir as default_data_dir
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 logger = logging.getLogger(__name__)
 
@@ -352,54 +358,26 @@ class AlarmStore:
         self, endpoint_id: str | None = None, status: str | None = None, event_id: str | None = None
     ) -> builtins.list[MessageInfo]:
         """Outbox messages, oldest first, optionally of one endpoint, status or event."""
-        t = outbox.OUTBOX
-        query = select(t).order_by(t.c.id)
-        if endpoint_id is not None:
-            query = query.where(t.c.endpoint_id == endpoint_id)
-        if status is not None:
-            query = query.where(t.c.status == status)
-        if event_id is not None:
-            query = query.where(t.c.event_id == event_id)
-        with self.engine.connect() as conn:
-            return [
-                MessageInfo(
-                    id=r.id,
-                    endpoint_id=r.endpoint_id,
-                    event_id=r.event_id,
-                    type=r.type,
-                    status=r.status,
-                    attempts=r.attempts,
-                    next_attempt_at=r.next_attempt_at,
-                    last_status_code=r.last_status_code,
-                    last_error=r.last_error,
-                )
-                for r in conn.execute(query).all()
-            ]
+        return self._listed(MessageInfo, outbox.OUTBOX, endpoint_id=endpoint_id, status=status,
+                            event_id=event_id)
 
     def attempts(
         self, message_id: int | None = None, endpoint_id: str | None = None
     ) -> builtins.list[DeliveryAttempt]:
         """The delivery log, oldest first."""
-        t = outbox.ATTEMPTS
-        query = select(t).order_by(t.c.id)
-        if message_id is not None:
-            query = query.where(t.c.message_id == message_id)
-        if endpoint_id is not None:
-            query = query.where(t.c.endpoint_id == endpoint_id)
+        return self._listed(DeliveryAttempt, outbox.ATTEMPTS, message_id=message_id, endpoint_id=endpoint_id)
+
+    def _listed(self, record: type[_Record], table: Table, **equal: object) -> builtins.list[_Record]:
+        """Rows of ``table`` as ``record`` (a dataclass whose fields are columns), oldest first.
+
+        Each column named in ``equal`` must have that value (``None``: any).
+        """
+        query = select(*(table.c[f.name] for f in dataclasses.fields(record))).order_by(table.c.id)
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
         with self.engine.connect() as conn:
-            return [
-                DeliveryAttempt(
-                    message_id=r.message_id,
-                    endpoint_id=r.endpoint_id,
-                    event_id=r.event_id,
-                    attempted_at=r.attempted_at,
-                    outcome=r.outcome,
-                    status_code=r.status_code,
-                    error=r.error,
-                    duration_ms=r.duration_ms,
-                )
-                for r in conn.execute(query).all()
-            ]
+            return [record(**row._asdict()) for row in conn.execute(query)]
 
     def events(self, event_type: str | None = None) -> builtins.list[tuple[str, str, dict[str, Any]]]:
         """Recorded events ``(id, type, envelope)``, oldest first."""
