@@ -34,13 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from registry.db import NAMING
+
 ALARM_STATES = ("open", "acknowledged", "resolved")
 MESSAGE_STATUSES = ("pending", "delivered", "failed", "dead")
 SERIAL = BigInteger().with_variant(Integer, "sqlite")
