@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
@@ -59,55 +59,56 @@ def _clean(row: dict[str, str | None]) -> dict[str, str | None]:
 
 def import_residents(registry: Registry, stream: TextIO) -> list[RowResult]:
     """Create or update residents from CSV; one :class:`RowResult` per data row."""
-    reader, missing = _rows(stream, ("name",))
-    if missing:
-        return [RowResult(1, "error", message=f"missing column(s): {', '.join(missing)}")]
-    results = []
-    for line, raw in enumerate(reader, start=2):
-        row = _clean(raw)
-        try:
-            fields: dict[str, Any] = {
-                "name": row.get("name") or "",
-                "building": row.get("building"),
-                "unit": row.get("unit"),
-                "room": row.get("room"),
-                "phone": row.get("phone"),
-                "status": row.get("status") or "active",
-                "tags": [t for t in (row.get("tags") or "").split(";") if t.strip()],
-            }
-            rid = row.get("id")
-            if rid and registry.get_resident(rid) is not None:
-                registry.update_resident(rid, **fields)
-                results.append(RowResult(line, "updated", rid))
-            else:
-                results.append(RowResult(line, "created", registry.add_resident(**fields)))
-        except (RegistryError, ValueError) as exc:
-            results.append(RowResult(line, "error", message=str(exc)))
-    _log(results, "residents")
-    return results
+
+    def resident(row: dict[str, str | None]) -> tuple[RowStatus, str]:
+        fields: dict[str, Any] = {
+            "name": row.get("name") or "",
+            "building": row.get("building"),
+            "unit": row.get("unit"),
+            "room": row.get("room"),
+            "phone": row.get("phone"),
+            "status": row.get("status") or "active",
+            "tags": [t for t in (row.get("tags") or "").split(";") if t.strip()],
+        }
+        rid = row.get("id")
+        if rid and registry.get_resident(rid) is not None:
+            registry.update_resident(rid, **fields)
+            return "updated", rid
+        return "created", registry.add_resident(**fields)
+
+    return _import(stream, ("name",), "residents", resident)
 
 
 def import_vehicles(registry: Registry, stream: TextIO) -> list[RowResult]:
     """Register vehicles from CSV; one :class:`RowResult` per data row."""
-    reader, missing = _rows(stream, ("plate",))
+
+    def vehicle(row: dict[str, str | None]) -> tuple[RowStatus, str]:
+        vid = registry.add_vehicle(
+            row.get("plate") or "",
+            resident_id=_vehicle_owner(registry, row),
+            plate_colour=row.get("plate_colour"),
+            plate_type=row.get("plate_type"),
+            parking_permit=row.get("parking_permit"),
+        )
+        return "created", vid
+
+    return _import(stream, ("plate",), "vehicles", vehicle)
+
+
+def _import(stream: TextIO, required: Iterable[str], what: str,
+            apply: Callable[[dict[str, str | None]], tuple[RowStatus, str]]) -> list[RowResult]:
+    """Apply ``apply`` to every cleaned data row; a row it refuses is reported and the rest go on."""
+    reader, missing = _rows(stream, required)
     if missing:
         return [RowResult(1, "error", message=f"missing column(s): {', '.join(missing)}")]
     results = []
     for line, raw in enumerate(reader, start=2):
-        row = _clean(raw)
         try:
-            owner = _vehicle_owner(registry, row)
-            vid = registry.add_vehicle(
-                row.get("plate") or "",
-                resident_id=owner,
-                plate_colour=row.get("plate_colour"),
-                plate_type=row.get("plate_type"),
-                parking_permit=row.get("parking_permit"),
-            )
-            results.append(RowResult(line, "created", vid))
+            status, row_id = apply(_clean(raw))
+            results.append(RowResult(line, status, row_id))
         except (RegistryError, ValueError) as exc:
             results.append(RowResult(line, "error", message=str(exc)))
-    _log(results, "vehicles")
+    _log(results, what)
     return results
 
 
