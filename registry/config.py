@@ -42,7 +42,11 @@ class RegistrySettings(BaseSettings):
         default=0.40,
         ge=-1.0,
         le=1.0,
-        description="Cosine similarity at or above which a face matches a template.",
+        description=(
+            "Cosine similarity at or above which a face matches a template. Scores are compared and"
+            " reported rounded to 6 decimals and do not depend on the batch or the CPU, so a threshold"
+            " equal to a reported score matches (registry/matching.py)."
+        ),
     )
     match_top_k: int = Field(default=5, ge=1, le=100, description="Candidates kept per query.")
     search_backend: SearchBackendName = Field(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from registry.matching import Candidate
+from registry.matching import Candidate, reported_score
 from registry.search import SearchBackend
 
 
@@ -63,7 +63,10 @@ class FaceIndex:
                 self.backend.remove(np.asarray(labels, np.int64))
 
     def search(self, queries: npt.NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        """Top-k candidates for each of the ``(Q, dim)`` unit-norm queries, best first."""
+        """Top-k candidates for each of the ``(Q, dim)`` unit-norm queries, best first.
+
+        Scores are rounded to 6 decimals (:func:`registry.matching.reported_score`).
+        """
         with self._lock:
             scores, labels = self.backend.search(queries, k)
             out: list[list[Candidate]] = []
@@ -72,6 +75,7 @@ class FaceIndex:
                 for score, label in zip(row_scores, row_labels, strict=True):
                     entry = self._entries.get(label) if label >= 0 else None
                     if entry is not None:
+                        score = reported_score(score)
                         row.append(Candidate(entry.template_id, entry.owner_kind, entry.owner_id, score))
                 out.append(row)
             return out

@@ -3,6 +3,12 @@
 Scores are cosine similarities of L2-normalised embeddings, in [-1, 1]. A query matches the owner
 of its best candidate when that score is at or above the threshold; below it the answer is
 ``unknown``, never the nearest person.
+
+A score does not depend on the batch it was computed in, nor on the CPU: queries are normalised
+row by row with correctly rounded sums (:func:`normalise_queries`), the search backend re-scores its
+candidates exactly (:func:`exact_scores`), and every score is reported and compared rounded to
+:data:`SCORE_DECIMALS` decimals (:func:`reported_score`). So a threshold equal to a reported score
+matches, on every machine.
 """
 
 from __future__ import annotations
@@ -16,6 +22,24 @@ import numpy as np
 import numpy.typing as npt
 
 MatchStatus = Literal["match", "unknown"]
+
+SCORE_DECIMALS = 6
+"""Decimals a similarity is reported and compared with (``round(score, 6) >= threshold``)."""
+
+
+def reported_score(score: float) -> float:
+    """A similarity as reported and compared with the threshold: rounded to 6 decimals."""
+    return round(float(score), SCORE_DECIMALS)
+
+
+def exact_dot(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    """Inner product of two float32 vectors, correctly rounded to float64.
+
+    Each product of two float32 values is exact in float64 and ``math.fsum`` rounds the sum once,
+    so the result is the same whatever the CPU, its SIMD width or the shape of the surrounding call
+    (a BLAS product is not: it picks kernels and summation orders by shape).
+    """
+    return math.fsum(np.multiply(a, b, dtype=np.float64).tolist())
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +83,19 @@ def decide(candidates: Sequence[Candidate], threshold: float) -> FaceDecision:
 
 
 def normalise_queries(embeddings: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
-    """Queries as ``(N, dim)`` float32 unit rows; a zero or non-finite row raises ``ValueError``."""
+    """Queries as ``(N, dim)`` float32 unit rows; a zero or non-finite row raises ``ValueError``.
+
+    Each row is normalised on its own with a correctly rounded norm, so a row's result does not
+    depend on the other rows or on the CPU.
+    """
     queries = np.asarray(embeddings, dtype=np.float32)
     if queries.ndim == 1:
         queries = queries[None, :]
     if queries.ndim != 2 or queries.shape[1] != dim:
         raise ValueError(f"embeddings must be (N, {dim}), got {queries.shape}")
-    norms = np.linalg.norm(queries, axis=1, keepdims=True)
-    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+    if not np.all(np.isfinite(queries)):
         raise ValueError("embeddings must be finite and non-zero")
-    return np.ascontiguousarray(queries / norms, dtype=np.float32)
+    norms = np.sqrt([exact_dot(row, row) for row in queries], dtype=np.float64)[:, None]
+    if np.any(norms == 0):
+        raise ValueError("embeddings must be finite and non-zero")
+    return np.ascontiguousarray(queries.astype(np.float64) / norms, dtype=np.float32)

@@ -2,6 +2,11 @@
 
 A backend stores ``(label, vector)`` pairs, labels being int64, and answers top-k inner-product
 (cosine) queries. FAISS is imported only when its backend is built.
+
+The exact backend finds its candidates with one float32 matrix product, then re-scores them with
+correctly rounded float64 sums: a score does not depend on how many queries came in the same call
+or on the CPU (BLAS picks other kernels, with other rounding, for other shapes). FAISS's IVF
+scores are its own (approximate by design).
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from registry.matching import exact_dot
+
 logger = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
@@ -26,7 +34,7 @@ class SearchBackend(Protocol):
 
     def remove(self, labels: I64) -> None: ...
 
-    def search(self, queries: F32, k: int) -> tuple[F32, I64]:
+    def search(self, queries: F32, k: int) -> tuple[F64, I64]:
         """Top-k of ``(Q, D)`` queries: ``(Q, k)`` scores (best first) and labels, ``-1`` padded."""
         ...
 
@@ -36,23 +44,27 @@ class SearchBackend(Protocol):
     def nbytes(self) -> int: ...
 
 
-def _empty(q: int, k: int) -> tuple[F32, I64]:
-    return np.full((q, k), -np.inf, np.float32), np.full((q, k), -1, np.int64)
+def _empty(q: int, k: int) -> tuple[F64, I64]:
+    return np.full((q, k), -np.inf, np.float64), np.full((q, k), -1, np.int64)
 
 
-def top_k(sims: F32, labels: I64, k: int) -> tuple[F32, I64]:
-    """Top-k per row of a ``(Q, N)`` similarity matrix, best first, ``-1`` padded to ``k``."""
+def top_rows(sims: F32, k: int) -> I64:
+    """Column indices of the top-``k`` entries of each row of ``(Q, N)`` ``sims`` (unordered)."""
     q, n = sims.shape
-    scores, out = _empty(q, k)
     kk = min(k, n)
-    if kk == 0:
-        return scores, out
-    part = np.argpartition(sims, n - kk, axis=1)[:, n - kk :] if kk < n else np.tile(np.arange(n), (q, 1))
-    part_scores = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
-    scores[:, :kk] = np.take_along_axis(part_scores, order, axis=1)
-    out[:, :kk] = labels[np.take_along_axis(part, order, axis=1)]
-    return scores, out
+    if kk < n:
+        return np.argpartition(sims, n - kk, axis=1)[:, n - kk :].astype(np.int64)
+    return np.tile(np.arange(n, dtype=np.int64), (q, 1))
+
+
+def rank(scores: F64, labels: I64, k: int) -> tuple[F64, I64]:
+    """Sort each row's candidates best first (ties by label), ``-1``/``-inf`` padded to ``k``."""
+    q, kk = scores.shape
+    out_scores, out_labels = _empty(q, k)
+    order = np.lexsort((labels, -scores), axis=1)
+    out_scores[:, :kk] = np.take_along_axis(scores, order, axis=1)
+    out_labels[:, :kk] = np.take_along_axis(labels, order, axis=1)
+    return out_scores, out_labels
 
 
 class ExactSearch:
@@ -107,13 +119,19 @@ class ExactSearch:
                 self._rows[moved] = row
             self._n = last
 
-    def search(self, queries: F32, k: int) -> tuple[F32, I64]:
+    def search(self, queries: F32, k: int) -> tuple[F64, I64]:
         if self._n == 0:
             return _empty(len(queries), k)
         gallery = self._data[: self._n]
-        # one query: a matrix-vector product, a single pass over the gallery
+        # candidates from float32 BLAS (one query: a matrix-vector product, one pass over the
+        # gallery); their scores then computed exactly, so they do not depend on the call's shape
         sims = (gallery @ queries[0])[None, :] if len(queries) == 1 else queries @ gallery.T
-        return top_k(sims, self._labels[: self._n], k)
+        rows = top_rows(sims, k)
+        exact = np.array(
+            [[exact_dot(query, gallery[r]) for r in row] for query, row in zip(queries, rows, strict=True)],
+            np.float64,
+        ).reshape(rows.shape)
+        return rank(exact, self._labels[rows], k)
 
 
 class FaissIVFSearch:
@@ -183,11 +201,11 @@ class FaissIVFSearch:
         else:
             self._ivf.remove_ids(np.ascontiguousarray(labels, np.int64))
 
-    def search(self, queries: F32, k: int) -> tuple[F32, I64]:
+    def search(self, queries: F32, k: int) -> tuple[F64, I64]:
         if self._exact is not None:
             return self._exact.search(queries, k)
         scores, labels = self._ivf.search(np.ascontiguousarray(queries, np.float32), k)
-        scores = np.where(labels < 0, -np.inf, scores).astype(np.float32)
+        scores = np.where(labels < 0, -np.inf, scores).astype(np.float64)
         return scores, labels.astype(np.int64)
 
     def _train_from_exact(self) -> None:

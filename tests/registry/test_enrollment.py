@@ -71,11 +71,36 @@ def test_yao_ming_matches_only_himself_in_players(
     assert yao.score == max(m.score for m in matches)
     assert all(m.owner is None and m.name is None for i, m in enumerate(matches) if i != matched[0])
 
-    # threshold edges on the real score: equal matches, the next float above does not
+    # threshold edges on the real score, queried alone (it came from a batch of 22): a threshold
+    # equal to the reported score matches; anything above it, even by one float, does not
     query = np.stack([faces[matched[0]].embedding])
+    assert registry.match_faces(query)[0].score == yao.score
     assert registry.match_faces(query, threshold=yao.score)[0].status == "match"
-    above = float(np.nextafter(np.float32(yao.score), np.float32(2)))
+    above = float(np.nextafter(yao.score, 2.0))
     assert registry.match_faces(query, threshold=above)[0].status == "unknown"
+    assert registry.match_faces(query, threshold=yao.score + 1e-6)[0].status == "unknown"
+
+
+@pytest.mark.parametrize("batch", [1, 2, 22, 64])
+def test_a_face_scores_the_same_in_any_batch(
+    make_registry: RegistryFactory, analyzer: Any, image: ImageFn, batch: int
+) -> None:
+    """Each players.jpg face, queried among ``batch`` queries at every position, scores as alone."""
+    registry = make_registry()
+    registry.enroll([("yaoming.jpg", jpeg(image("yaoming.jpg")))], analyzer, name="姚明")
+    registry.enroll([("astronaut.png", jpeg(image("astronaut.png")))], analyzer, name="Eileen")
+    faces = np.stack([f.embedding for f in analyzer.analyze([image("players.jpg")])[0]])
+    alone = [registry.match_faces(face[None])[0] for face in faces]
+    assert {m.status for m in alone} == {"match", "unknown"}  # Yao Ming matches, the others do not
+    rng = np.random.default_rng(batch)
+    for _ in range(3):
+        picks = rng.choice(len(faces), batch, replace=batch > len(faces))
+        for pick, got in zip(picks, registry.match_faces(faces[picks]), strict=True):
+            want = alone[pick]
+            assert (got.status, got.score, got.owner) == (want.status, want.score, want.owner), pick
+            assert [(c.template_id, c.score) for c in got.candidates] == [
+                (c.template_id, c.score) for c in want.candidates
+            ]
 
 
 def test_several_photos_give_several_templates(registry: Registry, analyzer: Any, image: ImageFn) -> None:

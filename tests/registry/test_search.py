@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from registry.search import ExactSearch, make_backend, top_k
+from registry.search import ExactSearch, make_backend, rank, top_rows
 from registry.service import Registry
 from registry.types import Owner
 from tests.registry.builders import unit_vectors
@@ -24,11 +24,15 @@ def clustered(n: int, seed: int = 0) -> Any:
     ).astype(np.float32)
 
 
-def test_top_k_pads_and_orders() -> None:
-    sims = np.array([[0.1, 0.9, 0.5]], np.float32)
-    scores, labels = top_k(sims, np.array([10, 11, 12], np.int64), 5)
-    assert labels.tolist() == [[11, 12, 10, -1, -1]]
-    assert scores[0, :3].tolist() == pytest.approx([0.9, 0.5, 0.1]) and np.isneginf(scores[0, 3:]).all()
+def test_top_rows_then_rank_pads_and_orders() -> None:
+    sims = np.array([[0.1, 0.9, 0.5, 0.7]], np.float32)
+    cols = top_rows(sims, 3)
+    assert sorted(cols[0].tolist()) == [1, 2, 3]
+    assert top_rows(sims, 9).tolist() == [[0, 1, 2, 3]]
+    labels = np.array([[10, 11, 12, 13]], np.int64)
+    scores, out = rank(np.array([[0.1, 0.9, 0.5, 0.9]]), labels, 6)
+    assert out.tolist() == [[11, 13, 12, 10, -1, -1]]  # equal scores: the lower label first
+    assert scores[0, :4].tolist() == [0.9, 0.9, 0.5, 0.1] and np.isneginf(scores[0, 4:]).all()
 
 
 def test_exact_matches_brute_force_through_adds_and_removes() -> None:
