@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.tolerances import PIXEL_ATOL, SCORE_ATOL
 from vision.cascade import Cascade, tasks_for
 from vision.config import VisionSettings
 from vision.engine import VisionEngine
@@ -43,8 +44,8 @@ def test_concurrent_cameras_share_batches_and_get_their_own_results(engine: Visi
     assert batches < len(frames), "eight concurrent callers never shared a call"
     for a, b in zip(alone, shared, strict=True):
         np.testing.assert_array_equal(a.class_ids, b.class_ids)
-        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
-        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=PIXEL_ATOL)
+        np.testing.assert_allclose(a.scores, b.scores, atol=SCORE_ATOL)
 
 
 def test_cascade_through_the_engine_matches_direct_models(engine: VisionEngine, image: Loader) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.tolerances import EMBEDDING_ATOL
 from vision.face.align import align_faces
 from vision.face.arcface import ArcFaceEmbedder
 from vision.face.scrfd import ScrfdDetector
@@ -34,8 +35,8 @@ def test_batch_equals_single(arcface: ArcFaceEmbedder, players_crops: npt.NDArra
     batched = arcface.embed(players_crops)
     listed = np.stack(arcface.infer(list(players_crops)))
     singles = np.stack([arcface.infer([c])[0] for c in players_crops])
-    np.testing.assert_allclose(batched, singles, atol=1e-5)
-    np.testing.assert_allclose(listed, singles, atol=1e-5)
+    np.testing.assert_allclose(batched, singles, atol=EMBEDDING_ATOL)
+    np.testing.assert_allclose(listed, singles, atol=EMBEDDING_ATOL)
 
 
 def test_wrong_crop_shape_is_refused(arcface: ArcFaceEmbedder) -> None:
@@ -51,7 +52,9 @@ def test_workers_split_the_batch_without_changing_results(
     parallel = ArcFaceEmbedder(arcface.path, workers=2, max_batch=5)
     try:
         parallel.load()
-        np.testing.assert_allclose(parallel.embed(players_crops), arcface.embed(players_crops), atol=1e-5)
+        np.testing.assert_allclose(
+            parallel.embed(players_crops), arcface.embed(players_crops), atol=EMBEDDING_ATOL
+        )
         assert parallel.session.config.intra_op_threads == 1
     finally:
         parallel.close()

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.tolerances import PIXEL_ATOL, RAW_ATOL, SCORE_ATOL
 from vision.face.base import FaceModel
 from vision.face.retinaface import RetinaFaceDetector, prior_boxes
 from vision.face.scrfd import ScrfdDetector, anchor_centres
@@ -39,7 +40,7 @@ def test_scrfd_output_layout_is_batch_major(scrfd: ScrfdDetector, photos: Photos
     assert [o.shape for o in outputs] == [(2, n, k) for k in (1, 4, 10) for n in per_stride]
     assert sum(per_stride) == centres.shape[0] == 16800
     for batched, single in zip(outputs, alone, strict=True):
-        np.testing.assert_allclose(batched[1], single[0], atol=1e-4)
+        np.testing.assert_allclose(batched[1], single[0], atol=RAW_ATOL)
 
 
 def test_retinaface_output_layout_matches_priors(retinaface: RetinaFaceDetector, photos: Photos) -> None:
@@ -106,10 +107,10 @@ def test_batch_of_different_sizes_equals_single_images(detector: Detector, photo
     for im, got in zip(images, batched, strict=True):
         (alone,) = detector.infer([im])
         assert len(got) == len(alone) > 0
-        np.testing.assert_allclose(got.xyxy, alone.xyxy, atol=1e-2)
-        np.testing.assert_allclose(got.scores, alone.scores, atol=1e-4)
+        np.testing.assert_allclose(got.xyxy, alone.xyxy, atol=PIXEL_ATOL)
+        np.testing.assert_allclose(got.scores, alone.scores, atol=SCORE_ATOL)
         assert got.landmarks is not None and alone.landmarks is not None
-        np.testing.assert_allclose(got.landmarks, alone.landmarks, atol=1e-2)
+        np.testing.assert_allclose(got.landmarks, alone.landmarks, atol=PIXEL_ATOL)
 
 
 def test_batch_larger_than_max_batch_is_split(scrfd: ScrfdDetector, photos: Photos) -> None:
@@ -141,6 +142,6 @@ def test_scrfd_workers_give_the_same_detections(scrfd: ScrfdDetector, photos: Ph
     parallel = ScrfdDetector(scrfd.path, workers=2)
     try:
         for got, ref in zip(parallel.infer(images), scrfd.infer(images), strict=True):
-            np.testing.assert_allclose(got.xyxy, ref.xyxy, atol=1e-2)
+            np.testing.assert_allclose(got.xyxy, ref.xyxy, atol=PIXEL_ATOL)
     finally:
         parallel.close()

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.tolerances import PIXEL_ATOL
 from vision.face.arcface import ArcFaceEmbedder
 from vision.face.pipeline import FaceAnalyzer, similarity, similarity_matrix
 from vision.face.retinaface import RetinaFaceDetector
@@ -61,7 +62,7 @@ def test_batched_analysis_equals_single(analyzer: FaceAnalyzer, photos: Photos) 
         (alone,) = analyzer.analyze([image])
         assert len(alone) == len(faces)
         for a, b in zip(alone, faces, strict=True):
-            np.testing.assert_allclose(a.box, b.box, atol=1e-2)
+            np.testing.assert_allclose(a.box, b.box, atol=PIXEL_ATOL)
             assert a.embedding is not None and b.embedding is not None
             assert similarity(a.embedding, b.embedding) > 0.9999
 

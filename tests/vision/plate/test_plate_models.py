@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import plate_set
 from benchmarks.plate_set import RenderedPlate
+from tests.tolerances import PIXEL_ATOL, RAW_ATOL, SCORE_ATOL
 from vision.model import create
 from vision.plate.detector import PlateDetector, make_priors
 from vision.plate.grammar import PROVINCES
@@ -101,8 +102,8 @@ def test_pipeline_batched_equals_single(pipeline: PlatePipeline, plates: list[Re
         assert [(r.text, r.valid) for r in alone] == [(r.text, r.valid) for r in together]
         for a, b in zip(alone, together, strict=True):
             assert a.corners is not None and b.corners is not None
-            np.testing.assert_allclose(a.corners, b.corners, atol=1e-3)
-            np.testing.assert_allclose(a.char_scores, b.char_scores, atol=1e-4)
+            np.testing.assert_allclose(a.corners, b.corners, atol=PIXEL_ATOL)
+            np.testing.assert_allclose(a.char_scores, b.char_scores, atol=SCORE_ATOL)
 
 
 def test_weak_detections_are_kept_only_when_they_read_as_plates(pipeline: PlatePipeline,
@@ -131,10 +132,10 @@ def test_detector_batched_equals_single(pipeline: PlatePipeline, plates: list[Re
     batched = pipeline.detector.infer(images)
     for image, det in zip(images, batched, strict=True):
         (single,) = pipeline.detector.infer([image])
-        np.testing.assert_allclose(det.xyxy, single.xyxy, atol=1e-3)
-        np.testing.assert_allclose(det.scores, single.scores, atol=1e-5)
+        np.testing.assert_allclose(det.xyxy, single.xyxy, atol=PIXEL_ATOL)
+        np.testing.assert_allclose(det.scores, single.scores, atol=SCORE_ATOL)
         assert det.landmarks is not None and single.landmarks is not None
-        np.testing.assert_allclose(det.landmarks, single.landmarks, atol=1e-3)
+        np.testing.assert_allclose(det.landmarks, single.landmarks, atol=PIXEL_ATOL)
 
 
 def test_reader_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
@@ -145,7 +146,7 @@ def test_reader_batched_equals_single(pipeline: PlatePipeline, plates: list[Rend
     batched = pipeline.reader.forward(tensor)
     for i, crop in enumerate(crops):
         single = pipeline.reader.forward(pipeline.reader.preprocess([crop])[0])
-        np.testing.assert_allclose(batched[i], single[0], atol=1e-4)
+        np.testing.assert_allclose(batched[i], single[0], atol=RAW_ATOL)
         assert pipeline.reader.infer([crop])[0].text == pipeline.reader.infer(crops)[i].text
 
 

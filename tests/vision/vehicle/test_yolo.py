@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.tolerances import PIXEL_ATOL, SCORE_ATOL
 from vision.model import create
 from vision.plate.pipeline import PlatePipeline
 from vision.types import Image
@@ -46,8 +47,8 @@ def test_batched_equals_single(yolo: YoloDetector, image: Callable[[str], Image]
     for img, det in zip(images, batched, strict=True):
         (single,) = yolo.infer([img])
         np.testing.assert_array_equal(det.class_ids, single.class_ids)
-        np.testing.assert_allclose(det.xyxy, single.xyxy, atol=1e-3)
-        np.testing.assert_allclose(det.scores, single.scores, atol=1e-5)
+        np.testing.assert_allclose(det.xyxy, single.xyxy, atol=PIXEL_ATOL)
+        np.testing.assert_allclose(det.scores, single.scores, atol=SCORE_ATOL)
 
 
 def test_vehicle_crop_flows_into_the_plate_stage(model_store: Path, yolo: YoloDetector,
