@@ -210,12 +210,15 @@ class PubackCutter:
 
     Client bytes go to the broker unchanged (every PUBLISH is recorded); when the broker answers
     the first PUBACK, the proxy closes that connection instead of passing it on, as a network
-    failure between PUBLISH and PUBACK would. Later connections pass untouched.
+    failure between PUBLISH and PUBACK would. Later connections pass untouched, unless
+    ``refuse_after_cut``: then they are closed at once until ``refusing`` is cleared.
     """
 
-    def __init__(self, broker_port: int) -> None:
+    def __init__(self, broker_port: int, *, refuse_after_cut: bool = False) -> None:
         self.broker_port = broker_port
+        self.refuse_after_cut = refuse_after_cut
         self.cut = threading.Event()
+        self.refusing = threading.Event()
         self.publishes: list[SeenPublish] = []
         self._connections = 0
         self._sockets: list[socket.socket] = []
@@ -240,6 +243,9 @@ class PubackCutter:
                 continue
             except OSError:
                 return
+            if self.refusing.is_set():
+                _close(client)
+                continue
             broker = socket.create_connection(("127.0.0.1", self.broker_port))
             with self._lock:
                 self._connections += 1
@@ -264,6 +270,8 @@ class PubackCutter:
             buffer += data
             while (packet := _take_packet(buffer)) is not None:
                 if packet[0] >> 4 == PUBACK and not self.cut.is_set():
+                    if self.refuse_after_cut:
+                        self.refusing.set()
                     self.cut.set()
                     _close(client, broker)
                     return
@@ -302,18 +310,27 @@ def _close(*socks: socket.socket) -> None:
         sock.close()
 
 
+@pytest.mark.parametrize("reconnect", ["in_time", "late"])
 def test_connection_lost_before_puback_publishes_again(
-    make_store: StoreFactory, own_broker: tuple[int, list[subprocess.Popen[bytes]]]
+    make_store: StoreFactory, own_broker: tuple[int, list[subprocess.Popen[bytes]]], reconnect: str
 ) -> None:
-    """The broker got the alarm but its PUBACK was lost: it is published again, never lost."""
+    """The broker got the alarm but its PUBACK was lost: it is published again, never lost.
+
+    Reconnected within the PUBACK wait, the client re-sends its copy (DUP) and that PUBACK counts;
+    reconnected later, the attempt counted as a retry and the outbox publishes the alarm again.
+    """
+    late = reconnect == "late"
     port, procs = own_broker
     start_mosquitto(port, procs)
-    proxy = PubackCutter(port)
+    proxy = PubackCutter(port, refuse_after_cut=late)
     sub = Subscriber(port, "estatewatch/#")  # straight to the broker
-    config = MqttConfig(id="broker", host="127.0.0.1", port=proxy.port, timeout_s=5.0)
+    config = MqttConfig(id="broker", host="127.0.0.1", port=proxy.port, timeout_s=2.0 if late else 10.0)
     store, relay = _relay(make_store, config)
     try:
         alarm = store.raise_alarm(make_draft(), now=T0)  # type: ignore[attr-defined]
+        if late:
+            assert relay.run_once(T0).retrying == 1, "delivered without a PUBACK"
+            proxy.refusing.clear()
         run_until_delivered(relay, store)
         # Delivered only on the PUBACK of a copy sent after the reconnect, never before.
         assert proxy.cut.is_set(), "the broker never sent a PUBACK (published below QoS 1?)"
@@ -332,3 +349,4 @@ def test_connection_lost_before_puback_publishes_again(
     assert message.status == "delivered"
     outcomes = [a.outcome for a in store.attempts(message_id=message.id)]  # type: ignore[attr-defined]
     assert outcomes.count("delivered") == 1 and outcomes[-1] == "delivered", outcomes
+    assert (outcomes[0] == "retry") == late, outcomes
