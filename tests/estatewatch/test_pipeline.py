@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from estatewatch.demo import gate_clip, lobby_clip
 from estatewatch.pipeline import FramePipeline, FrameResult
 from streams.config import CameraConfig
 from tests.media import media_dir
+from tests.waiting import wait_until
 from vision.cascade import Cascade, tasks_for
 from vision.config import VisionSettings
 from vision.engine import VisionEngine
@@ -60,10 +62,14 @@ def cameras(clips: dict[str, Path], count: int, fps: float) -> list[CameraConfig
     return out
 
 
-def wait_for(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():  # type: ignore[operator]
-        time.sleep(0.1)
+def wait_for_results(results: Results, enough: Callable[[list[FrameResult]], bool], what: str) -> None:
+    """Wait (generously) until ``enough(results)``; fail the test, showing the count per camera, if not."""
+    wait_until(lambda: enough(results.snapshot()), timeout=120, what=what,
+               seen=lambda: per_camera(results.snapshot()))
+
+
+def per_camera(results: list[FrameResult]) -> dict[str, int]:
+    return dict(Counter(r.camera_id for r in results))
 
 
 def test_overload_drops_oldest_frames_readers_keep_running(engine: VisionEngine,
@@ -73,7 +79,9 @@ def test_overload_drops_oldest_frames_readers_keep_running(engine: VisionEngine,
     # 6 cameras at 25 fps each: far more than 2 cores analyse; one worker, one queued frame each.
     pipeline = FramePipeline(cameras(clips, 6, 25.0), cascade, results, workers=1, max_queue=1)
     with pipeline:
-        wait_for(lambda: len(results.snapshot()) >= 6, 30)
+        ids = set(pipeline.sources)
+        wait_for_results(results, lambda got: {r.camera_id for r in got} == ids,
+                         f"a result from each of the cameras {sorted(ids)}")
         decoded_before = {k: s.stats().decoded for k, s in pipeline.sources.items()}
         time.sleep(4)
         decoded_after = {k: s.stats().decoded for k, s in pipeline.sources.items()}
@@ -99,7 +107,7 @@ def test_frames_of_several_cameras_share_batches(engine: VisionEngine, clips: di
     pipeline = FramePipeline(cameras(clips, 6, 10.0), cascade, results, workers=1, max_queue=2,
                              frames_per_call=4)
     with pipeline:
-        wait_for(lambda: len(results.snapshot()) >= 24, 30)
+        wait_for_results(results, lambda got: len(got) >= 24, "24 results")
     batchers = cascade.batchers()
     cascade.close()
     assert batchers["yolo"].stats.batches > 0
@@ -114,7 +122,7 @@ def test_gating_skips_the_unchanged_gate_scene(engine: VisionEngine, clips: dict
     pipeline = FramePipeline([camera], cascade, results, workers=1, max_queue=2,
                              gating=GatingConfig(keepalive_s=30))
     with pipeline:
-        wait_for(lambda: len(results.snapshot()) >= 12, 30)
+        wait_for_results(results, lambda got: len(got) >= 12, "12 results")
         counters = pipeline.counters()["gate"]
     cascade.close()
     got = results.snapshot()
