@@ -80,7 +80,7 @@ def test_server_killed_and_back_after_10_s(make_server: ServerFactory,
     server.start()
     back = time.monotonic()
     camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.at.monotonic > back, 30)
-    frames = [camera.source.latest(timeout=3.0) for _ in range(5)]
+    frames = [camera.source.latest(timeout=10.0) for _ in range(5)]
     assert all(f is not None and f.captured_at.monotonic > back for f in frames)
     assert camera.source.stats().reconnects >= 3
 
@@ -101,7 +101,7 @@ def test_hung_server_is_stalled_then_offline_then_recovers(make_server: ServerFa
     server.kill()  # GStreamer's server is unreliable after paused clients; restart it clean
     server.start()
     camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.previous is not None
-                        and e.previous is not CameraState.CONNECTING, timeout=15)
+                        and e.previous is not CameraState.CONNECTING, timeout=30)
 
 
 def _reader_threads(camera_id: str) -> list[threading.Thread]:
