@@ -3,7 +3,8 @@
 Serves synthetic 720p25 and 1080p25 H.264 clips from the GStreamer RTSP test server on
 127.0.0.1, reads them over RTSP/TCP at the detection rate (5 fps) and measures this process's
 CPU per stream; decodes the same files flat out for throughput; pauses (SIGSTOP) a live server
-to time hung-camera detection and restarts it to time recovery. Writes
+to time hung-camera detection and restarts it to time recovery, and times a hung camera that
+resumes (SIGCONT) back to frames on the same reader. Writes
 ``benchmarks/results/streams.json`` and ``streams.md``.
 """
 
@@ -194,6 +195,29 @@ def _fault_times() -> dict[str, float | None]:
         server.stop()
 
 
+def _resume_time(hung_s: float = 10.0) -> dict[str, float | None]:
+    """Seconds from SIGCONT after ``hung_s`` of SIGSTOP to frames again, on the same reader."""
+    server = RtspTestServer({"/live": Mount(launch=live_h264())})  # its own: paused clients upset it
+    server.start()
+    events: list[HealthEvent] = []
+    source = CameraSource(CameraConfig(id="resume", url=server.url("live")), on_event=events.append)
+    source.start()
+    try:
+        _wait(events, lambda e: e.state is CameraState.ONLINE, 15)
+        paused = time.monotonic()
+        server.pause()
+        time.sleep(hung_s)
+        server.resume()
+        resumed = time.monotonic()
+        online = _wait(events, lambda e: e.state is CameraState.ONLINE and e.at.monotonic > resumed, 30)
+        return {f"resume_after_{hung_s:g}s_hang_to_first_frame_s":
+                round(online.at.monotonic - resumed, 2) if online else None,
+                "hang_s": round(resumed - paused, 2)}
+    finally:
+        source.stop()
+        server.stop()
+
+
 def run_streams_benchmark(seconds: float = 8.0, streams: int = 2) -> dict[str, Any]:
     """Run every measurement and return the results (see the module docstring)."""
     missing = gstreamer_missing()
@@ -215,7 +239,7 @@ def run_streams_benchmark(seconds: float = 8.0, streams: int = 2) -> dict[str, A
                    "streams_per_core": int(100 // per_stream) if per_stream > 0 else None}
             logger.info("%s", row)
             results["rtsp"].append(row)
-    results["faults"] = _fault_times()
+    results["faults"] = {**_fault_times(), **_resume_time()}
     return results
 
 

@@ -34,7 +34,7 @@ def client(site_dir: Path) -> Iterator[tuple[TestClient, Service]]:
         service.stop()
 
 
-def wait_for(predicate: object, seconds: float = 60.0, what: object = "") -> None:
+def wait_for(predicate: object, seconds: float = 120.0, what: object = "") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
@@ -141,14 +141,14 @@ def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
     service.start()
     try:
         assert service.alarmist is not None
-        wait_for(lambda: service.alarmist is not None and service.alarmist.raised >= 1, seconds=90)
+        wait_for(lambda: service.alarmist is not None and service.alarmist.raised >= 1, seconds=240)
         assert service.pipeline is not None
-        decoded_before = {c: s.stats().decoded for c, s in service.pipeline.sources.items()}
-        time.sleep(3)
-        counters = service.pipeline.counters()
-        assert sum(c.dropped for c in counters.values()) > 0, "overload never dropped a frame"
-        for cam, source in service.pipeline.sources.items():
-            assert source.stats().decoded > decoded_before[cam], f"reader {cam} stalled under overload"
+        pipeline = service.pipeline
+        decoded_before = {c: s.stats().decoded for c, s in pipeline.sources.items()}
+        wait_for(lambda: sum(c.dropped for c in pipeline.counters().values()) > 0, seconds=120,
+                 what="overload never dropped a frame")
+        wait_for(lambda: all(s.stats().decoded > decoded_before[c] for c, s in pipeline.sources.items()),
+                 seconds=120, what=lambda: f"a reader stalled under overload: {decoded_before}")
         mine = {f"lobby{i}" for i in range(6)}
         alarms = [a for a in service.store.list().items if a.camera_id in mine]  # type: ignore[union-attr]
         assert alarms and {a.type for a in alarms} == {"watchlist_person"}

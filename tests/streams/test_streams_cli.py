@@ -22,7 +22,10 @@ def test_probe_reports_codec_rates_and_states(rtsp_server) -> None:
     assert (report["codec"], report["width"], report["height"]) == ("h264", 320, 240)
     assert report["source_fps"] == 25
     assert report["state"] == "online" and report["reconnects"] == 0
-    assert 0 < report["delivered_fps"] <= 5.5 < report["decoded_fps"]
+    # Never above the detection rate (5 fps, the sampler's slack aside); the 25 fps source's other
+    # frames are decoded and dropped. Decode speed itself is measured by `estatewatch bench streams`.
+    assert 0 < report["delivered_fps"] <= 5.5
+    assert report["decoded_fps"] > report["delivered_fps"]
     assert [e["state"] for e in report["events"]][:2] == ["connecting", "online"]
 
 

@@ -8,48 +8,64 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
 
 from streams.health import CameraState, TamperKind
 from streams.testing.media import h264_clip
+from streams.testing.server import RtspTestServer
 
 from .conftest import PASSWORD, USER, CameraFactory, ServerFactory, tcp_listener
 
 pytestmark = pytest.mark.rtsp
 
 
-def test_frames_arrive_at_detection_rate_with_drops_counted(rtsp_server, make_camera) -> None:
+def _wait_until(what: str, predicate: Callable[[], bool], timeout: float) -> None:
+    """Poll ``predicate``; fail the test if it is still false after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+
+
+def test_frames_keep_coming_never_above_the_detection_rate(rtsp_server: RtspTestServer,
+                                                          make_camera: CameraFactory) -> None:
     camera = make_camera(rtsp_server.url("live"), detect_fps=5)
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
     frames = []
-    start = time.monotonic()
-    while time.monotonic() - start < 4.0:
-        frame = camera.source.latest(timeout=2.0)
-        assert frame is not None
+    for _ in range(12):
+        frame = camera.source.latest(timeout=10.0)
+        assert frame is not None, "frames stopped coming"
         frames.append(frame)
     seqs = [f.seq for f in frames]
     assert seqs == sorted(set(seqs)), "each frame delivered once, in order"
     assert all(f.dropped == b.seq - a.seq - 1 for a, b, f in zip(frames, frames[1:], frames[1:],
                                                                  strict=False))
-    # 25 fps sampled at 5 fps: about 20 frames in 4 s, each with ~4 dropped before it.
-    assert 12 <= len(frames) <= 24
-    assert sum(f.dropped for f in frames[1:]) >= 3 * (len(frames) - 1)
+    # Sampled at 5 fps whatever the load: never more frames than the rate allows over their span
+    # (the sampler's 10 % slack and rounding aside), and the 25 fps source's others are dropped.
+    span = frames[-1].captured_at.monotonic - frames[0].captured_at.monotonic
+    assert len(frames) - 1 <= span * 5 + 1, (len(frames), span)
+    assert sum(f.dropped for f in frames[1:]) > 0
     assert frames[-1].image.shape == (240, 320, 3) and frames[-1].camera_id == "cam0"
     stats = camera.source.stats()
     assert stats.info is not None and (stats.info.codec, stats.info.width) == ("h264", 320)
 
 
-def test_slow_consumer_gets_the_newest_frame_not_a_backlog(rtsp_server, make_camera) -> None:
+def test_slow_consumer_gets_the_newest_frame_not_a_backlog(rtsp_server: RtspTestServer,
+                                                          make_camera: CameraFactory) -> None:
     camera = make_camera(rtsp_server.url("live"), detect_fps=10)
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
-    assert camera.source.latest(timeout=2.0) is not None
-    time.sleep(1.5)  # a consumer busy for 1.5 s
-    frame = camera.source.latest(timeout=2.0)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
+    first = camera.source.latest(timeout=10.0)
+    assert first is not None
+    busy_from = camera.source.stats().decoded
+    # A consumer busy while 2 s of the 25 fps stream (20 samples at 10 fps) go by.
+    _wait_until("50 frames decoded", lambda: camera.source.stats().decoded >= busy_from + 50, 60)
+    frame = camera.source.latest(timeout=10.0)
     assert frame is not None
-    assert frame.dropped >= 25  # 1.5 s of 25 fps went by, counted
-    assert time.monotonic() - frame.captured_at.monotonic < 0.5  # and it is fresh
+    assert frame.dropped == frame.seq - first.seq - 1  # what it missed is counted, not queued
+    assert frame.seq >= busy_from + 25, "a frame from the end of the busy time, not the next in line"
 
 
 @pytest.mark.slow
@@ -57,14 +73,14 @@ def test_server_killed_and_back_after_10_s(make_server: ServerFactory,
                                            make_camera: CameraFactory) -> None:
     server = make_server()
     camera = make_camera(server.url("live"))
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
     server.kill()
-    camera.log.wait_state(CameraState.OFFLINE, timeout=5)
+    camera.log.wait_state(CameraState.OFFLINE, timeout=30)
     time.sleep(10)
     server.start()
     back = time.monotonic()
-    camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.at.monotonic > back, 10)
-    frames = [camera.source.latest(timeout=3.0) for _ in range(5)]
+    camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.at.monotonic > back, 30)
+    frames = [camera.source.latest(timeout=10.0) for _ in range(5)]
     assert all(f is not None and f.captured_at.monotonic > back for f in frames)
     assert camera.source.stats().reconnects >= 3
 
@@ -74,18 +90,55 @@ def test_hung_server_is_stalled_then_offline_then_recovers(make_server: ServerFa
                                                             make_camera: CameraFactory) -> None:
     server = make_server()
     camera = make_camera(server.url("live"), stall_after_s=1.0, read_timeout_s=2.0)
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
     server.pause()  # SIGSTOP: sockets stay open, nothing is sent
     try:
-        stalled = camera.log.wait_state(CameraState.STALLED, timeout=4)
-        offline = camera.log.wait_state(CameraState.OFFLINE, timeout=6)
+        stalled = camera.log.wait_state(CameraState.STALLED, timeout=30)
+        offline = camera.log.wait_state(CameraState.OFFLINE, timeout=30)
         assert offline.at.monotonic >= stalled.at.monotonic
     finally:
         server.resume()
     server.kill()  # GStreamer's server is unreliable after paused clients; restart it clean
     server.start()
     camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.previous is not None
-                        and e.previous is not CameraState.CONNECTING, timeout=15)
+                        and e.previous is not CameraState.CONNECTING, timeout=30)
+
+
+def _reader_threads(camera_id: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"camera-{camera_id}-")]
+
+
+@pytest.mark.slow
+def test_hung_server_that_resumes_comes_back_without_a_restart(make_server: ServerFactory,
+                                                               make_camera: CameraFactory) -> None:
+    """SIGSTOP for 10 s, then SIGCONT: the same reader (same threads) is online again by itself."""
+    server = make_server()  # its own server: GStreamer is fragile after paused clients
+    camera = make_camera(server.url("live"), stall_after_s=1.0, read_timeout_s=2.0)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
+    source, threads = camera.source, _reader_threads(camera.source.config.id)
+    assert len(threads) == 2
+    paused = time.monotonic()
+    server.pause()  # SIGSTOP: sockets stay open, nothing is sent
+    try:
+        camera.log.wait_for(lambda e: e.state is CameraState.STALLED and e.at.monotonic > paused, 15)
+        time.sleep(max(0.0, paused + 10 - time.monotonic()))
+        hung_state = source.state
+    finally:
+        server.resume()
+    resumed = time.monotonic()
+    camera.log.wait_for(lambda e: e.state is CameraState.ONLINE and e.at.monotonic > resumed, 60)
+    assert server.healthy(), "the RTSP test server died after SIGCONT"
+    frames = [source.latest(timeout=10.0) for _ in range(5)]
+    assert all(f is not None and f.captured_at.monotonic > resumed for f in frames)
+    seqs = [f.seq for f in frames if f is not None]
+    assert seqs == sorted(set(seqs)), "fresh frames, each once, in order"
+    # online -> stalled (-> offline) while hung, -> online once resumed (frames that were in
+    # flight may briefly bring it online after the first stall: a loaded machine decodes late).
+    assert hung_state in (CameraState.STALLED, CameraState.OFFLINE), hung_state
+    states = [e.state for e in camera.log.drain() if not e.is_tamper and e.at.monotonic > paused]
+    assert states[0] is CameraState.STALLED and CameraState.ONLINE in states, states
+    assert camera.source is source and _reader_threads(source.config.id) == threads
+    assert all(t.is_alive() for t in threads)
 
 
 def _thread_and_fd_count() -> tuple[int, int]:
@@ -101,7 +154,7 @@ def test_silent_tcp_peer_goes_offline_without_leaks(make_camera: CameraFactory) 
         cameras = [make_camera(f"rtsp://127.0.0.1:{port}/stream", open_timeout_s=1.0,
                                read_timeout_s=0.5) for _ in range(5)]
         for camera in cameras:
-            event = camera.log.wait_state(CameraState.OFFLINE, timeout=3)
+            event = camera.log.wait_state(CameraState.OFFLINE, timeout=15)
             assert "timed out" in event.reason or "not a valid stream" in event.reason
         deadline = time.monotonic() + 60
         while sum(c.source.stats().attempts for c in cameras) < 50:
@@ -121,11 +174,8 @@ def test_wrong_password_is_auth_failed_with_backoff_and_masked(
     caplog.set_level(logging.DEBUG)
     wrong = "Wr0ng-pa55word"
     camera = make_camera(rtsp_server.url("private", USER, wrong))
-    event = camera.log.wait_state(CameraState.AUTH_FAILED, timeout=10)
-    deadline = time.monotonic() + 10
-    while camera.source.stats().attempts < 3:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    event = camera.log.wait_state(CameraState.AUTH_FAILED, timeout=30)
+    _wait_until("three attempts", lambda: camera.source.stats().attempts >= 3, 30)
     assert camera.source.state is CameraState.AUTH_FAILED
     assert "401" in event.reason
     texts = [caplog.text, event.reason, repr(camera.source.config),
@@ -134,7 +184,7 @@ def test_wrong_password_is_auth_failed_with_backoff_and_masked(
     assert f"{USER}:***@" in caplog.text
     # The right password works (the server really checks it).
     good = make_camera(rtsp_server.url("private"), username=USER, password=PASSWORD)
-    good.log.wait_state(CameraState.ONLINE, timeout=10)
+    good.log.wait_state(CameraState.ONLINE, timeout=30)
     assert PASSWORD not in caplog.text
 
 
@@ -153,12 +203,12 @@ def test_bad_streams_give_a_clear_state(case: str, rtsp_server, make_camera: Cam
             "unsupported_codec": rtsp_server.url("unsupported"),
         }[case]
         camera = make_camera(url)
-        event = camera.log.wait_state(CameraState.OFFLINE, timeout=10)
+        event = camera.log.wait_state(CameraState.OFFLINE, timeout=30)
         expected = {"garbage": "not a valid stream", "not_found": "404",
                     "unsupported_codec": "unsupported codec"}[case]
         assert expected in event.reason
-        time.sleep(1.0)  # it keeps retrying without crashing
-        assert camera.source.stats().attempts >= 2
+        # it keeps retrying without crashing
+        _wait_until("a second attempt", lambda: camera.source.stats().attempts >= 2, 30)
         assert camera.source.state is CameraState.OFFLINE
         camera.source.stop()
 
@@ -168,33 +218,36 @@ def test_bad_streams_give_a_clear_state(case: str, rtsp_server, make_camera: Cam
 def test_frozen_and_black_streams_raise_tamper_events(mount: str, kind: TamperKind, rtsp_server,
                                                       make_camera: CameraFactory) -> None:
     camera = make_camera(rtsp_server.url(mount))
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
-    event = camera.log.wait_for(lambda e: e.tamper is kind, timeout=10)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
+    event = camera.log.wait_for(lambda e: e.tamper is kind, timeout=30)
     assert event.active and event.state is CameraState.ONLINE
 
 
 def test_live_stream_raises_no_tamper_event(rtsp_server, make_camera: CameraFactory) -> None:
     camera = make_camera(rtsp_server.url("live"))
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
     time.sleep(3.5)
     assert not [e for e in camera.log.drain() if e.is_tamper]
 
 
 def test_local_file_loops_in_real_time(make_camera: CameraFactory) -> None:
     clip = h264_clip(160, 120, fps=25, seconds=1)
+    started = time.monotonic()
     camera = make_camera(str(clip), detect_fps=25)
-    camera.log.wait_state(CameraState.ONLINE, timeout=10)
-    time.sleep(2.5)
+    camera.log.wait_state(CameraState.ONLINE, timeout=30)
+    _wait_until("two loops of the clip", lambda: camera.source.stats().decoded > 50, 60)
     stats = camera.source.stats()
+    elapsed = time.monotonic() - started
     assert stats.attempts == 1  # looped, not reconnected
-    assert 40 <= stats.decoded <= 75  # paced at 25 fps, past the 25-frame clip
+    # Paced like a camera: never ahead of 25 fps (a slow machine only falls behind).
+    assert stats.decoded <= 25 * elapsed + 2, (stats.decoded, elapsed)
 
 
 def test_start_stop_cycles_leave_no_threads(rtsp_server, make_camera: CameraFactory) -> None:
     baseline = threading.active_count()
     for _ in range(5):
         camera = make_camera(rtsp_server.url("live"))
-        camera.log.wait_state(CameraState.ONLINE, timeout=10)
+        camera.log.wait_state(CameraState.ONLINE, timeout=30)
         camera.source.stop()
         assert camera.source.latest(timeout=0.1) is None
     assert threading.active_count() == baseline

@@ -31,9 +31,30 @@ class RecordingModel:
         return [(caller, value * 10) for caller, value in batch]
 
 
+class GatedModel(RecordingModel):
+    """Its first call waits until ``expected`` requests were submitted, so that they queue up."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.submitted = 0
+        self.cond = threading.Condition()
+
+    def submitted_one(self) -> None:
+        with self.cond:
+            self.submitted += 1
+            self.cond.notify_all()
+
+    def __call__(self, batch: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        if not self.batches:  # calls come one at a time, from the batcher's worker
+            with self.cond:
+                assert self.cond.wait_for(lambda: self.submitted >= self.expected, timeout=60)
+        return super().__call__(batch)
+
+
 @pytest.mark.parametrize("max_batch", [1, 3, 8])
 def test_concurrent_callers_get_their_own_results(max_batch: int) -> None:
-    model = RecordingModel(delay=0.002)
+    model = GatedModel(expected=8)  # every caller's first request is queued before a batch runs
     with DynamicBatcher(model, max_batch=max_batch, max_wait_ms=5, name="t") as batcher:
 
         def caller(cid: int) -> list[tuple[int, int, tuple[int, int]]]:
@@ -41,7 +62,9 @@ def test_concurrent_callers_get_their_own_results(max_batch: int) -> None:
             out = []
             for _ in range(40):
                 value = rng.randrange(1_000_000)
-                out.append((cid, value, batcher((cid, value))))
+                future = batcher.submit((cid, value))
+                model.submitted_one()
+                out.append((cid, value, future.result(timeout=60)))
             return out
 
         with ThreadPoolExecutor(8) as pool:
