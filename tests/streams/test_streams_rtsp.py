@@ -8,7 +8,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 import psutil
 import pytest
@@ -16,18 +15,11 @@ import pytest
 from streams.health import CameraState, TamperKind
 from streams.testing.media import h264_clip
 from streams.testing.server import RtspTestServer
+from tests.waiting import wait_until
 
 from .conftest import PASSWORD, USER, CameraFactory, ServerFactory, tcp_listener
 
 pytestmark = pytest.mark.rtsp
-
-
-def _wait_until(what: str, predicate: Callable[[], bool], timeout: float) -> None:
-    """Poll ``predicate``; fail the test if it is still false after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_frames_keep_coming_never_above_the_detection_rate(rtsp_server: RtspTestServer,
@@ -61,7 +53,7 @@ def test_slow_consumer_gets_the_newest_frame_not_a_backlog(rtsp_server: RtspTest
     assert first is not None
     busy_from = camera.source.stats().decoded
     # A consumer busy while 2 s of the 25 fps stream (20 samples at 10 fps) go by.
-    _wait_until("50 frames decoded", lambda: camera.source.stats().decoded >= busy_from + 50, 60)
+    wait_until(lambda: camera.source.stats().decoded >= busy_from + 50, timeout=60, what="50 frames decoded")
     frame = camera.source.latest(timeout=10.0)
     assert frame is not None
     assert frame.dropped == frame.seq - first.seq - 1  # what it missed is counted, not queued
@@ -175,7 +167,7 @@ def test_wrong_password_is_auth_failed_with_backoff_and_masked(
     wrong = "Wr0ng-pa55word"
     camera = make_camera(rtsp_server.url("private", USER, wrong))
     event = camera.log.wait_state(CameraState.AUTH_FAILED, timeout=30)
-    _wait_until("three attempts", lambda: camera.source.stats().attempts >= 3, 30)
+    wait_until(lambda: camera.source.stats().attempts >= 3, timeout=30, what="three attempts")
     assert camera.source.state is CameraState.AUTH_FAILED
     assert "401" in event.reason
     texts = [caplog.text, event.reason, repr(camera.source.config),
@@ -208,7 +200,7 @@ def test_bad_streams_give_a_clear_state(case: str, rtsp_server, make_camera: Cam
                     "unsupported_codec": "unsupported codec"}[case]
         assert expected in event.reason
         # it keeps retrying without crashing
-        _wait_until("a second attempt", lambda: camera.source.stats().attempts >= 2, 30)
+        wait_until(lambda: camera.source.stats().attempts >= 2, timeout=30, what="a second attempt")
         assert camera.source.state is CameraState.OFFLINE
         camera.source.stop()
 
@@ -235,7 +227,7 @@ def test_local_file_loops_in_real_time(make_camera: CameraFactory) -> None:
     started = time.monotonic()
     camera = make_camera(str(clip), detect_fps=25)
     camera.log.wait_state(CameraState.ONLINE, timeout=30)
-    _wait_until("two loops of the clip", lambda: camera.source.stats().decoded > 50, 60)
+    wait_until(lambda: camera.source.stats().decoded > 50, timeout=60, what="two loops of the clip")
     stats = camera.source.stats()
     elapsed = time.monotonic() - started
     assert stats.attempts == 1  # looped, not reconnected
