@@ -315,3 +315,18 @@ def test_key_rotation_reencrypts_crops(make_store: StoreFactory) -> None:
     with store.engine.connect() as conn:
         kid, blob = conn.execute(select(ALARMS.c.crop_key_id, ALARMS.c.crop_ct)).one()
     assert open_crop(TemplateCipher(b"n" * 32), alarm.id, kid, bytes(blob)) == jpeg  # old key not needed
+
+
+def test_schema_matches_migrations(make_store: StoreFactory) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from alarms.schema import Base
+
+    store = make_store()
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": db.VERSION_TABLE}
+        )
+        diff = [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"]
+    assert diff == []
