@@ -10,9 +10,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from registry.db import is_sqlite, make_engine
+from registry.db import checkpoint, is_sqlite, make_engine
 
-__all__ = ["VERSION_TABLE", "current_revision", "is_sqlite", "make_engine", "upgrade"]
+__all__ = ["VERSION_TABLE", "checkpoint", "current_revision", "is_sqlite", "make_engine", "upgrade"]
 
 logger = logging.getLogger(__name__)
 

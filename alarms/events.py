@@ -56,4 +56,6 @@ def alarm_data(alarm: Alarm, public_base_url: str) -> dict[str, Any]:
         "resolved_at": iso(alarm.resolved_at) if alarm.resolved_at else None,
         "resolved_by": alarm.resolved_by,
         "resolution_note": alarm.resolution_note,
+        "redacted": alarm.redacted,
+        "redacted_at": iso(alarm.redacted_at) if alarm.redacted_at else None,
     }

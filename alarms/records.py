@@ -16,8 +16,11 @@ MessageStatus = Literal["pending", "delivered", "failed", "dead"]
 class Alarm:
     """A stored alarm.
 
-    ``snapshot_path`` and ``crop_path`` are relative to the data directory's ``snapshots/``
-    folder (``YYYY/MM/DD/<id>.jpg``); the crop never leaves the site.
+    ``snapshot_path`` is relative to the data directory's ``snapshots/`` folder
+    (``YYYY/MM/DD/<id>.jpg``, a plain JPEG of the whole scene). The face crop is stored encrypted
+    in the database (``has_crop``; read it with :meth:`alarms.store.AlarmStore.crop_bytes`) and
+    never leaves the site. ``redacted_at`` is set when the registry deleted the alarm's subject:
+    the crop is gone, the alarm stays.
     """
 
     id: str
@@ -34,13 +37,19 @@ class Alarm:
     similarity: float | None = None
     plate_text: str | None = None
     snapshot_path: str | None = None
-    crop_path: str | None = None
+    has_crop: bool = False
     details: dict[str, Any] = field(default_factory=dict)
     acknowledged_at: dt.datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: dt.datetime | None = None
     resolved_by: str | None = None
     resolution_note: str | None = None
+    redacted_at: dt.datetime | None = None
+
+    @property
+    def redacted(self) -> bool:
+        """True once the registry deleted the subject and the face crop was removed."""
+        return self.redacted_at is not None
 
 
 @dataclass(frozen=True, slots=True)

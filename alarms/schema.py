@@ -3,7 +3,8 @@
 They share the registry's database but have their own metadata and Alembic version table
 (``alarms_alembic_version``), so both migration histories live side by side.
 
-- ``alarms``: one row per raised alarm, with its state transitions (who, when).
+- ``alarms``: one row per raised alarm, with its state transitions (who, when) and its face crop
+  (encrypted; removed and the row marked redacted when the registry deletes the subject).
 - ``alarm_events``: every event emitted (``alarm.raised``, ``camera.offline`` ...); its id is the
   ``webhook-id`` receivers see, the same for every endpoint and every retry.
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
@@ -26,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -82,6 +84,12 @@ class AlarmRow(Base):
     plate_text: Mapped[str | None] = mapped_column(String(32))
     snapshot_path: Mapped[str | None] = mapped_column(String(500))
     crop_path: Mapped[str | None] = mapped_column(String(500))
+    """Legacy: the plain ``.crop.jpg`` file of an alarm stored before crops were encrypted."""
+    crop_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The face crop (JPEG), AES-GCM encrypted with the registry's keyring; associated data: the alarm id."""
+    crop_key_id: Mapped[str | None] = mapped_column(String(16))
+    redacted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the crop was removed because the registry deleted the alarm's subject."""
     dedup_key: Mapped[str] = mapped_column(String(500), nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -96,6 +104,7 @@ class AlarmRow(Base):
         Index("ix_alarms_occurred_at", "occurred_at"),
         Index("ix_alarms_state_occurred_at", "state", "occurred_at"),
         Index("ix_alarms_camera_occurred_at", "camera_id", "occurred_at"),
+        Index("ix_alarms_subject", "subject_kind", "subject_id"),
     )
 
 

@@ -1,7 +1,8 @@
-"""Alarm snapshots on disk: ``<data dir>/snapshots/YYYY/MM/DD/<alarm id>.jpg`` (+ ``.crop.jpg``).
+"""Alarm snapshots on disk: ``<data dir>/snapshots/YYYY/MM/DD/<alarm id>.jpg``, plain JPEG of the scene.
 
 Files are written atomically (temporary file, fsync, rename), so a reader never sees half a JPEG.
-Face crops stay on the site: nothing in the delivery path reads them.
+Face crops are not files: they are encrypted into the alarm's row (:mod:`alarms.crops`); only
+alarms stored by older versions have a plain ``.crop.jpg`` here until the store next opens.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
 
 from alarms import db, outbox
 from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig
+from alarms.crops import PERSON_KINDS, open_crop, seal_crop, seal_jpeg
 from alarms.events import alarm_data, envelope
 from alarms.outbox import Route
 from alarms.records import Alarm, AlarmFilter, AlarmPage, AlarmState, DeliveryAttempt, MessageInfo, Paging
@@ -31,9 +33,14 @@ from alarms.schema import ALARMS, EVENTS
 from alarms.snapshots import SnapshotStore
 from alarms.types import AlarmDraft, Subject
 from models.store import data_dir as default_data_dir
+from registry.config import RegistrySettings
+from registry.crypto import TemplateCipher
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+    from registry.service import Registry
+    from registry.types import Owner
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
 
@@ -101,8 +108,21 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now
 
 
+ALARM_COLUMNS = [
+    *(c for c in ALARMS.c if c.name not in ("crop_ct", "crop_key_id")),
+    ALARMS.c.crop_ct.is_not(None).label("has_crop"),
+]
+"""What an :class:`Alarm` is read from: every column but the crop ciphertext, and whether it has one."""
+
+
 class AlarmStore:
-    """Alarms, snapshots and outgoing events in one database (SQLite or PostgreSQL)."""
+    """Alarms, snapshots and outgoing events in one database (SQLite or PostgreSQL).
+
+    Face crops are encrypted with ``cipher`` (the registry's keyring; by default the one the
+    ``ESTATEWATCH_TEMPLATE_KEY*`` settings give, made when first needed). The store is the
+    registry's :class:`registry.service.BiometricHolder` of alarm crops: deleting a person
+    redacts the crops of that person's alarms, and rotating the key re-encrypts them.
+    """
 
     def __init__(
         self,
@@ -110,8 +130,11 @@ class AlarmStore:
         snapshots_root: Path,
         delivery: DeliveryConfig | None = None,
         routes: Sequence[Route] | None = None,
+        cipher: TemplateCipher | None = None,
     ) -> None:
         self.engine = engine
+        self._cipher = cipher
+        self._cipher_lock = threading.Lock()
         self.delivery = delivery or DeliveryConfig()
         self.routes: list[Route] = (
             list(routes) if routes is not None else list(routes_from_config(self.delivery))
@@ -128,19 +151,45 @@ class AlarmStore:
         delivery: DeliveryConfig | None = None,
         data_dir: Path | None = None,
         migrate: bool = True,
+        cipher: TemplateCipher | None = None,
     ) -> AlarmStore:
         """Open (and migrate) the store at ``url`` (default: :func:`default_database_url`).
 
         Snapshots go to ``<data_dir>/snapshots`` (default ``ESTATEWATCH_DATA_DIR``, ``./data``).
+        Migrating also encrypts the plain crop files of alarms stored by older versions.
         """
         engine = db.make_engine(url or default_database_url())
         if migrate:
             db.upgrade(engine)
         root = (data_dir or default_data_dir()) / "snapshots"
-        return cls(engine, root, delivery)
+        store = cls(engine, root, delivery, cipher=cipher)
+        if migrate:
+            store.encrypt_legacy_crops()
+        return store
+
+    @classmethod
+    def for_registry(cls, registry: Registry, data_dir: Path | None = None) -> AlarmStore:
+        """The alarm store in the registry's database with the registry's keyring, as its crop holder.
+
+        Migrates the alarm tables and legacy crops first, then adds itself to ``registry`` as a
+        holder, so the registry's deletions redact alarm crops and its key rotation re-encrypts them.
+        """
+        db.upgrade(registry.engine)
+        store = cls(registry.engine, (data_dir or default_data_dir()) / "snapshots", cipher=registry.cipher)
+        store.encrypt_legacy_crops()
+        registry.add_holder(store)
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def cipher(self) -> TemplateCipher:
+        """The keyring of face crops (made from the settings when first needed)."""
+        with self._cipher_lock:
+            if self._cipher is None:
+                self._cipher = TemplateCipher.from_settings(RegistrySettings(), self.snapshots.root.parent)
+            return self._cipher
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(type, envelope)`` after each committed event (must not block)."""
@@ -176,13 +225,16 @@ class AlarmStore:
         crop: Image | None = None,
         now: dt.datetime | None = None,
     ) -> Alarm:
-        """Store an admitted draft with its snapshot and crop, and queue ``alarm.raised`` for delivery."""
+        """Store an admitted draft with its snapshot and crop, and queue ``alarm.raised`` for delivery.
+
+        The snapshot is written as a plain JPEG file; the crop is encrypted into the alarm's row.
+        """
         now = _now(now)
         alarm_id = str(uuid.uuid4())
         written: list[str] = []
         try:
             snapshot_path = self._save(alarm_id, draft.occurred_at, snapshot, ".jpg", written)
-            crop_path = self._save(alarm_id, draft.occurred_at, crop, ".crop.jpg", written)
+            crop_key_id, crop_ct = (None, None) if crop is None else seal_crop(self.cipher, alarm_id, crop)
             alarm = Alarm(
                 id=alarm_id,
                 type=draft.type,
@@ -198,11 +250,13 @@ class AlarmStore:
                 similarity=draft.similarity,
                 plate_text=draft.plate_text,
                 snapshot_path=snapshot_path,
-                crop_path=crop_path,
+                has_crop=crop is not None,
                 details=dict(draft.details),
             )
             with self.engine.begin() as conn:
-                conn.execute(insert(ALARMS).values(**_row_values(alarm)))
+                conn.execute(
+                    insert(ALARMS).values(**_row_values(alarm), crop_ct=crop_ct, crop_key_id=crop_key_id)
+                )
                 event = self._emit(
                     conn,
                     "alarm.raised",
@@ -270,7 +324,7 @@ class AlarmStore:
         return alarm
 
     def _get(self, conn: Connection, alarm_id: str) -> Alarm:
-        row = conn.execute(select(ALARMS).where(ALARMS.c.id == alarm_id)).first()
+        row = conn.execute(select(*ALARM_COLUMNS).where(ALARMS.c.id == alarm_id)).first()
         if row is None:
             raise AlarmNotFoundError(f"no alarm {alarm_id}")
         return _alarm(row._mapping)
@@ -288,7 +342,7 @@ class AlarmStore:
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(ALARMS).where(*conditions)).scalar_one()
             rows = conn.execute(
-                select(ALARMS)
+                select(*ALARM_COLUMNS)
                 .where(*conditions)
                 .order_by(ALARMS.c.occurred_at.desc(), ALARMS.c.id)
                 .limit(paging.limit)
@@ -296,11 +350,117 @@ class AlarmStore:
             ).all()
         return AlarmPage(items=[_alarm(r._mapping) for r in rows], total=int(total))
 
-    def snapshot_file(self, alarm_id: str, crop: bool = False) -> Path | None:
-        """The snapshot (or, for on-site use only, the crop) file of an alarm, if it has one."""
+    def snapshot_file(self, alarm_id: str) -> Path | None:
+        """The snapshot file (plain JPEG of the whole scene) of an alarm, if it has one."""
         alarm = self.get(alarm_id)
-        relative = alarm.crop_path if crop else alarm.snapshot_path
-        return self.snapshots.path(relative) if relative else None
+        return self.snapshots.path(alarm.snapshot_path) if alarm.snapshot_path else None
+
+    # -- face crops (biometric: encrypted, redacted with their person) -----------------------------
+    def crop_bytes(self, alarm_id: str) -> bytes | None:
+        """The alarm's face crop as JPEG bytes, decrypted (on-site use only); ``None`` if none or redacted."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ALARMS.c.crop_ct, ALARMS.c.crop_key_id).where(ALARMS.c.id == alarm_id)
+            ).first()
+        if row is None:
+            raise AlarmNotFoundError(f"no alarm {alarm_id}")
+        if row.crop_ct is None:
+            return None
+        return open_crop(self.cipher, alarm_id, row.crop_key_id, bytes(row.crop_ct))
+
+    def forget_owners(self, owners: Sequence[Owner], now: dt.datetime | None = None) -> int:
+        """Redact the alarms of deleted registry persons; returns how many alarms changed.
+
+        Each alarm whose subject is one of ``owners`` loses its face crop (ciphertext, and any
+        legacy plain file) and is marked redacted; the alarm itself, its snapshot and its events stay.
+        """
+        now = _now(now)
+        people = [o for o in owners if o.kind in PERSON_KINDS]
+        changed = 0
+        for start in range(0, len(people), 200):
+            chunk = people[start : start + 200]
+            subject = or_(
+                *(and_(ALARMS.c.subject_kind == o.kind, ALARMS.c.subject_id == o.id) for o in chunk)
+            )
+            pending = or_(ALARMS.c.redacted_at.is_(None), ALARMS.c.crop_ct.is_not(None),
+                          ALARMS.c.crop_path.is_not(None))
+            with self.engine.begin() as conn:
+                rows = conn.execute(select(ALARMS.c.id, ALARMS.c.crop_path).where(subject, pending)).all()
+                ids = [str(r.id) for r in rows]
+                if not ids:
+                    continue
+                conn.execute(update(ALARMS).where(ALARMS.c.id.in_(ids))
+                             .values(crop_ct=None, crop_key_id=None, crop_path=None))
+                conn.execute(update(ALARMS).where(ALARMS.c.id.in_(ids), ALARMS.c.redacted_at.is_(None))
+                             .values(redacted_at=now))
+            for r in rows:
+                if r.crop_path:
+                    self.snapshots.delete(r.crop_path)
+            changed += len(ids)
+        db.checkpoint(self.engine)  # SQLite: no freed crop page survives in the WAL
+        if changed:
+            logger.info("redacted the crops of %d alarm(s) of %d deleted person(s)", changed, len(people))
+        return changed
+
+    def reencrypt(self, cipher: TemplateCipher, batch: int = 200) -> int:
+        """Re-encrypt every crop not under ``cipher``'s current key (key rotation); returns how many."""
+        current, done = cipher.current_key_id, 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(ALARMS.c.id, ALARMS.c.crop_ct, ALARMS.c.crop_key_id)
+                    .where(ALARMS.c.crop_ct.is_not(None), ALARMS.c.crop_key_id != current)
+                    .limit(batch)
+                ).all()
+                for r in rows:
+                    jpeg = open_crop(cipher, r.id, r.crop_key_id, bytes(r.crop_ct))
+                    kid, blob = seal_jpeg(cipher, r.id, jpeg)
+                    conn.execute(
+                        update(ALARMS).where(ALARMS.c.id == r.id).values(crop_ct=blob, crop_key_id=kid)
+                    )
+            done += len(rows)
+            if len(rows) < batch:
+                break
+        db.checkpoint(self.engine)
+        return done
+
+    def key_ids_in_use(self) -> set[str]:
+        """Key ids of the stored crop ciphertexts."""
+        with self.engine.connect() as conn:
+            query = select(ALARMS.c.crop_key_id).where(ALARMS.c.crop_key_id.is_not(None)).distinct()
+            return {str(k) for k in conn.execute(query).scalars()}
+
+    def encrypt_legacy_crops(self, batch: int = 100) -> int:
+        """Encrypt the plain ``.crop.jpg`` files of older alarms into their rows, then delete the files.
+
+        Runs when the store opens with migrations; a crop file that is gone is dropped with a warning.
+        """
+        done = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(ALARMS.c.id, ALARMS.c.crop_path)
+                    .where(ALARMS.c.crop_path.is_not(None))
+                    .limit(batch)
+                ).all()
+                for r in rows:
+                    values: dict[str, Any] = {"crop_path": None}
+                    try:
+                        jpeg = self.snapshots.path(r.crop_path).read_bytes()
+                        kid, blob = seal_jpeg(self.cipher, r.id, jpeg)
+                        values.update(crop_ct=blob, crop_key_id=kid)
+                    except (OSError, ValueError) as exc:
+                        logger.warning("alarm %s: legacy crop %s unreadable, dropped: %s",
+                                       r.id, r.crop_path, exc)
+                    conn.execute(update(ALARMS).where(ALARMS.c.id == r.id).values(**values))
+            for r in rows:
+                self.snapshots.delete(r.crop_path)
+            done += len(rows)
+            if len(rows) < batch:
+                break
+        if done:
+            logger.info("encrypted %d plain alarm crop file(s) from an older version", done)
+        return done
 
     # -- operational events ------------------------------------------------------------------------
     def record_event(self, event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> str:
@@ -346,6 +506,8 @@ class AlarmStore:
                     if relative:
                         self.snapshots.delete(relative)
             deleted += len(rows)
+        if deleted:
+            db.checkpoint(self.engine)  # SQLite: the deleted crops leave the WAL too
         with self.engine.begin() as conn:
             old = select(EVENTS.c.id).where(EVENTS.c.alarm_id.is_(None), EVENTS.c.occurred_at < cutoff)
             conn.execute(delete(outbox.OUTBOX).where(outbox.OUTBOX.c.event_id.in_(old)))
@@ -424,7 +586,6 @@ def _row_values(alarm: Alarm) -> dict[str, Any]:
         "similarity": alarm.similarity,
         "plate_text": alarm.plate_text,
         "snapshot_path": alarm.snapshot_path,
-        "crop_path": alarm.crop_path,
         "dedup_key": alarm.dedup_key,
         "details": alarm.details,
     }
@@ -446,11 +607,12 @@ def _alarm(m: Any) -> Alarm:
         similarity=m["similarity"],
         plate_text=m["plate_text"],
         snapshot_path=m["snapshot_path"],
-        crop_path=m["crop_path"],
+        has_crop=bool(m["has_crop"]),
         details=m["details"] or {},
         acknowledged_at=m["acknowledged_at"],
         acknowledged_by=m["acknowledged_by"],
         resolved_at=m["resolved_at"],
         resolved_by=m["resolved_by"],
         resolution_note=m["resolution_note"],
+        redacted_at=m["redacted_at"],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -15,7 +16,12 @@ from alarms.cli import app as alarms_app
 from benchmarks.cli import app as bench_app
 from models.cli import app as models_app
 from registry.cli import app as registry_app
+from registry.cli import attach_holder
 from streams.cli import app as streams_app
+
+if TYPE_CHECKING:
+    from alarms.store import AlarmStore
+    from registry.service import Registry
 
 app = typer.Typer(
     name="estatewatch",
@@ -28,6 +34,16 @@ app.add_typer(streams_app, name="streams")
 app.add_typer(registry_app, name="registry")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(bench_app, name="bench")
+
+
+def _alarm_crops(registry: Registry) -> AlarmStore:
+    """The alarm store as holder of alarm face crops for the registry commands (delete redacts them)."""
+    from alarms.store import AlarmStore
+
+    return AlarmStore.for_registry(registry)
+
+
+attach_holder("alarm-crops", _alarm_crops)
 
 
 @app.callback()

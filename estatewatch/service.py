@@ -88,7 +88,9 @@ class Service:
         if self.registry is None:
             self.registry = Registry.open()
         if self.store is None:
-            self.store = AlarmStore.open(delivery=self.config.delivery())
+            self.store = AlarmStore.open(delivery=self.config.delivery(), cipher=self.registry.cipher)
+        # Deleting a person (visitor retention included) redacts their alarm crops; keys are shared.
+        self.registry.add_holder(self.store)
         rules = RuleSet.build(self.config.rules, self.config.camera_runs(), self.config.zones)
         self.alarmist = Alarmist([c.id for c in self.config.cameras], rules, self.config.zones, self.store,
                                  self.registry)

@@ -5,21 +5,49 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
-    from registry.service import Registry
+    from registry.service import BiometricHolder, Registry
 
 app = typer.Typer(help="Manage the resident registry (enroll, import, export, delete).", no_args_is_help=True)
+
+HolderFactory = Callable[["Registry"], "BiometricHolder"]
+_holders: dict[str, HolderFactory] = {}
+
+
+def attach_holder(name: str, factory: HolderFactory) -> None:
+    """Add ``factory(registry)`` as a holder of every registry these commands open.
+
+    The composition root (:mod:`estatewatch.cli`) attaches the alarm store here, so ``delete``
+    and ``purge-visitors`` redact alarm face crops and ``rotate-key`` re-encrypts them, while
+    this package never imports ``alarms``. The holder is opened before any change is made.
+    """
+    _holders[name] = factory
 
 
 def _open(actor: str | None = None) -> Registry:
     from registry.service import Registry
 
-    return Registry.open(actor=actor)
+    registry = Registry.open(actor=actor)
+    for factory in _holders.values():
+        registry.add_holder(factory(registry))
+    return registry
+
+
+@contextmanager
+def _opened(actor: str | None = None) -> Iterator[Registry]:
+    """:func:`_open`, closed after use (its database connections and its holders')."""
+    registry = _open(actor)
+    try:
+        yield registry
+    finally:
+        registry.close()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -114,10 +142,11 @@ def delete(
 
     if kind not in ("resident", "visitor", "watchlist"):
         raise _fail(f"--kind must be resident, visitor or watchlist, not {kind!r}")
-    try:
-        report = _open(actor).delete_owner(Owner(kind, person_id))  # type: ignore[arg-type]
-    except RegistryError as exc:
-        raise _fail(str(exc)) from exc
+    with _opened(actor) as registry:
+        try:
+            report = registry.delete_owner(Owner(kind, person_id))  # type: ignore[arg-type]
+        except RegistryError as exc:
+            raise _fail(str(exc)) from exc
     typer.echo(
         f"deleted {kind} {person_id}: {report.templates} template(s), {report.vehicles} vehicle(s), "
         f"{report.visitors} visitor(s)"
@@ -218,7 +247,8 @@ def match_plate_cmd(text: str = typer.Argument(...)) -> None:
 @app.command("purge-visitors")
 def purge_visitors() -> None:
     """Delete visitors whose retention period (ESTATEWATCH_VISITOR_RETENTION_DAYS) has passed."""
-    purged = _open("retention").purge_expired_visitors(dt.datetime.now(dt.UTC))
+    with _opened("retention") as registry:
+        purged = registry.purge_expired_visitors(dt.datetime.now(dt.UTC))
     typer.echo(f"purged {len(purged)} visitor(s)")
 
 
@@ -228,7 +258,7 @@ def rotate_key(
         False, "--generate", help="Generate a new key at the top of the key file first (file keys only)."
     ),
 ) -> None:
-    """Re-encrypt every template under the current key; retire old keys from the key file after."""
+    """Re-encrypt every template and alarm face crop under the current key; retire old keys after."""
     from registry import crypto
     from registry.config import RegistrySettings
 
@@ -243,9 +273,9 @@ def rotate_key(
             )
         old = key_file.read_text(encoding="ascii").split() if key_file.exists() else []
         crypto.write_key_file(key_file, [crypto.new_key_text(), *old])
-    registry = _open("rotate-key")
-    count = registry.rotate_key()
-    in_use = registry.key_ids_in_use()
+    with _opened("rotate-key") as registry:
+        count = registry.rotate_key()
+        in_use = registry.key_ids_in_use()
     if file_keys and in_use <= {registry.cipher.current_key_id} and key_file.exists():
         current = key_file.read_text(encoding="ascii").split()[0]
         crypto.write_key_file(key_file, [current])

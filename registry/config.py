@@ -71,6 +71,6 @@ class RegistrySettings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(data_dir() / 'estatewatch.db').resolve()}"
 
-    def default_key_file(self) -> Path:
-        """Where a demo key is generated when none is configured."""
-        return data_dir() / "secrets" / "template.key"
+    def default_key_file(self, root: Path | None = None) -> Path:
+        """Where a demo key is generated when none is configured (in ``root``, default the data dir)."""
+        return (root or data_dir()) / "secrets" / "template.key"

@@ -1,4 +1,6 @@
-"""AES-GCM encryption of face templates and crops at rest, with key ids for rotation.
+"""AES-GCM encryption of face templates and face crops at rest, with key ids for rotation.
+
+The alarm store encrypts its face crops with the same keyring (see :mod:`alarms.store`).
 
 A ciphertext is ``nonce (12 bytes) || AES-256-GCM(plaintext) || tag (16 bytes)``; its key id (the
 first 16 hex digits of the key's SHA-256) is stored next to it, and the associated data binds it to
@@ -90,12 +92,15 @@ class TemplateCipher:
         return np.frombuffer(self.decrypt(kid, blob, aad), dtype="<f4").astype(np.float32)
 
     @classmethod
-    def from_settings(cls, settings: RegistrySettings) -> TemplateCipher:
-        """Keyring from env, else the key file, else a generated demo key (with a warning)."""
+    def from_settings(cls, settings: RegistrySettings, data_dir: Path | None = None) -> TemplateCipher:
+        """Keyring from env, else the key file, else a generated demo key (with a warning).
+
+        ``data_dir`` (default ``ESTATEWATCH_DATA_DIR``) holds the generated demo key file.
+        """
         retired = [decode_key(t) for t in _split(settings.template_keys_retired)]
         if settings.template_key is not None:
             return cls(decode_key(settings.template_key.get_secret_value()), retired)
-        path = settings.template_key_file or settings.default_key_file()
+        path = settings.template_key_file or settings.default_key_file(data_dir)
         if not path.exists():
             if settings.template_key_file is not None:
                 raise TemplateKeyError(f"template key file {path} does not exist")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -69,6 +69,27 @@ def template_aad(template_id: str, model_id: str, what: str = "embedding") -> by
     return f"estatewatch/{what}/{template_id}/{model_id}".encode()
 
 
+class BiometricHolder(Protocol):
+    """Biometric data of registry persons kept outside the registry's tables (alarm face crops).
+
+    The registry tells every holder added with :meth:`Registry.add_holder` which persons it
+    deleted (after the deletion commits) and re-encrypts through it when keys rotate, so that
+    data follows every delete path and the same keys, while the registry never imports its holder.
+    """
+
+    def forget_owners(self, owners: Sequence[Owner]) -> int:
+        """Remove or redact what belongs to these deleted persons; returns how many records changed."""
+        ...
+
+    def reencrypt(self, cipher: TemplateCipher) -> int:
+        """Re-encrypt what is not under ``cipher``'s current key; returns how many items."""
+        ...
+
+    def key_ids_in_use(self) -> set[str]:
+        """Key ids of the ciphertexts it holds."""
+        ...
+
+
 @dataclass
 class _Change:
     session: Session
@@ -115,6 +136,12 @@ class Registry:
         self._last_check = -float("inf")
         self._plates: PlateBook | None = None
         self._plates_version = -1
+        self.holders: list[BiometricHolder] = []
+
+    def add_holder(self, holder: BiometricHolder) -> None:
+        """Have ``holder`` follow this registry's deletions and key rotations (idempotent)."""
+        if not any(h is holder for h in self.holders):
+            self.holders.append(holder)
 
     @classmethod
     def open(
@@ -241,8 +268,9 @@ class Registry:
                 vehicles=vehicles,
                 visitors=len(visitor_ids),
             )
-        self._after_biometric_delete()
-        return DeletionReport(Owner("resident", resident_id), templates, vehicles, len(visitor_ids))
+        owner = Owner("resident", resident_id)
+        self._after_biometric_delete([owner, *(Owner("visitor", v) for v in visitor_ids)])
+        return DeletionReport(owner, templates, vehicles, len(visitor_ids))
 
     def _drop_templates(self, change: _Change, where: Any) -> int:
         rows = change.session.execute(select(FaceTemplate.id, FaceTemplate.model_id).where(where)).all()
@@ -252,8 +280,15 @@ class Registry:
             change.session.execute(delete(FaceTemplate).where(FaceTemplate.id.in_([r[0] for r in rows])))
         return len(rows)
 
-    def _after_biometric_delete(self) -> None:
+    def _after_biometric_delete(self, owners: Sequence[Owner] = ()) -> None:
+        """After a committed deletion: fold the WAL, then let every holder forget the deleted persons.
+
+        A holder's failure propagates (the caller must learn that biometric data may remain).
+        """
         db.checkpoint(self.engine)  # SQLite: no deleted page survives in the WAL
+        if owners:
+            for holder in self.holders:
+                holder.forget_owners(owners)
 
     # -- visitors and watchlist ----------------------------------------------------------------
 
@@ -281,7 +316,7 @@ class Registry:
     def delete_visitor(self, visitor_id: str) -> DeletionReport:
         with self._change() as change:
             report = self._delete_visitor(change, visitor_id)
-        self._after_biometric_delete()
+        self._after_biometric_delete([report.owner])
         return report
 
     def _delete_visitor(self, change: _Change, visitor_id: str) -> DeletionReport:
@@ -305,7 +340,7 @@ class Registry:
                 for visitor_id in expired:
                     self._delete_visitor(change, visitor_id)
                 change.audit("purge", "visitor", None, count=len(expired), retention_days=retention.days)
-            self._after_biometric_delete()
+            self._after_biometric_delete([Owner("visitor", v) for v in expired])
             logger.info("purged %s visitors past retention", len(expired))
         return expired
 
@@ -335,8 +370,9 @@ class Registry:
             templates = self._drop_templates(change, FaceTemplate.watchlist_id == entry_id)
             change.session.execute(delete(WatchlistEntry).where(WatchlistEntry.id == entry_id))
             change.audit("delete", "watchlist", entry_id, templates=templates)
-        self._after_biometric_delete()
-        return DeletionReport(Owner("watchlist", entry_id), templates, 0, 0)
+        owner = Owner("watchlist", entry_id)
+        self._after_biometric_delete([owner])
+        return DeletionReport(owner, templates, 0, 0)
 
     def delete_owner(self, owner: Owner) -> DeletionReport:
         if owner.kind == "resident":
@@ -779,11 +815,18 @@ class Registry:
                 break
         self._after_biometric_delete()
         logger.info("re-encrypted %s templates under key %s", done, current)
+        for holder in self.holders:
+            logger.info("re-encrypted %s item(s) of %s under key %s", holder.reencrypt(self.cipher),
+                        type(holder).__name__, current)
         return done
 
     def key_ids_in_use(self) -> set[str]:
+        """Key ids of the stored templates and of every holder's ciphertexts."""
         with Session(self.engine) as s:
-            return set(s.scalars(select(FaceTemplate.key_id).distinct()))
+            used = set(s.scalars(select(FaceTemplate.key_id).distinct()))
+        for holder in self.holders:
+            used |= holder.key_ids_in_use()
+        return used
 
     def audit_log(self, entity_id: str | None = None) -> list[AuditRecord]:
         query = select(AuditEntry).order_by(AuditEntry.id)

@@ -18,10 +18,12 @@ from standardwebhooks import Webhook
 from alarms.config import DeliveryConfig, RelayConfig, WebhookConfig
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject, dedup_key
+from registry.crypto import TemplateCipher
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 FAST_SCHEDULE = [0.0, 1.0, 2.0, 4.0]
+CROP_KEY = b"c" * 32
 
 
 StoreFactory = Callable[..., AlarmStore]
@@ -32,8 +34,10 @@ def make_store(db_url: str, tmp_path: Path) -> Iterator[StoreFactory]:
     """Factory: ``make_store(delivery=DeliveryConfig(...))`` opens (and migrates) the test database."""
     opened: list[AlarmStore] = []
 
-    def make(delivery: DeliveryConfig | None = None) -> AlarmStore:
-        store = AlarmStore.open(db_url, delivery=delivery, data_dir=tmp_path / "data")
+    def make(delivery: DeliveryConfig | None = None, cipher: TemplateCipher | None = None) -> AlarmStore:
+        store = AlarmStore.open(
+            db_url, delivery=delivery, data_dir=tmp_path / "data", cipher=cipher or TemplateCipher(CROP_KEY)
+        )
         opened.append(store)
         return store
 

@@ -9,14 +9,19 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 
 from alarms import db
 from alarms.config import WebhookConfig
+from alarms.crops import open_crop
+from alarms.events import alarm_data
 from alarms.records import AlarmFilter, Paging
-from alarms.snapshots import relative_path
-from alarms.store import AlarmNotFoundError, IllegalTransitionError, next_state
-from tests.alarms.conftest import SECRET, T0, StoreFactory, delivery_config, make_draft
+from alarms.schema import ALARMS
+from alarms.snapshots import encode_jpeg, relative_path
+from alarms.store import AlarmNotFoundError, AlarmStore, IllegalTransitionError, next_state
+from registry.crypto import TemplateCipher, TemplateKeyError
+from registry.types import Owner
+from tests.alarms.conftest import CROP_KEY, SECRET, T0, StoreFactory, delivery_config, make_draft
 
 HOOK = WebhookConfig(id="pms", url="http://127.0.0.1:9/hook", secret=SECRET)
 OPS = WebhookConfig(id="ops", url="http://127.0.0.1:9/ops", secret=SECRET, events=["camera.offline"])
@@ -71,7 +76,7 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0001"
+    assert db.current_revision(store.engine) == "a0002"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
@@ -95,8 +100,10 @@ def test_raise_alarm_stores_snapshots_and_outbox_in_one_go(make_store: StoreFact
     assert snapshot is not None and snapshot.is_relative_to(tmp_path / "data" / "snapshots")
     decoded = cv2.imread(str(snapshot))
     assert decoded.shape == (120, 160, 3) and decoded[60, 80, 2] > 200
-    crop = store.snapshot_file(alarm.id, crop=True)
-    assert crop is not None and cv2.imread(str(crop)).shape == (40, 40, 3)
+    assert alarm.has_crop and not alarm.redacted
+    crop = store.crop_bytes(alarm.id)
+    assert crop is not None
+    assert cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_COLOR).shape == (40, 40, 3)
     assert not list(snapshot.parent.glob(".*.tmp"))
     (message,) = store.messages()  # OPS does not take alarm.raised
     assert (message.endpoint_id, message.type, message.status, message.attempts) == (
@@ -211,11 +218,115 @@ def test_purge_deletes_old_rows_and_files(make_store: StoreFactory, tmp_path: Pa
     assert not old_file.exists() and not old_file.parent.exists()  # empty day folders go too
     assert [m.type for m in store.messages()] == ["alarm.raised"]
     assert [e[1] for e in store.events()] == ["alarm.raised"]
-    files = sorted(p.name for p in (tmp_path / "data").rglob("*.jpg"))
-    assert files == sorted([f"{new.id}.jpg", f"{new.id}.crop.jpg"])
+    files = sorted(p.name for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert files == [f"{new.id}.jpg"]  # the crops live encrypted in the rows, and went with them
 
 
 def test_naive_times_are_refused(make_store: StoreFactory) -> None:
     store = make_store()
     with pytest.raises(ValueError, match="timezone-aware"):
         store.raise_alarm(make_draft(), now=dt.datetime(2025, 1, 1))
+
+
+def _face_like(seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+
+
+def test_crops_are_encrypted_at_rest_and_bound_to_their_alarm(
+    make_store: StoreFactory, db_url: str, tmp_path: Path
+) -> None:
+    store = make_store()
+    crop = _face_like()
+    jpeg = encode_jpeg(crop)
+    alarm = store.raise_alarm(make_draft(), np.zeros((64, 64, 3), np.uint8), crop, now=T0)
+    other = store.raise_alarm(make_draft(subject_id="wl-2"), None, _face_like(2), now=T0)
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(ALARMS.c.id, ALARMS.c.crop_ct, ALARMS.c.crop_key_id))}
+    blob = bytes(rows[alarm.id].crop_ct)
+    assert rows[alarm.id].crop_key_id == store.cipher.current_key_id
+    assert not blob.startswith(b"\xff\xd8") and jpeg[200:264] not in blob and len(blob) == 12 + len(jpeg) + 16
+    assert store.crop_bytes(alarm.id) == jpeg  # decrypts back to the JPEG of the crop
+    with pytest.raises(TemplateKeyError):  # bound to its alarm: another alarm's row does not open it
+        open_crop(store.cipher, other.id, rows[alarm.id].crop_key_id, blob)
+    files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [f"{alarm.id}.jpg"]  # only the whole-scene snapshot is a file
+    if db_url.startswith("sqlite"):
+        db.checkpoint(store.engine)
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("estatewatch.db*"))
+        assert blob[12:76] in raw and jpeg[200:264] not in raw
+
+
+def test_legacy_plain_crop_files_are_encrypted_when_the_store_opens(db_url: str, tmp_path: Path) -> None:
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "a0001")  # an alarm stored by the version that wrote plain crop files
+    crop = encode_jpeg(_face_like(3))
+    legacy = tmp_path / "data" / "snapshots" / "2025" / "03" / "01" / "old.crop.jpg"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(crop)
+    draft = make_draft()
+    with engine.begin() as conn:
+        conn.execute(insert(ALARMS).values(
+            id="old", type=draft.type, severity=draft.severity, state="open", rule_id=draft.rule_id,
+            camera_id=draft.camera_id, occurred_at=T0, created_at=T0, subject_kind="watchlist",
+            subject_id="wl-1", crop_path="2025/03/01/old.crop.jpg", dedup_key=draft.dedup_key, details={}))
+    engine.dispose()
+
+    store = AlarmStore.open(db_url, data_dir=tmp_path / "data", cipher=TemplateCipher(CROP_KEY))
+    try:
+        assert not legacy.exists() and not legacy.parent.exists()
+        assert store.crop_bytes("old") == crop and store.get("old").has_crop
+        assert store.encrypt_legacy_crops() == 0  # done once
+    finally:
+        store.close()
+
+
+def test_forgetting_a_person_redacts_only_their_alarms(make_store: StoreFactory) -> None:
+    store = make_store(delivery_config(HOOK))
+    frame = np.zeros((64, 64, 3), np.uint8)
+    gone = [store.raise_alarm(make_draft(kind="resident", subject_id="r1", at=T0 + dt.timedelta(minutes=i)),
+                              frame, _face_like(i), now=T0) for i in range(2)]
+    kept = store.raise_alarm(make_draft(kind="resident", subject_id="r2"), frame, _face_like(9), now=T0)
+    track = store.raise_alarm(make_draft(kind="unknown_track", subject_id="r1"), frame, _face_like(8), now=T0)
+
+    assert store.forget_owners([Owner("resident", "r1")], now=T0 + dt.timedelta(days=1)) == 2
+    for alarm in gone:
+        redacted = store.get(alarm.id)
+        assert redacted.redacted and redacted.redacted_at == T0 + dt.timedelta(days=1)
+        assert not redacted.has_crop and store.crop_bytes(alarm.id) is None
+        assert store.snapshot_file(alarm.id) is not None  # the whole scene stays (README)
+        data = alarm_data(redacted, "http://x")
+        assert data["redacted"] is True and data["redacted_at"] == "2025-03-02T08:00:00.000Z"
+    for alarm in (kept, track):  # another person, and a track that only shares the id text
+        assert not store.get(alarm.id).redacted and store.crop_bytes(alarm.id) is not None
+    assert store.forget_owners([Owner("resident", "r1")]) == 0  # idempotent
+    assert store.list().total == 4
+
+
+def test_key_rotation_reencrypts_crops(make_store: StoreFactory) -> None:
+    old = TemplateCipher(CROP_KEY)
+    store = make_store(cipher=old)
+    alarm = store.raise_alarm(make_draft(), None, _face_like(), now=T0)
+    jpeg = store.crop_bytes(alarm.id)
+    new = TemplateCipher(b"n" * 32, retired=[CROP_KEY])
+    assert store.key_ids_in_use() == {old.current_key_id}
+    assert store.reencrypt(new) == 1 and store.reencrypt(new) == 0
+    assert store.key_ids_in_use() == {new.current_key_id}
+    with store.engine.connect() as conn:
+        kid, blob = conn.execute(select(ALARMS.c.crop_key_id, ALARMS.c.crop_ct)).one()
+    assert open_crop(TemplateCipher(b"n" * 32), alarm.id, kid, bytes(blob)) == jpeg  # old key not needed
+
+
+def test_schema_matches_migrations(make_store: StoreFactory) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from alarms.schema import Base
+
+    store = make_store()
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": db.VERSION_TABLE}
+        )
+        diff = [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"]
+    assert diff == []

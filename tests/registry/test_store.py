@@ -169,10 +169,19 @@ def test_delete_resident_leaves_no_biometric_trace(
     registry.add_vehicle("京A11111", resident_id=rid)
     registry.add_vehicle("京A22222", visitor_id=vid)
     with Session(registry.engine) as s:
-        blobs = [t.embedding_ct for t in s.scalars(select(FaceTemplate).where(FaceTemplate.id.in_(tids)))]
+        rows = list(s.scalars(select(FaceTemplate).where(FaceTemplate.id.in_(tids))))
+    blobs = [t.embedding_ct for t in rows]
+    crop_blobs = [t.crop_ct for t in rows if t.crop_ct is not None]
+    assert len(crop_blobs) == 2 and registry.load_crop(tids[0]) == b"CROP-A" * 50
     assert registry.match_faces(unit_vectors(2, seed=2))[0].owner == Owner("resident", rid)
 
     report = registry.delete_resident(rid)
+
+    # enrollment crops live encrypted in face_templates.crop_ct: none of them may remain there
+    with Session(registry.engine) as s:
+        remaining = [bytes(c) for c in s.scalars(select(FaceTemplate.crop_ct)) if c is not None]
+    assert not any(blob[12:60] in c for blob in crop_blobs for c in remaining)
+    assert all(registry.load_crop(t) is None for t in tids)
 
     assert (report.templates, report.vehicles, report.visitors) == (3, 2, 1)
     assert count(registry, Resident, id=rid) == 0 and count(registry, Visitor, id=vid) == 0
@@ -201,8 +210,8 @@ def test_delete_resident_leaves_no_biometric_trace(
     if db_url.startswith("sqlite"):  # on disk: neither the ciphertexts nor the crops survive
         files = list(Path(registry.engine.url.database or "").parent.glob("estatewatch.db*"))
         raw = b"".join(f.read_bytes() for f in files)
-        assert all(blob[12:60] not in raw for blob in blobs)
-        assert not any(p.name.startswith("crop") for p in tmp_path.rglob("*"))
+        assert all(blob[12:60] not in raw for blob in [*blobs, *crop_blobs])
+        assert b"CROP-A" * 5 not in raw
 
 
 def test_watchlist_and_visitor_matches(registry: Registry) -> None:
