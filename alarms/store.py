@@ -35,12 +35,12 @@ from alarms.types import AlarmDraft, Subject
 from models.store import data_dir as default_data_dir
 from registry.config import RegistrySettings
 from registry.crypto import TemplateCipher
+from registry.types import Owner
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
     from registry.service import Registry
-    from registry.types import Owner
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
 
@@ -401,6 +401,26 @@ class AlarmStore:
         if changed:
             logger.info("redacted the crops of %d alarm(s) of %d deleted person(s)", changed, len(people))
         return changed
+
+    def crop_owners(self) -> builtins.list[Owner]:
+        """The registry persons that stored alarm face crops belong to (distinct)."""
+        query = (select(ALARMS.c.subject_kind, ALARMS.c.subject_id).distinct()
+                 .where(ALARMS.c.crop_ct.is_not(None), ALARMS.c.subject_kind.in_(PERSON_KINDS)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [Owner(r.subject_kind, r.subject_id) for r in rows]
+
+    def redact_orphans(self, existing: Callable[[Sequence[Owner]], set[Owner]],
+                       now: dt.datetime | None = None) -> int:
+        """Redact crops whose person no longer exists in the registry; returns how many alarms changed.
+
+        Closes the gap a deletion leaves: an alarm the live pipeline stores just after its person
+        was deleted (identified from the index a moment before) is redacted by the next sweep.
+        ``existing`` answers which of the given persons still exist (``Registry.existing_owners``).
+        """
+        owners = self.crop_owners()
+        gone = [o for o in owners if o not in existing(owners)] if owners else []
+        return self.forget_owners(gone, now) if gone else 0
 
     def reencrypt(self, cipher: TemplateCipher, batch: int = 200) -> int:
         """Re-encrypt every crop not under ``cipher``'s current key (key rotation); returns how many."""

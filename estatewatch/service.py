@@ -35,6 +35,8 @@ class ServiceLimits:
     events: int = 500
     tick_s: float = 1.0
     purge_every_s: float = 3600.0
+    sweep_every_s: float = 60.0
+    """How often alarm face crops whose person was deleted meanwhile are redacted."""
 
 
 class Service:
@@ -104,7 +106,7 @@ class Service:
 
     def _tick(self) -> None:
         assert self.alarmist is not None and self.store is not None
-        last_purge = 0.0
+        last_purge = last_sweep = 0.0
         while not self._stop.wait(self.limits.tick_s):
             now = dt.datetime.now(dt.UTC)
             try:
@@ -112,6 +114,9 @@ class Service:
                 if time.monotonic() - last_purge >= self.limits.purge_every_s:
                     last_purge = time.monotonic()
                     self._enforce_retention(now)
+                if self.registry is not None and time.monotonic() - last_sweep >= self.limits.sweep_every_s:
+                    last_sweep = time.monotonic()
+                    self.store.redact_orphans(self.registry.existing_owners, now)
             except Exception:
                 logger.exception("periodic alarm work failed")
 

@@ -50,6 +50,7 @@ from registry.types import (
     DeletionReport,
     FaceMatch,
     Owner,
+    OwnerKind,
     ResidentInfo,
     VehicleInfo,
 )
@@ -380,6 +381,19 @@ class Registry:
         if owner.kind == "visitor":
             return self.delete_visitor(owner.id)
         return self.delete_watchlist_entry(owner.id)
+
+    def existing_owners(self, owners: Sequence[Owner]) -> set[Owner]:
+        """Which of ``owners`` (residents, visitors, watchlist entries) exist in the registry."""
+        tables: dict[OwnerKind, type[Resident | Visitor | WatchlistEntry]] = {
+            "resident": Resident, "visitor": Visitor, "watchlist": WatchlistEntry}
+        found: set[Owner] = set()
+        with Session(self.engine) as s:
+            for kind, table in tables.items():
+                ids = [o.id for o in owners if o.kind == kind]
+                for start in range(0, len(ids), 500):
+                    query = select(table.id).where(table.id.in_(ids[start : start + 500]))
+                    found.update(Owner(kind, i) for i in s.scalars(query))
+        return found
 
     # -- vehicles -------------------------------------------------------------------------------
 

@@ -209,3 +209,25 @@ def test_rotate_key_reencrypts_alarm_crops_before_retiring_the_old_key(
         assert reopened.crop_bytes(alarm.id) == jpeg
     finally:
         reopened.close()
+
+
+def test_a_crop_stored_after_its_persons_deletion_is_redacted_by_the_sweep(
+    make_registry: RegistryFactory, tmp_path: Path
+) -> None:
+    registry = make_registry()
+    store = AlarmStore.for_registry(registry, data_dir=tmp_path / "data")
+    gone, kept = registry.add_resident("gone"), registry.add_resident("kept")
+    watched = registry.add_watchlist_entry("watched")
+    crop = np.full((40, 32, 3), 99, np.uint8)
+    registry.delete_resident(gone)
+    # the live pipeline identified the person a moment before the deletion and stores it after
+    late = store.raise_alarm(make_draft(kind="resident", subject_id=gone), None, crop, now=T0)
+    others = [store.raise_alarm(make_draft(kind=kind, subject_id=i), None, crop, now=T0)
+              for kind, i in (("resident", kept), ("watchlist", watched))]
+    assert set(store.crop_owners()) == {Owner("resident", gone), Owner("resident", kept),
+                                        Owner("watchlist", watched)}
+
+    assert store.redact_orphans(registry.existing_owners) == 1
+    assert store.get(late.id).redacted and store.crop_bytes(late.id) is None
+    assert all(not store.get(a.id).redacted and store.crop_bytes(a.id) for a in others)
+    assert store.redact_orphans(registry.existing_owners) == 0  # nothing left to do
