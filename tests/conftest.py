@@ -38,7 +38,10 @@ def image() -> object:
 
 
 # -- databases: the same tests on SQLite and PostgreSQL ------------------------------------------
-PG_URL = os.environ.get("ESTATEWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "ESTATEWATCH_TEST_POSTGRES_URL",
+    "postgresql+psycopg://estatewatch:estatewatch@127.0.0.1:5432/estatewatch_test",  # scripts/services.sh
+)
 
 
 @pytest.fixture(scope="session")
