@@ -28,14 +28,14 @@ import psutil
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.media import media_dir
-from estatewatch.pipeline import FramePipeline, FrameResult, percentile
+from media.images import media_dir
 from streams.config import CameraConfig
 from streams.frames import FrameSampler
 from vision.cascade import ALL_ANALYSES, Cascade
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.live import FramePipeline, FrameResult, percentile
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.media import image_path, media_dir
 from estatewatch.config import ServiceConfig
+from media.images import image_path, media_dir
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def gate_clip(folder: Path) -> Path:
     if not CAR_PHOTO.is_file():
         raise DemoError(f"the demo's car photo {CAR_PHOTO} is missing: install Debian's opencv-doc "
                         "(scripts/setup.sh does)")
-    from benchmarks.plate_set import generate, load_background
+    from media.plates import generate, load_background
 
     car = load_background(str(CAR_PHOTO))
     empty = cv2.resize(load_background("building.jpg"), (car.shape[1], car.shape[0]))
@@ -93,7 +93,7 @@ def gate_clip(folder: Path) -> Path:
 
 def gate_plates() -> list[str]:
     """The texts of the three plates the gate clip shows (blue, yellow, green)."""
-    from benchmarks.plate_set import generate, load_background
+    from media.plates import generate, load_background
 
     car = load_background(str(CAR_PHOTO))
     return [sample.text for sample in generate(3, seed=11, backgrounds={"car": car})]

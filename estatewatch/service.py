@@ -16,13 +16,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from estatewatch.alarming import Alarmist
+from alarms.intake import Alarmist
 from estatewatch.config import ServiceConfig
-from estatewatch.pipeline import FramePipeline, FrameResult
 from streams.frames import Frame
 from streams.health import HealthEvent
 from vision.cascade import ALL_ANALYSES, Analysis, Cascade, ImageRecognition, tasks_for, to_json
 from vision.engine import VisionEngine
+from vision.live import FramePipeline, FrameResult
 
 logger = logging.getLogger(__name__)
 
