@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from estatewatch.demo import lobby_clip
+from media.clips import lobby_clip
 from media.images import image_path, media_dir
 from registry.service import Registry
 from streams.testing.server import Mount, RtspTestServer, free_port, gstreamer_missing

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from estatewatch.demo import gate_clip, lobby_clip
+from media.clips import gate_clip, lobby_clip
 from media.images import media_dir
 from streams.config import CameraConfig
 from tests.waiting import wait_until
