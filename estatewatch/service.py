@@ -18,9 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alarms.intake import Alarmist
 from estatewatch.config import ServiceConfig
-from streams.frames import Frame
 from streams.health import HealthEvent
-from vision.cascade import ALL_ANALYSES, Analysis, Cascade, ImageRecognition, tasks_for, to_json
+from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
 from vision.engine import VisionEngine
 from vision.live import FramePipeline, FrameResult
 
@@ -65,7 +64,6 @@ class Service:
         self._recognitions: dict[str, collections.deque[dict[str, Any]]] = {
             cam.id: collections.deque(maxlen=self.limits.recognitions_per_camera) for cam in config.cameras}
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.limits.events)
-        self._last_analysis: dict[str, ImageRecognition] = {}
         self.ready = False
         self.metrics = CollectorRegistry()
         self._frames = Counter("estatewatch_frames_analysed", "Sampled frames analysed or gated as unchanged",
@@ -169,17 +167,9 @@ class Service:
         """One analysed (or gated) frame: keep it for the API, count it, look for alarms."""
         cam, frame = result.camera_id, result.frame
         self._frames.labels(cam).inc()
-        if result.skipped_by_gate:
-            # The scene has not changed, so what was there is still there: the trackers see the
-            # last analysis again (as re-running the models on this frame would have told them),
-            # which keeps a parked car or a person standing still one live track.
-            with self._lock:
-                last = self._last_analysis.get(cam)
-            if last is not None and self.alarmist is not None:
-                self._alarm(frame, last)
+        if result.skipped_by_gate:  # the intake replays the last analysis to its trackers
+            self._alarm(result)
             return
-        with self._lock:
-            self._last_analysis[cam] = result.recognition
         self._latency.labels(cam).observe(result.latency_ms / 1000)
         record = {"camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
                   "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
@@ -188,20 +178,21 @@ class Service:
             self._found.labels(cam, key).inc(len(record[key]))
         with self._lock:
             self._recognitions[cam].append(record)
-        self._alarm(frame, result.recognition)
+        self._alarm(result)
         plates = [p["text"] for p in record["plates"] if p["valid"]]
         if record["faces"] or plates:
             logger.debug("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)", cam,
                          frame.seq, len(record["faces"]), len(record["vehicles"]), plates or "-",
                          result.latency_ms)
 
-    def _alarm(self, frame: Frame, recognition: ImageRecognition) -> None:
+    def _alarm(self, result: FrameResult) -> None:
         if self.alarmist is None:
             return
         try:
-            self.alarmist.on_frame(frame, recognition)
+            self.alarmist.on_result(result)
         except Exception:
-            logger.exception("camera %s: alarm processing of frame %d failed", frame.camera_id, frame.seq)
+            logger.exception("camera %s: alarm processing of frame %d failed", result.camera_id,
+                             result.frame.seq)
 
     def _on_event(self, event: HealthEvent) -> None:
         with self._lock:
