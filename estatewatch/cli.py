@@ -192,7 +192,8 @@ def demo(
     import base64
     import secrets
 
-    from estatewatch.demo import DemoError, WebhookPrinter, demo_config, seed_registry
+    from estatewatch.demo import WebhookPrinter, demo_config, seed_registry
+    from media.clips import MediaError
     from models.fetch import ModelError, fetch
     from registry.service import Registry
     from vision.face.pipeline import FaceAnalyzer
@@ -207,7 +208,7 @@ def demo(
         for line in seed_registry(registry, analyzer):
             typer.echo(f"demo registry: added {line}")
         analyzer.close()
-    except (DemoError, ModelError) as exc:
+    except (MediaError, ModelError) as exc:
         printer.stop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

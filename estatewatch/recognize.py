@@ -58,7 +58,7 @@ class RegistryMatcher:
         """JSON-able matches for ``result.faces`` and ``result.plates`` (``None`` where not matchable)."""
         import dataclasses
 
-        from estatewatch.alarming import registry_matches
+        from alarms.intake import registry_matches
 
         faces, plates = registry_matches(self.registry, result)
         face_json = []

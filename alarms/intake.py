@@ -1,9 +1,10 @@
-"""From analysed frames and camera health to stored, delivered alarms (composition-root glue).
+"""The alarm intake: from the live scheduler's frames and camera health to stored, delivered alarms.
 
-Per analysed frame: the registry matches faces and plates, the camera's observer tracks them
-and decides identities once per track, the rules turn decided sightings into drafts, the
-deduplicator admits or suppresses each, and the store writes every admitted alarm with its
-snapshot and outgoing messages in one transaction (the relay delivers them).
+Per frame (a gated one stands for the camera's last analysis): the registry matches faces and
+plates, the camera's observer tracks them and decides identities once per track, the rules turn
+decided sightings into drafts, the deduplicator admits or suppresses each, and the store writes
+every admitted alarm with its snapshot and outgoing messages in one transaction (the relay
+delivers them).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from registry.types import FaceMatch
 from streams.frames import Frame
 from streams.health import CameraState, HealthEvent
 from vision.cascade import ImageRecognition
+from vision.live import FrameResult
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +123,28 @@ class Alarmist:
         self._lock = threading.Lock()
         self._down: set[str] = set()
         self.raised = 0
+        self._last_analysis: dict[str, ImageRecognition] = {}
 
     # -- frames ----------------------------------------------------------------------------
+    def on_result(self, result: FrameResult) -> list[Any]:
+        """Feed one frame of the live scheduler; returns the alarms it raised.
+
+        A frame the motion gate skipped shows an unchanged scene, so what was there is still
+        there: the trackers see the camera's last analysis again (as re-running the models on
+        this frame would have told them), which keeps a parked car or a person standing still
+        one live track. A gated frame before the camera's first analysis feeds nothing.
+        """
+        recognition = self._analysis_of(result)
+        return [] if recognition is None else self.on_frame(result.frame, recognition)
+
+    def _analysis_of(self, result: FrameResult) -> ImageRecognition | None:
+        """The recognition a frame stands for: its own, or the last one when it was gated."""
+        with self._lock:
+            if result.skipped_by_gate:
+                return self._last_analysis.get(result.camera_id)
+            self._last_analysis[result.camera_id] = result.recognition
+            return result.recognition
+
     def _matches(self, recognition: ImageRecognition) -> tuple[list[FaceMatch], list[PlateMatch]]:
         if self.registry is None:
             return ([UNKNOWN_FACE] * len(recognition.faces),
