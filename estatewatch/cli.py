@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,6 +17,10 @@ from benchmarks.cli import app as bench_app
 from models.cli import app as models_app
 from registry.cli import app as registry_app
 from streams.cli import app as streams_app
+
+if TYPE_CHECKING:
+    from estatewatch.config import ServiceConfig
+    from registry.service import Registry
 
 app = typer.Typer(
     name="estatewatch",
@@ -100,7 +105,8 @@ def recognize(
         raise typer.Exit(1)
 
 
-def _run_service(config: object, host: str, port: int, banner: str, registry: object | None = None) -> None:
+def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
+                 registry: Registry | None = None) -> None:
     """Start the service (models load in the background; /readyz says when) and serve the API."""
     import threading
 
@@ -108,14 +114,12 @@ def _run_service(config: object, host: str, port: int, banner: str, registry: ob
 
     from api.app import create_app
     from api.keys import load_api_keys
-    from estatewatch.config import ServiceConfig
     from estatewatch.service import Service
     from models.store import data_dir
 
-    assert isinstance(config, ServiceConfig)
     keys, key_file = load_api_keys(data_dir())
     service = Service(config, registry=registry)
-    app = create_app(service, keys)
+    app = create_app(service, keys)  # mypy checks here that Service gives the API its api.ports.ServiceView
     failure: list[BaseException] = []
 
     def start() -> None:
