@@ -181,6 +181,7 @@ class Service:
         with self._lock:
             self._last_analysis[cam] = result.recognition
         self._latency.labels(cam).observe(result.latency_ms / 1000)
+        self._alarm(frame, result.recognition)  # first: nothing the API keeps may hold alarms up
         record = Recognition.model_validate({
             "camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
             "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
@@ -189,7 +190,6 @@ class Service:
             self._found.labels(cam, kind).inc(len(found))
         with self._lock:
             self._recognitions[cam].append(record)
-        self._alarm(frame, result.recognition)
         plates = [p.text for p in record.plates if p.valid]
         if record.faces or plates:
             logger.debug("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)", cam,
