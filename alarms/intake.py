@@ -14,19 +14,20 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from alarms.care import CareSubject, LastSeen, care_alarms
 from alarms.dedup import Deduplicator
+from alarms.records import Alarm
 from alarms.rules import HealthWatch, RuleSet
 from alarms.sightings import CameraObserver, PersonSighting, Sighting
 from alarms.types import AlarmDraft
 from alarms.zones import ZoneConfig
 from registry.plates import PlateMatch
-from registry.types import FaceMatch
+from registry.types import FaceMatch, ResidentInfo
 from streams.frames import Frame
 from streams.health import CameraState, HealthEvent
 from vision.cascade import ImageRecognition
@@ -35,9 +36,37 @@ from vision.live import FrameResult
 logger = logging.getLogger(__name__)
 
 UNKNOWN_FACE = FaceMatch(status="unknown", score=-1.0)
+Image = npt.NDArray[np.uint8]
 
 
-def registry_matches(registry: Any, recognition: ImageRecognition
+class Matcher(Protocol):
+    """What the intake asks the registry about each frame (``registry.service.Registry`` is one)."""
+
+    def match_faces(self, embeddings: npt.ArrayLike) -> Sequence[FaceMatch]:
+        """One answer per ``(N, 512)`` embedding row."""
+        ...
+
+    def match_plate(self, text: str) -> PlateMatch: ...
+
+
+class SiteRegistry(Matcher, Protocol):
+    """The registry as the intake uses it: matching, and the residents the care rules watch."""
+
+    def list_residents(self) -> Sequence[ResidentInfo]: ...
+
+
+class AlarmSink(Protocol):
+    """Where the intake puts what it decided (``alarms.store.AlarmStore`` is one)."""
+
+    def raise_alarm(self, draft: AlarmDraft, snapshot: Image | None = None, crop: Image | None = None,
+                    now: dt.datetime | None = None) -> Alarm: ...
+
+    def record_event(self, event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> str:
+        """An operational event such as ``camera.offline``; returns its id."""
+        ...
+
+
+def registry_matches(registry: Matcher, recognition: ImageRecognition
                      ) -> tuple[list[FaceMatch | None], list[PlateMatch | None]]:
     """The registry's answer per face and per plate of ``recognition``.
 
@@ -99,15 +128,15 @@ class Alarmist:
         camera_ids: the site's cameras.
         rules: the site's rules (``RuleSet.build``).
         zones: the site's zones.
-        store: the alarm store (``alarms.store.AlarmStore``).
+        store: where alarms and events go (``alarms.store.AlarmStore``).
         registry: the resident registry (``registry.service.Registry``), or ``None``: every
             face and plate is then unknown.
         dedup: the deduplicator (a fresh one by default).
         care_interval_s: how often :meth:`tick` runs the care check.
     """
 
-    def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig], store: Any,
-                 registry: Any | None, dedup: Deduplicator | None = None,
+    def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig],
+                 store: AlarmSink, registry: SiteRegistry | None, dedup: Deduplicator | None = None,
                  care_interval_s: float = 300.0, started: dt.datetime | None = None) -> None:
         self.rules = rules
         self.store = store
@@ -154,7 +183,7 @@ class Alarmist:
                 [PlateMatch(p.reading.text, "unknown") if m is None else m
                  for p, m in zip(recognition.plates, plates, strict=True)])
 
-    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Any]:
+    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Alarm]:
         """Feed one analysed frame; returns the alarms it raised."""
         face_matches, plate_matches = self._matches(recognition)
         wall = wall_time(frame)
@@ -165,7 +194,7 @@ class Alarmist:
                 at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq)
             return self._sightings(sightings, wall)
 
-    def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Any]:
+    def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Alarm]:
         raised = []
         for sighting in sightings:
             if isinstance(sighting, PersonSighting) and sighting.owner is not None \
@@ -178,13 +207,13 @@ class Alarmist:
         return raised
 
     def _raise(self, draft: AlarmDraft, snapshot: npt.NDArray[np.uint8] | None,
-               crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Any:
+               crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Alarm:
         alarm = self.store.raise_alarm(draft, snapshot, crop, now)
         self.raised += 1
         return alarm
 
     # -- health and time -------------------------------------------------------------------
-    def on_health(self, event: HealthEvent) -> list[Any]:
+    def on_health(self, event: HealthEvent) -> list[Alarm]:
         """Feed a camera health event: operational event for offline/online, alarms by the rules."""
         now = dt.datetime.fromtimestamp(event.at.wall, dt.UTC)
         with self._lock:
@@ -201,7 +230,7 @@ class Alarmist:
             return [self._raise(d, None, None, now)
                     for d in self.dedup.admit(self.health.on_event(event), now)]
 
-    def tick(self, now: dt.datetime) -> list[Any]:
+    def tick(self, now: dt.datetime) -> list[Alarm]:
         """Periodic work: camera-offline grace periods, the care check, dedup expiry."""
         with self._lock:
             drafts = self.health.tick(now)

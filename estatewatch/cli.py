@@ -21,6 +21,7 @@ from streams.cli import app as streams_app
 
 if TYPE_CHECKING:
     from alarms.store import AlarmStore
+    from estatewatch.config import ServiceConfig
     from registry.service import Registry
 
 app = typer.Typer(
@@ -116,7 +117,8 @@ def recognize(
         raise typer.Exit(1)
 
 
-def _run_service(config: object, host: str, port: int, banner: str, registry: object | None = None) -> None:
+def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
+                 registry: Registry | None = None) -> None:
     """Start the service (models load in the background; /readyz says when) and serve the API."""
     import threading
 
@@ -124,14 +126,12 @@ def _run_service(config: object, host: str, port: int, banner: str, registry: ob
 
     from api.app import create_app
     from api.keys import load_api_keys
-    from estatewatch.config import ServiceConfig
     from estatewatch.service import Service
     from models.store import data_dir
 
-    assert isinstance(config, ServiceConfig)
     keys, key_file = load_api_keys(data_dir())
     service = Service(config, registry=registry)
-    app = create_app(service, keys)
+    app = create_app(service, keys)  # mypy checks here that Service gives the API its api.ports.ServiceView
     failure: list[BaseException] = []
 
     def start() -> None:

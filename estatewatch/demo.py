@@ -14,15 +14,19 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from alarms.webhooks import verify_signature
 from estatewatch.config import ServiceConfig
+from estatewatch.recognize import read_image
 from media.clips import demo_folder, gate_clip, gate_plates, lobby_clip
 from media.images import image_path
+
+if TYPE_CHECKING:
+    from registry.service import Registry
+    from vision.face.pipeline import FaceAnalyzer
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
     return ServiceConfig.model_validate(raw)
 
 
-def seed_registry(registry: Any, analyzer: Any) -> list[str]:
+def seed_registry(registry: Registry, analyzer: FaceAnalyzer) -> list[str]:
     """Make the demo's people and cars known (idempotent); returns what it added.
 
     * Yao Ming (from ``yaoming.jpg``) on the watchlist: the lobby clip shows him among 22 players;
@@ -58,8 +62,9 @@ def seed_registry(registry: Any, analyzer: Any) -> list[str]:
     """
     added: list[str] = []
     photo = image_path("yaoming.jpg")
-    faces = analyzer.analyze([cv2.imread(str(photo))])[0]
-    if faces and registry.match_faces(np.stack([faces[0].embedding]))[0].status != "match":
+    faces = analyzer.analyze([read_image(photo)])[0]
+    embedding = faces[0].embedding if faces else None
+    if embedding is not None and registry.match_faces(np.stack([embedding]))[0].status != "match":
         registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="姚明 (demo)", watchlist=True,
                         reason="demo watchlist entry", severity="critical")
         added.append("watchlist face: 姚明 (demo)")

@@ -11,17 +11,24 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from alarms.intake import Alarmist
 from alarms.upkeep import AlarmUpkeep, UpkeepSchedule
+from api.ports import UnknownCameraError
+from api.schemas import AnalysisCounters, PublicCamera, Recognition, StreamStatus
 from estatewatch.config import ServiceConfig
 from streams.health import HealthEvent
 from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
 from vision.engine import VisionEngine
 from vision.live import FramePipeline, FrameResult
+
+if TYPE_CHECKING:
+    from alarms.relay import Relay
+    from alarms.store import AlarmStore
+    from registry.service import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +51,12 @@ class Service:
     """
 
     def __init__(self, config: ServiceConfig, cascade: Cascade | None = None,
-                 limits: ServiceLimits | None = None, registry: Any | None = None,
-                 store: Any | None = None) -> None:
+                 limits: ServiceLimits | None = None, registry: Registry | None = None,
+                 store: AlarmStore | None = None) -> None:
         self.config = config
         self.registry = registry
         self.store = store
-        self.relay: Any | None = None
+        self.relay: Relay | None = None
         self.alarmist: Alarmist | None = None
         self.upkeep: AlarmUpkeep | None = None
         self.limits = limits or ServiceLimits()
@@ -57,9 +64,9 @@ class Service:
         self.engine: VisionEngine | None = None
         self.pipeline: FramePipeline | None = None
         self._lock = threading.Lock()
-        self._recognitions: dict[str, collections.deque[dict[str, Any]]] = {
+        self._recognitions: dict[str, collections.deque[Recognition]] = {
             cam.id: collections.deque(maxlen=self.limits.recognitions_per_camera) for cam in config.cameras}
-        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.limits.events)
+        self._events: collections.deque[HealthEvent] = collections.deque(maxlen=self.limits.events)
         self.ready = False
         self.metrics = CollectorRegistry()
         self._frames = Counter("estatewatch_frames_analysed", "Sampled frames analysed or gated as unchanged",
@@ -137,18 +144,19 @@ class Service:
             self._alarm(result)
             return
         self._latency.labels(cam).observe(result.latency_ms / 1000)
-        record = {"camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
-                  "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
-                  **to_json(result.recognition)}
-        for key in ("faces", "vehicles", "plates"):
-            self._found.labels(cam, key).inc(len(record[key]))
+        self._alarm(result)  # first: nothing the API keeps may hold alarms up
+        record = Recognition.model_validate({
+            "camera_id": cam, "seq": frame.seq, "captured_at": frame.captured_at.wall,
+            "analysis_ms": round(result.analysis_ms, 1), "latency_ms": round(result.latency_ms, 1),
+            **to_json(result.recognition)})
+        for kind, found in ("faces", record.faces), ("vehicles", record.vehicles), ("plates", record.plates):
+            self._found.labels(cam, kind).inc(len(found))
         with self._lock:
             self._recognitions[cam].append(record)
-        self._alarm(result)
-        plates = [p["text"] for p in record["plates"] if p["valid"]]
-        if record["faces"] or plates:
+        plates = [p.text for p in record.plates if p.valid]
+        if record.faces or plates:
             logger.debug("camera %s frame %d: %d face(s), %d vehicle(s), plates %s (%.0f ms)", cam,
-                         frame.seq, len(record["faces"]), len(record["vehicles"]), plates or "-",
+                         frame.seq, len(record.faces), len(record.vehicles), plates or "-",
                          result.latency_ms)
 
     def _alarm(self, result: FrameResult) -> None:
@@ -162,7 +170,7 @@ class Service:
 
     def _on_event(self, event: HealthEvent) -> None:
         with self._lock:
-            self._events.append(event.to_dict())
+            self._events.append(event)
         if self.alarmist is not None:
             try:
                 self.alarmist.on_health(event)
@@ -172,7 +180,11 @@ class Service:
                     f"tamper {event.tamper.value} " if event.tamper else "",
                     event.state.value, event.reason)
 
-    # -- read side (the API) ---------------------------------------------------------------
+    # -- read side (the API: see api.ports.ServiceView) -------------------------------------
+    @property
+    def public_base_url(self) -> str:
+        return self.config.alarms.public_base_url
+
     def refresh_gauges(self) -> None:
         """Bring the gauges up to date (called before each /metrics scrape)."""
         if self.pipeline is None:
@@ -182,38 +194,30 @@ class Service:
         for cam_id, source in self.pipeline.sources.items():
             self._online.labels(cam_id).set(1 if source.state and source.state.value == "online" else 0)
 
-    def cameras(self) -> list[dict[str, Any]]:
+    def cameras(self) -> list[PublicCamera]:
         """Each camera's public config (passwords masked) with its live state and counters."""
-        out = []
         sources = self.pipeline.sources if self.pipeline else {}
         counters = self.pipeline.counters() if self.pipeline else {}
+        out = []
         for cam in self.config.cameras:
-            data = cam.public_dict()
-            source = sources.get(cam.id)
-            if source is not None:
-                stats = source.stats()
-                data["status"] = {"state": stats.state.value if stats.state else None,
-                                  "reason": stats.reason, "decoded": stats.decoded,
-                                  "delivered": stats.delivered, "dropped": stats.dropped,
-                                  "reconnects": stats.reconnects}
-            if cam.id in counters:
-                c = counters[cam.id]
-                data["analysis"] = {"sampled": c.sampled, "analysed": c.analysed, "gated": c.gated,
-                                    "dropped": c.dropped, "latency_p50_ms": c.latency_p50_ms,
-                                    "latency_p99_ms": c.latency_p99_ms}
-            out.append(data)
+            source, counted = sources.get(cam.id), counters.get(cam.id)
+            out.append(PublicCamera.of(
+                cam, status=None if source is None else StreamStatus.model_validate(source.stats()),
+                analysis=None if counted is None else AnalysisCounters.model_validate(counted)))
         return out
 
-    def recognitions(self, camera_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def recognitions(self, camera_id: str | None = None, limit: int = 50) -> list[Recognition]:
         """Newest recognitions first, optionally of one camera."""
         with self._lock:
+            if camera_id is not None and camera_id not in self._recognitions:
+                raise UnknownCameraError(camera_id)
             pools = ([self._recognitions[camera_id]] if camera_id is not None
                      else list(self._recognitions.values()))
             records = [r for pool in pools for r in pool]
-        records.sort(key=lambda r: r["captured_at"], reverse=True)
+        records.sort(key=lambda r: r.captured_at, reverse=True)
         return records[:limit]
 
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+    def events(self, limit: int = 100) -> list[HealthEvent]:
         """Newest camera health events first."""
         with self._lock:
             return list(reversed(self._events))[:limit]
