@@ -168,8 +168,7 @@ class Cascade:
         loaded = engine.models
         faces = plates = vehicles = None
         if "face_detect" in loaded and "face_embed" in loaded:
-            faces = FaceAnalyzer[Detector, Model[Image, F32]](
-                engine.detector("face_detect"), engine.batched("face_embed", ArcFaceEmbedder))
+            faces = Faces(engine.detector("face_detect"), engine.batched("face_embed", ArcFaceEmbedder))
         if "plate_detect" in loaded and "plate_read" in loaded:
             plates = PlatePipeline.build(engine.model("plate_detect", PlateDetector),
                                          engine.batched("plate_read", PlateReader),

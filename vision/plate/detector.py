@@ -52,14 +52,11 @@ CORNER_ORDER = (2, 3, 0, 1)
 class PlateParams(DetectorParams):
     """:class:`~vision.detector.DetectorParams` plus ``top_k``: candidates decoded per image."""
 
-    input_size: tuple[int, int] = (960, 960)
-    score_threshold: float = 0.5
-    nms_threshold: float = 0.4
-    max_detections: int | None = 50
     top_k: int = 1000
 
 
-DEFAULT_PARAMS = PlateParams()
+DEFAULT_PARAMS = PlateParams(input_size=(960, 960), score_threshold=0.5, nms_threshold=0.4, max_detections=50)
+"""960 x 960 keeps plates of about 100 px width in a 1080p frame above the smallest prior."""
 
 
 def make_priors(width: int, height: int) -> F32:

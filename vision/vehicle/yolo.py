@@ -39,14 +39,11 @@ DEFAULT_CLASSES = (PERSON, *VEHICLE_CLASSES)
 class YoloParams(DetectorParams):
     """:class:`~vision.detector.DetectorParams` plus the COCO classes kept (``None``: all 80)."""
 
-    input_size: tuple[int, int] = (640, 640)
-    score_threshold: float = 0.35
-    nms_threshold: float = 0.45
-    max_detections: int | None = 300
     keep_classes: tuple[int, ...] | None = DEFAULT_CLASSES
 
 
-DEFAULT_PARAMS = YoloParams()
+DEFAULT_PARAMS = YoloParams(input_size=(640, 640), score_threshold=0.35, nms_threshold=0.45,
+                            max_detections=300)
 
 
 def parse_names(metadata: dict[str, str]) -> dict[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from tests.tolerances import PIXEL_ATOL, SCORE_ATOL
 from vision.model import create
 from vision.plate.pipeline import PlatePipeline
 from vision.types import Image
-from vision.vehicle.yolo import BUS, PERSON, YoloDetector, YoloParams
+from vision.vehicle.yolo import BUS, DEFAULT_PARAMS, PERSON, YoloDetector
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_bus_and_people_found(yolo: YoloDetector, image: Callable[[str], Image])
 
 
 def test_keep_classes_filters(model_store: Path, image: Callable[[str], Image]) -> None:
-    only_bus = YoloDetector(model_store / "yolo11n.onnx", params=YoloParams(keep_classes=(BUS,)))
+    only_bus = YoloDetector(model_store / "yolo11n.onnx", params=replace(DEFAULT_PARAMS, keep_classes=(BUS,)))
     (det,) = only_bus.infer([image("bus.jpg")])
     assert set(det.class_ids.tolist()) == {BUS}
 
