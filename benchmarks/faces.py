@@ -12,7 +12,7 @@ round, and check that both sides found the same faces with the same embeddings.
   per photo, as its README shows (one detector call per photo, one embedder call per face).
 * ``ours (batched)``: ``FaceAnalyzer.analyze(photos)``: one detector call for all photos, one
   embedder call per ``max_batch`` faces, each call split over ``workers`` single-threaded
-  runs of one session (default: one per usable core; see :class:`vision.face.base.FaceModel`).
+  runs of one session (default: one per usable core; see :class:`vision.model.OnnxModel`).
 * ``ours (per photo)``: ``FaceAnalyzer.analyze([photo])`` per photo (a camera at a time).
 
 InsightFace is optional (``pip install insightface==2.1`` without its ``opencv-python``
@@ -42,6 +42,7 @@ from media.images import read_image
 from models.fetch import ModelError, require, sha256_file
 from models.manifest import ModelSpec, load_manifest
 from models.store import wheels_dir
+from vision.detector import DetectorParams
 from vision.face.align import align_faces
 from vision.face.arcface import ArcFaceEmbedder
 from vision.face.pipeline import FaceAnalyzer, similarity_matrix
@@ -108,11 +109,11 @@ def load_insightface(root: Path, providers: list[str], det_size: tuple[int, int]
 
 
 def load_ours(config: SessionConfig, det_size: tuple[int, int], max_batch: int,
-              workers: int) -> FaceAnalyzer:
+              workers: int) -> FaceAnalyzer[ScrfdDetector, ArcFaceEmbedder]:
     """Our analyzer on the same two models, loaded and warmed up."""
     manifest = load_manifest()
-    detector = ScrfdDetector(require(manifest[DETECTOR]), config, input_size=det_size,
-                             score_threshold=DET_THRESHOLD, workers=workers)
+    params = DetectorParams(input_size=det_size, score_threshold=DET_THRESHOLD, nms_threshold=0.4)
+    detector = ScrfdDetector(require(manifest[DETECTOR]), config, params=params, workers=workers)
     embedder = ArcFaceEmbedder(require(manifest[EMBEDDER]), config, max_batch=max_batch, workers=workers)
     analyzer = FaceAnalyzer(detector, embedder)
     analyzer.load()
@@ -133,7 +134,8 @@ def timed_rounds(sides: dict[str, Callable[[], int]], rounds: int) -> dict[str, 
     return times
 
 
-def stage_times(analyzer: FaceAnalyzer, photos: Sequence[Image], rounds: int) -> dict[str, float]:
+def stage_times(analyzer: FaceAnalyzer[ScrfdDetector, ArcFaceEmbedder], photos: Sequence[Image],
+                rounds: int) -> dict[str, float]:
     """Median milliseconds of each stage of ours on all photos (``pure`` = the ONNX call alone)."""
     det, emb = analyzer.detector, analyzer.embedder
     tensor, ctx = det.preprocess(photos)
@@ -190,7 +192,7 @@ def agreement(ours: list[list[Face]], theirs: list[list[Any]]) -> dict[str, Any]
     }
 
 
-def same_landmarks_cosine(analyzer: FaceAnalyzer, photos: Sequence[Image],
+def same_landmarks_cosine(analyzer: FaceAnalyzer[ScrfdDetector, ArcFaceEmbedder], photos: Sequence[Image],
                           theirs: list[list[Any]]) -> float | None:
     """Lowest cosine between InsightFace's embeddings and ours made from *its* landmarks.
 

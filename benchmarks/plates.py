@@ -95,12 +95,23 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
 
 def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) -> dict[str, Any]:
     """Generate the set, run the cascade in batches, score it; returns the JSON-able result."""
+    from models.fetch import require
+    from models.manifest import profile_models
+    from vision.model import create_as
+    from vision.plate.detector import PlateDetector
     from vision.plate.pipeline import PlatePipeline
+    from vision.plate.reader import PlateReader
     from vision.session import SessionConfig
 
     plates = generate(count, seed)
-    pipeline = PlatePipeline.from_store(config=SessionConfig(intra_op_threads=threads))
-    pipeline.reader.use_colour = colour
+    config = SessionConfig(intra_op_threads=threads)
+    specs = profile_models("default")
+    det, rec = specs["plate_detect"], specs["plate_read"]
+    detector = create_as(PlateDetector, det.family, require(det), config, name=det.name)
+    reader = create_as(PlateReader, rec.family, require(rec), config, name=rec.name)
+    reader.use_colour = colour
+    pipeline = PlatePipeline.build(detector, reader, reader)
+    pipeline.load()
     readings: list[list[PlateReading]] = []
     start = time.perf_counter()
     for i in range(0, len(plates), batch):
@@ -109,15 +120,15 @@ def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) ->
     result = score(plates, readings)
     result.update({
         "benchmark": "plates", "seed": seed, "batch": batch,
-        "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
-        "detector_input": list(pipeline.detector.input_size),
-        "pipeline": {"candidate_score": pipeline.candidate_score,
-                     "detector_score": pipeline.detector.score_threshold,
-                     "province_recheck": pipeline.province_recheck,
-                     "colour_constraint": pipeline.reader.use_colour},
+        "models": {"detector": detector.name, "reader": reader.name},
+        "detector_input": list(detector.params.input_size),
+        "pipeline": {"candidate_score": pipeline.options.candidate_score,
+                     "detector_score": pipeline.accept_score,
+                     "province_recheck": pipeline.options.province_recheck,
+                     "colour_constraint": reader.use_colour},
         "seconds": round(elapsed, 3), "images_per_second": round(len(plates) / elapsed, 2),
         "ms_per_image": round(1000 * elapsed / len(plates), 1),
-        "machine": machine_info(pipeline.detector.session.provider if pipeline.detector.session else None),
+        "machine": machine_info(detector.session.provider),
     })
     return result
 

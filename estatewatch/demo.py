@@ -25,8 +25,8 @@ from media.clips import demo_folder, gate_clip, gate_plates, lobby_clip
 from media.images import image_path
 
 if TYPE_CHECKING:
+    from registry.enrollment import FaceAnalyzerLike
     from registry.service import Registry
-    from vision.face.pipeline import FaceAnalyzer
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
     return ServiceConfig.model_validate(raw)
 
 
-def seed_registry(registry: Registry, analyzer: FaceAnalyzer) -> list[str]:
+def seed_registry(registry: Registry, analyzer: FaceAnalyzerLike) -> list[str]:
     """Make the demo's people and cars known (idempotent); returns what it added.
 
     * Yao Ming (from ``yaoming.jpg``) on the watchlist: the lobby clip shows him among 22 players;

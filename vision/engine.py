@@ -7,21 +7,22 @@ batcher coalesces the requests of all callers into one ONNX call of at most its 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import Any, Generic, TypeVar
 
 from models.fetch import require
 from models.manifest import ModelSpec, Task, profile_models
 from vision.batcher import DynamicBatcher
 from vision.config import VisionSettings, load_batch_defaults, resolve_max_batch
-from vision.model import create
+from vision.detector import Detector, OnnxDetector
+from vision.model import AnyModel, Model, OnnxModel, create
 
 logger = logging.getLogger(__name__)
+
+InT = TypeVar("InT")
+OutT = TypeVar("OutT")
+M = TypeVar("M", bound=AnyModel)
 
 
 class VisionEngine:
@@ -36,9 +37,8 @@ class VisionEngine:
         self.store = store
         chosen = profile_models(self.settings.profile)
         self.specs: dict[Task, ModelSpec] = {t: s for t, s in chosen.items() if tasks is None or t in tasks}
-        self.models: dict[Task, Any] = {}
+        self.models: dict[Task, AnyModel] = {}
         self.batchers: dict[Task, DynamicBatcher[Any, Any]] = {}
-        self._batched: dict[Task, BatchedModel] = {}
 
     def start(self) -> VisionEngine:
         """Verify, load and warm up every model, then start its batcher."""
@@ -47,7 +47,7 @@ class VisionEngine:
         for task, spec in self.specs.items():
             model = create(spec.family, require(spec, self.store), config, name=spec.name)
             model.load()
-            provider = model.session.provider if hasattr(model, "session") else "CPUExecutionProvider"
+            provider = model.session.provider
             max_batch = resolve_max_batch(spec.name, provider, self.settings.max_batch, defaults)
             self.models[task] = model
             self.batchers[task] = DynamicBatcher(
@@ -58,8 +58,6 @@ class VisionEngine:
 
     def stop(self) -> None:
         """Stop every batcher (queued requests are finished first)."""
-        for proxy in self._batched.values():
-            proxy.stop()
         for batcher in self.batchers.values():
             batcher.stop()
 
@@ -76,59 +74,47 @@ class VisionEngine:
         except KeyError:
             raise KeyError(f"the vision engine was started without a {task} model") from None
 
-    def batched(self, task: Task) -> BatchedModel:
-        """The task's model with ``infer`` routed through its batcher (one proxy per task)."""
-        if task not in self._batched:
-            self._batched[task] = BatchedModel(self.models[task], self.batcher(task))
-        return self._batched[task]
+    def model(self, task: Task, kind: type[M]) -> M:
+        """The task's loaded model, checked to be a ``kind`` (its family class or a base of it)."""
+        model = self.models.get(task)
+        if model is None:
+            raise KeyError(f"the vision engine was started without a {task} model")
+        if not isinstance(model, kind):
+            raise TypeError(f"{task} model {model.name} is a {type(model).__name__}, not a {kind.__name__}")
+        return model
+
+    def detector(self, task: Task) -> Detector:
+        """The task's loaded model, checked to be a detector family."""
+        model = self.models.get(task)
+        if not isinstance(model, OnnxDetector):
+            raise TypeError(f"the vision engine has no {task} detector")
+        return model
+
+    def batched(self, task: Task, kind: type[OnnxModel[InT, Any, OutT]]) -> BatchedModel[InT, OutT]:
+        """The task's model (checked to be a ``kind``) with ``infer`` routed through its batcher."""
+        return BatchedModel(self.model(task, kind), self.batcher(task))
 
 
-class BatchedModel:
-    """A loaded model whose ``infer`` goes through dynamic batchers.
+class BatchedModel(Generic[InT, OutT]):
+    """A loaded model whose ``infer`` goes through a dynamic batcher (itself a :class:`Model`).
 
     Each input is submitted on its own, so the inputs of concurrent callers (say, frames of
-    several cameras) share ONNX calls up to the model's ``max_batch``. Keyword options of
-    ``infer`` (a per-call score threshold, say) get a batcher of their own, so a batch never
-    mixes inputs that asked for different options. Everything else is the model's own.
+    several cameras) share model calls up to the batcher's ``max_batch``.
     """
 
-    def __init__(self, model: Any, batcher: DynamicBatcher[Any, Any]) -> None:
+    def __init__(self, model: Model[InT, OutT], batcher: DynamicBatcher[InT, OutT]) -> None:
         self.model = model
         self.batcher = batcher
-        self._variants: dict[tuple[tuple[str, Any], ...], DynamicBatcher[Any, Any]] = {}
-        self._lock = threading.Lock()
+        self.name = model.name
 
-    def _batcher_for(self, options: dict[str, Any]) -> DynamicBatcher[Any, Any]:
-        if not options:
-            return self.batcher
-        key = tuple(sorted(options.items()))
-        with self._lock:
-            if key not in self._variants:
-                self._variants[key] = DynamicBatcher(
-                    lambda items: self.model.infer(items, **options), max_batch=self.batcher.max_batch,
-                    max_wait_ms=self.batcher.max_wait * 1000, name=f"{self.batcher.name}{list(key)}",
-                ).start()
-            return self._variants[key]
+    def load(self) -> None:
+        """Load the model (the engine has already)."""
+        self.model.load()
 
-    def infer(self, batch: Sequence[Any], **options: Any) -> list[Any]:
+    def close(self) -> None:
+        """Nothing: the model and the batcher belong to whoever made them."""
+
+    def infer(self, batch: Sequence[InT]) -> list[OutT]:
         """One result per input, computed in shared batches."""
-        batcher = self._batcher_for(options)
-        futures = [batcher.submit(item) for item in batch]
+        futures = [self.batcher.submit(item) for item in batch]
         return [f.result() for f in futures]
-
-    def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """Embedders: ``(N, 112, 112, 3)`` crops -> ``(N, D)`` float32 rows."""
-        rows = self.infer(list(crops))
-        if not rows:
-            return np.zeros((0, 512), np.float32)
-        return np.stack(rows).astype(np.float32, copy=False)
-
-    def stop(self) -> None:
-        """Stop the option variants' batchers (the main one belongs to the engine)."""
-        with self._lock:
-            for batcher in self._variants.values():
-                batcher.stop()
-            self._variants.clear()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)

@@ -10,7 +10,7 @@ Threads:
 * ``workers`` analysis threads take the oldest queued frame of up to ``frames_per_call``
   cameras, round-robin (a camera is worked on by one worker at a time, so its frames keep
   their order and its motion gate sees them in sequence), gate them, and run the frames worth
-  it through :meth:`vision.cascade.Cascade.analyse` as one call. With an engine-backed cascade
+  it through :meth:`vision.cascade.Cascade.analyse` (live policy) as one call. With an engine-backed cascade
   the model calls of concurrent workers also meet in the batchers, so one ONNX batch holds
   frames of many cameras.
 
@@ -36,6 +36,7 @@ from streams.health import HealthEvent
 from streams.source import CameraSource
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.gating import GateDecision, GatingConfig, MotionGate
+from vision.policy import RecognitionPolicy
 from vision.types import F32
 
 logger = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ class FramePipeline:
             tasks = [FrameTask(picked[k][1].image, picked[k][0].config.run, decisions[k].regions)
                      for k in todo]
             try:
-                found = dict(zip(todo, self.cascade.analyse(tasks), strict=True))
+                found = dict(zip(todo, self.cascade.analyse(tasks, RecognitionPolicy.live()), strict=True))
             except Exception:
                 failed = True
                 logger.exception("analysis of %d frame(s) failed (cameras %s)", len(todo),

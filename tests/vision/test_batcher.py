@@ -6,6 +6,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -147,30 +148,38 @@ def test_invalid_limits(max_batch: int, max_wait_ms: float, expected_error: str)
         DynamicBatcher(lambda b: b, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
 
-class ScalingModel:
-    """Stand-in model with a per-call option, like the plate detector's score threshold."""
+class DoublingModel:
+    """Stand-in model: doubles its inputs and records every call."""
+
+    name = "doubling"
 
     def __init__(self) -> None:
-        self.calls: list[tuple[int, list[int]]] = []
+        self.calls: list[list[int]] = []
+        self.loaded = False
 
-    def infer(self, batch: list[int], *, scale: int = 1) -> list[int]:
-        self.calls.append((scale, list(batch)))
-        return [x * scale for x in batch]
+    def load(self) -> None:
+        self.loaded = True
+
+    def close(self) -> None:
+        pass
+
+    def infer(self, batch: Sequence[int]) -> list[int]:
+        self.calls.append(list(batch))
+        return [2 * x for x in batch]
 
 
-def test_batched_model_never_mixes_calls_with_different_options() -> None:
+def test_batched_model_is_a_model_whose_callers_share_calls() -> None:
     from vision.engine import BatchedModel
+    from vision.model import Model
 
-    model = ScalingModel()
-    batcher = DynamicBatcher(model.infer, max_batch=8, max_wait_ms=20, name="scaling")
-    proxy = BatchedModel(model, batcher.start())
-    with ThreadPoolExecutor(6) as pool:
-        plain = pool.submit(proxy.infer, [1, 2, 3])
-        tripled = pool.submit(proxy.infer, [1, 2, 3], scale=3)
-        assert plain.result(10) == [1, 2, 3]
-        assert tripled.result(10) == [3, 6, 9]
-    for scale, batch in model.calls:
-        assert all(x in (1, 2, 3) for x in batch) and scale in (1, 3)
-    assert proxy.calls is model.calls  # other attributes are the model's own
-    proxy.stop()
+    model = DoublingModel()
+    batcher = DynamicBatcher(model.infer, max_batch=8, max_wait_ms=500, name="doubling")
+    batched = BatchedModel(model, batcher.start())
+    assert isinstance(batched, Model) and batched.name == "doubling"
+    batched.load()
+    assert model.loaded
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: batched.infer([k, k + 10]), range(4)))
+    assert results == [[2 * k, 2 * k + 20] for k in range(4)]
+    assert len(model.calls) < 8, "concurrent callers never shared a call"
     batcher.stop()

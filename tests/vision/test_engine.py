@@ -15,6 +15,7 @@ from vision.cascade import Cascade, tasks_for
 from vision.config import VisionSettings
 from vision.engine import VisionEngine
 from vision.face.pipeline import FaceAnalyzer
+from vision.vehicle.yolo import YoloDetector
 
 Loader = Callable[[str], npt.NDArray[np.uint8]]
 
@@ -39,7 +40,8 @@ def test_concurrent_cameras_share_batches_and_get_their_own_results(engine: Visi
     alone = [yolo.infer([f])[0] for f in frames]
     before = engine.batcher("vehicle_detect").stats.batches
     with ThreadPoolExecutor(len(frames)) as pool:
-        shared = list(pool.map(lambda f: engine.batched("vehicle_detect").infer([f])[0], frames))
+        batched = engine.batched("vehicle_detect", YoloDetector)
+        shared = list(pool.map(lambda f: batched.infer([f])[0], frames))
     batches = engine.batcher("vehicle_detect").stats.batches - before
     assert batches < len(frames), "eight concurrent callers never shared a call"
     for a, b in zip(alone, shared, strict=True):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vision.cascade import LiveOptions, crop_plan, head_box
 from vision.gating import GatingConfig, MotionGate, detect_motion, merge_boxes, thumbnail
+from vision.policy import RecognitionPolicy, crop_plan, head_box
 
 
 def scene(square: tuple[int, int] | None = None, noise: int = 0, seed: int = 0) -> np.ndarray:
@@ -132,7 +132,7 @@ def test_merge_boxes(boxes: list[list[float]], expected: list[list[float]]) -> N
 ])
 def test_crop_plan(regions: list[list[float]] | None, expected: list[Any]) -> None:
     array = None if regions is None else np.asarray(regions, np.float32).reshape(-1, 4)
-    assert crop_plan((1280, 720), array, (640, 640), LiveOptions()) == expected
+    assert crop_plan((1280, 720), array, (640, 640), RecognitionPolicy.live()) == expected
 
 
 def test_head_box_is_the_upper_part_clipped() -> None:

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.face.align import ALIGNED_SIZE
-from vision.face.base import FaceModel, normalise_nchw
-from vision.model import register_family
+from vision.model import Model, OnnxModel, register_family
+from vision.ops import normalise_nchw
 from vision.session import SessionConfig
 from vision.types import F32, Image
 
@@ -33,8 +33,16 @@ def l2_normalise(x: F32, eps: float = 1e-12) -> F32:
     return out
 
 
+def embed_crops(embedder: Model[Image, F32], crops: npt.NDArray[np.uint8]) -> F32:
+    """``(N, 112, 112, 3)`` uint8 BGR aligned crops -> ``(N, 512)`` float32 rows, via ``infer``."""
+    rows = embedder.infer(list(crops))
+    if not rows:
+        return np.zeros((0, EMBEDDING_DIM), np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
 @register_family
-class ArcFaceEmbedder(FaceModel[Image, int, F32]):
+class ArcFaceEmbedder(OnnxModel[Image, int, F32]):
     """ArcFace: ``infer(list of (112, 112, 3) uint8 BGR aligned crops) -> list[(512,) float32]``.
 
     Embeddings are L2-normalised, so cosine similarity is a dot product.
@@ -45,7 +53,7 @@ class ArcFaceEmbedder(FaceModel[Image, int, F32]):
         name: manifest name.
         max_batch: most crops per model call. On 2 CPU cores 8 was fastest per face
             (larger batches fall out of cache); raise it on a GPU.
-        workers: CPU data parallelism inside each call (see :class:`~vision.face.base.FaceModel`).
+        workers: CPU data parallelism inside each call (see :class:`~vision.model.OnnxModel`).
     """
 
     family: ClassVar[str] = "arcface"
@@ -66,11 +74,7 @@ class ArcFaceEmbedder(FaceModel[Image, int, F32]):
 
     def embed(self, crops: npt.NDArray[np.uint8]) -> F32:
         """``(N, 112, 112, 3)`` uint8 BGR crops -> ``(N, 512)`` float32 unit rows, ``max_batch`` per call."""
-        out = np.empty((crops.shape[0], EMBEDDING_DIM), np.float32)
-        for start in range(0, crops.shape[0], self.max_batch):
-            tensor, n = self.preprocess(crops[start:start + self.max_batch])
-            out[start:start + n] = l2_normalise(self.forward(tensor)[0].reshape(n, EMBEDDING_DIM))
-        return out
+        return embed_crops(self, crops)
 
     def preprocess(self, batch: Sequence[Image] | npt.NDArray[np.uint8]) -> tuple[F32, int]:
         """Crops -> ``(N, 3, 112, 112)`` float32 RGB ``(x - 127.5) / 127.5``; ctx is N."""

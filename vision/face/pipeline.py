@@ -10,22 +10,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from vision.detector import Detector, create_detector
 from vision.face.align import ALIGNED_SIZE, align_faces
-from vision.face.arcface import ArcFaceEmbedder
-from vision.face.base import FaceModel
+from vision.face.arcface import ArcFaceEmbedder, embed_crops
 from vision.face.quality import measure
+from vision.model import Model
 from vision.session import SessionConfig
 from vision.types import F32, Detections, Face, Image
 
 logger = logging.getLogger(__name__)
 
-FaceDetector = FaceModel[Image, Any, Detections]
-"""Any face detector family (SCRFD, RetinaFace): images in, Detections with 5 landmarks out."""
+DetT = TypeVar("DetT", bound=Model[Image, Detections], covariant=True)
+"""The face detector: a family (SCRFD, RetinaFace), or a resized view of one."""
+EmbT = TypeVar("EmbT", bound=Model[Image, F32], covariant=True)
+"""The embedder: ArcFace, or its batched view."""
 
 
 def similarity(a: F32, b: F32) -> float:
@@ -43,28 +46,29 @@ def similarity_matrix(a: F32, b: F32) -> F32:
     return out
 
 
-class FaceAnalyzer:
+class FaceAnalyzer(Generic[DetT, EmbT]):
     """Detector + aligner + embedder.
 
     Args:
-        detector: a face detector family instance (``scrfd`` or ``retinaface``).
-        embedder: the ArcFace embedder.
+        detector: images in, :class:`Detections` with ``(N, 5, 2)`` landmarks out.
+        embedder: ``(112, 112, 3)`` aligned crops in, ``(512,)`` float32 unit rows out (ArcFace,
+            or its batched view).
     """
 
-    def __init__(self, detector: FaceDetector, embedder: ArcFaceEmbedder) -> None:
+    def __init__(self, detector: DetT, embedder: EmbT) -> None:
         self.detector = detector
         self.embedder = embedder
 
     @classmethod
     def from_store(cls, profile: str = "default", config: SessionConfig | None = None, *,
-                   store: Path | None = None, workers: int = 1) -> FaceAnalyzer:
+                   store: Path | None = None, workers: int = 1) -> FaceAnalyzer[Detector, ArcFaceEmbedder]:
         """Build from the models the manifest picks for ``profile`` (verified, not loaded yet).
 
         Args:
             profile: ``default`` (SCRFD) or ``permissive`` (RetinaFace); ArcFace in both.
             config: providers and threads for both sessions.
             store: the model store (default: the configured one).
-            workers: CPU data parallelism of both models (see :class:`~vision.face.base.FaceModel`).
+            workers: CPU data parallelism of both models (see :class:`~vision.model.OnnxModel`).
 
         Raises:
             models.fetch.ModelError: a model is not fetched or fails its hash check.
@@ -72,15 +76,14 @@ class FaceAnalyzer:
         """
         from models.fetch import require
         from models.manifest import profile_models
-        from vision.model import create
+        from vision.model import create_as
 
         specs = profile_models(profile)
         det, emb = specs["face_detect"], specs["face_embed"]
-        detector = create(det.family, require(det, store), config, name=det.name, workers=workers)
-        embedder = create(emb.family, require(emb, store), config, name=emb.name, workers=workers)
-        if not isinstance(embedder, ArcFaceEmbedder):
-            raise TypeError(f"face_embed model family {specs['face_embed'].family!r} is not ArcFace")
-        return cls(detector, embedder)
+        detector = create_detector(det.family, require(det, store), config, name=det.name, workers=workers)
+        embedder = create_as(ArcFaceEmbedder, emb.family, require(emb, store), config, name=emb.name,
+                             workers=workers)
+        return FaceAnalyzer(detector, embedder)
 
     def load(self) -> None:
         """Open and warm up both models."""
@@ -107,7 +110,7 @@ class FaceAnalyzer:
         counts = [len(d) for d in detections]
         all_crops = (np.concatenate(crops) if crops else
                      np.zeros((0, ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8))
-        embeddings = self.embedder.embed(all_crops) if embed and all_crops.shape[0] else None
+        embeddings = embed_crops(self.embedder, all_crops) if embed and all_crops.shape[0] else None
         out: list[list[Face]] = []
         offset = 0
         for det, crop_block, n in zip(detections, crops, counts, strict=True):

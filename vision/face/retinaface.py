@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from vision.face.base import FaceModel, normalise_nchw
+from vision.detector import DetectorParams, OnnxDetector
 from vision.face.scrfd import LetterboxBatch, finish_detections, letterbox_batch
 from vision.model import register_family
+from vision.ops import normalise_nchw
 from vision.session import SessionConfig
 from vision.types import F32, Detections, Image
 
@@ -30,6 +31,9 @@ MIN_SIZES = ((16, 32), (64, 128), (256, 512))
 STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
 BGR_MEAN = (104.0, 117.0, 123.0)
+DEFAULT_PARAMS = DetectorParams(input_size=(640, 640), score_threshold=0.6, nms_threshold=0.4)
+"""Score 0.6 is biubug6's display threshold; on players.jpg it keeps 18 faces, all of them also
+found by SCRFD, while 0.3-0.5 adds background false positives."""
 
 
 def prior_boxes(size: tuple[int, int]) -> F32:
@@ -63,7 +67,7 @@ def decode_landmarks(pre: F32, priors: F32) -> F32:
 
 
 @register_family
-class RetinaFaceDetector(FaceModel[Image, LetterboxBatch, Detections]):
+class RetinaFaceDetector(OnnxDetector[LetterboxBatch, DetectorParams]):
     """RetinaFace: ``infer(list of BGR images) -> list[Detections]`` with ``(N, 5, 2)`` landmarks.
 
     Landmarks are in SCRFD's order (left eye, right eye, nose, left, right mouth corner, left
@@ -73,41 +77,30 @@ class RetinaFaceDetector(FaceModel[Image, LetterboxBatch, Detections]):
         path: the ONNX file.
         config: session providers and threads.
         name: manifest name.
-        input_size: fixed model input (width, height); every image is letterboxed into it.
-        score_threshold: minimum face probability in [0, 1]. 0.6 is biubug6's display
-            threshold; on players.jpg it keeps 18 faces, all of them also found by SCRFD, while
-            0.3-0.5 adds background false positives.
-        nms_threshold: IoU above which overlapping faces are merged.
+        params: fixed model input (every image is letterboxed into it), thresholds (see
+            :data:`DEFAULT_PARAMS`).
         max_batch: most images per model call.
-        workers: CPU data parallelism inside each call (see :class:`~vision.face.base.FaceModel`).
+        workers: CPU data parallelism inside each call (see :class:`~vision.model.OnnxModel`).
     """
 
     family: ClassVar[str] = "retinaface"
 
-    def __init__(
-        self,
-        path: Path,
-        config: SessionConfig | None = None,
-        *,
-        name: str = "retinaface_mnet025",
-        input_size: tuple[int, int] = (640, 640),
-        score_threshold: float = 0.6,
-        nms_threshold: float = 0.4,
-        max_batch: int = 8,
-        workers: int = 1,
-    ) -> None:
+    def __init__(self, path: Path, config: SessionConfig | None = None, *,
+                 name: str = "retinaface_mnet025", params: DetectorParams = DEFAULT_PARAMS,
+                 max_batch: int = 8, workers: int = 1) -> None:
         super().__init__(path, config, name=name, max_batch=max_batch, workers=workers)
-        self.input_size = input_size
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self._priors = prior_boxes(input_size)
+        self.params = params
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self._priors = prior_boxes(self.params.input_size)
 
     def warmup_input(self) -> F32:
-        return np.zeros((1, 3, self.input_size[1], self.input_size[0]), np.float32)
+        return np.zeros((1, 3, self.params.input_size[1], self.params.input_size[0]), np.float32)
 
     def preprocess(self, batch: Sequence[Image]) -> tuple[F32, LetterboxBatch]:
         """BGR images -> ``(B, 3, H, W)`` float32 BGR minus the mean, and the letterboxes."""
-        canvas, ctx = letterbox_batch(batch, self.input_size)
+        canvas, ctx = letterbox_batch(batch, self.params.input_size)
         return normalise_nchw(canvas, swap_rb=False, mean=BGR_MEAN, std=1.0), ctx
 
     def postprocess(self, outputs: list[npt.NDArray[Any]], ctx: LetterboxBatch) -> list[Detections]:
@@ -115,13 +108,13 @@ class RetinaFaceDetector(FaceModel[Image, LetterboxBatch, Detections]):
         loc, conf, landmarks = outputs
         if loc.shape[1] != self._priors.shape[0]:
             raise RuntimeError(f"{self.name}: {loc.shape[1]} priors in the output, expected "
-                               f"{self._priors.shape[0]} for input {self.input_size}")
+                               f"{self._priors.shape[0]} for input {self.params.input_size}")
         results: list[Detections] = []
         for i, (lb, size) in enumerate(zip(ctx.boxes, ctx.sizes, strict=True)):
-            idx = np.flatnonzero(conf[i, :, 1] >= self.score_threshold)
+            idx = np.flatnonzero(conf[i, :, 1] >= self.params.score_threshold)
             priors = self._priors[idx]
             boxes = decode_boxes(loc[i, idx], priors)
             points = decode_landmarks(landmarks[i, idx], priors)
             results.append(finish_detections(boxes, conf[i, idx, 1].astype(np.float32), points, lb, size,
-                                             self.nms_threshold))
+                                             self.params))
         return results

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from vision.face.base import FaceModel, normalise_nchw
+from vision.detector import DetectorParams, OnnxDetector
 from vision.model import register_family
-from vision.ops import Letterbox, clip_boxes, letterbox, nms
+from vision.ops import Letterbox, clip_boxes, letterbox, nms, normalise_nchw
 from vision.session import SessionConfig
 from vision.types import F32, Detections, Image
 
@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 STRIDES = (8, 16, 32)
 ANCHORS_PER_LOCATION = 2
+DEFAULT_PARAMS = DetectorParams(input_size=(640, 640), score_threshold=0.5, nms_threshold=0.4)
+"""Input a multiple of 32; score 0.5 and NMS 0.4 as InsightFace's defaults."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ def distance2kps(points: F32, distance: F32) -> F32:
 
 
 def finish_detections(boxes: F32, scores: F32, kps: F32, lb: Letterbox, image_size: tuple[int, int],
-                      nms_threshold: float) -> Detections:
+                      params: DetectorParams) -> Detections:
     """NMS in model coordinates, then map to the image and clip boxes to it.
 
     Args:
@@ -90,9 +92,9 @@ def finish_detections(boxes: F32, scores: F32, kps: F32, lb: Letterbox, image_si
         kps: ``(M, 5, 2)`` float32 landmarks in model pixels.
         lb: the image's letterbox mapping.
         image_size: (width, height) of the original image.
-        nms_threshold: IoU above which the lower-scored box is dropped.
+        params: the detector's NMS threshold and detection limit.
     """
-    keep = nms(boxes, scores, nms_threshold)
+    keep = nms(boxes, scores, params.nms_threshold)[:params.max_detections]
     xyxy = clip_boxes(lb.to_image(boxes[keep]), *image_size)
     landmarks = lb.to_image(kps[keep])
     valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
@@ -100,51 +102,41 @@ def finish_detections(boxes: F32, scores: F32, kps: F32, lb: Letterbox, image_si
 
 
 @register_family
-class ScrfdDetector(FaceModel[Image, LetterboxBatch, Detections]):
+class ScrfdDetector(OnnxDetector[LetterboxBatch, DetectorParams]):
     """SCRFD: ``infer(list of BGR images) -> list[Detections]`` with ``(N, 5, 2)`` landmarks.
 
-    Every image is letterboxed (top-left, zero padding) into the same ``input_size``, so a
-    batch gives exactly what each image gives alone.
+    Every image is letterboxed (top-left, zero padding) into the same ``params.input_size``
+    (multiples of 32), so a batch gives exactly what each image gives alone.
 
     Args:
         path: the ONNX file.
         config: session providers and threads.
         name: manifest name.
-        input_size: model input (width, height), multiples of 32.
-        score_threshold: minimum face score in [0, 1].
-        nms_threshold: IoU above which overlapping faces are merged.
+        params: input size, thresholds (see :data:`DEFAULT_PARAMS`).
         max_batch: most images per model call (larger batches are split).
-        workers: CPU data parallelism inside each call (see :class:`~vision.face.base.FaceModel`).
+        workers: CPU data parallelism inside each call (see :class:`~vision.model.OnnxModel`).
     """
 
     family: ClassVar[str] = "scrfd"
 
-    def __init__(
-        self,
-        path: Path,
-        config: SessionConfig | None = None,
-        *,
-        name: str = "scrfd_500m",
-        input_size: tuple[int, int] = (640, 640),
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.4,
-        max_batch: int = 8,
-        workers: int = 1,
-    ) -> None:
+    def __init__(self, path: Path, config: SessionConfig | None = None, *, name: str = "scrfd_500m",
+                 params: DetectorParams = DEFAULT_PARAMS, max_batch: int = 8, workers: int = 1) -> None:
         super().__init__(path, config, name=name, max_batch=max_batch, workers=workers)
-        if input_size[0] % 32 or input_size[1] % 32:
-            raise ValueError(f"input_size must be multiples of 32, got {input_size}")
-        self.input_size = input_size
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self._centres, self._strides = anchor_centres(input_size)
+        self.params = params
+        self._prepare()
+
+    def _prepare(self) -> None:
+        size = self.params.input_size
+        if size[0] % 32 or size[1] % 32:
+            raise ValueError(f"input_size must be multiples of 32, got {size}")
+        self._centres, self._strides = anchor_centres(size)
 
     def warmup_input(self) -> F32:
-        return np.zeros((1, 3, self.input_size[1], self.input_size[0]), np.float32)
+        return np.zeros((1, 3, self.params.input_size[1], self.params.input_size[0]), np.float32)
 
     def preprocess(self, batch: Sequence[Image]) -> tuple[F32, LetterboxBatch]:
         """BGR images -> ``(B, 3, H, W)`` float32 RGB ``(x - 127.5) / 128`` and the letterboxes."""
-        canvas, ctx = letterbox_batch(batch, self.input_size)
+        canvas, ctx = letterbox_batch(batch, self.params.input_size)
         return normalise_nchw(canvas, swap_rb=True, mean=127.5, std=128.0), ctx
 
     def postprocess(self, outputs: list[npt.NDArray[Any]], ctx: LetterboxBatch) -> list[Detections]:
@@ -155,13 +147,13 @@ class ScrfdDetector(FaceModel[Image, LetterboxBatch, Detections]):
         kps = np.concatenate(outputs[2 * n:3 * n], axis=1)
         if scores.shape[1] != self._centres.shape[0]:
             raise RuntimeError(f"{self.name}: {scores.shape[1]} anchors in the output, expected "
-                               f"{self._centres.shape[0]} for input {self.input_size}")
+                               f"{self._centres.shape[0]} for input {self.params.input_size}")
         results: list[Detections] = []
         for i, (lb, size) in enumerate(zip(ctx.boxes, ctx.sizes, strict=True)):
-            idx = np.flatnonzero(scores[i] >= self.score_threshold)
+            idx = np.flatnonzero(scores[i] >= self.params.score_threshold)
             centres, strides = self._centres[idx], self._strides[idx]
             boxes = distance2bbox(centres, bbox[i, idx] * strides)
             points = distance2kps(centres, kps[i, idx] * strides)
             results.append(finish_detections(boxes, scores[i, idx].astype(np.float32), points, lb, size,
-                                             self.nms_threshold))
+                                             self.params))
         return results

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from vision.model import register_family
-from vision.ops import Letterbox, clip_boxes, letterbox, nms
-from vision.session import OnnxSession, SessionConfig
+from vision.detector import DetectorParams, OnnxDetector
+from vision.model import UNBATCHED, register_family
+from vision.ops import Letterbox, clip_boxes, letterbox, nms, normalise_nchw
+from vision.session import SessionConfig
 from vision.types import F32, Detections, Image
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,17 @@ STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
 CORNER_ORDER = (2, 3, 0, 1)
 """Model corner index of TL, TR, BR, BL (the model emits BR, BL, TL, TR)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlateParams(DetectorParams):
+    """:class:`~vision.detector.DetectorParams` plus ``top_k``: candidates decoded per image."""
+
+    top_k: int = 1000
+
+
+DEFAULT_PARAMS = PlateParams(input_size=(960, 960), score_threshold=0.5, nms_threshold=0.4, max_detections=50)
+"""960 x 960 keeps plates of about 100 px width in a 1080p frame above the smallest prior."""
 
 
 def make_priors(width: int, height: int) -> F32:
@@ -73,7 +86,7 @@ def decode_corners(landms: F32, priors: F32) -> F32:
 
 
 @register_family
-class PlateDetector:
+class PlateDetector(OnnxDetector[list[tuple[Letterbox, tuple[int, ...]]], PlateParams]):
     """Find licence plates and their 4 corners.
 
     ``infer(images)`` takes BGR uint8 ``(H, W, 3)`` images of any sizes and returns one
@@ -83,92 +96,45 @@ class PlateDetector:
 
     family: ClassVar[str] = "clp_retina"
 
-    def __init__(
-        self,
-        path: Path,
-        config: SessionConfig | None = None,
-        *,
-        name: str = "clp_det",
-        input_size: tuple[int, int] = (960, 960),
-        score_threshold: float = 0.5,
-        nms_threshold: float = 0.4,
-        top_k: int = 1000,
-        max_detections: int = 50,
-    ) -> None:
-        self.path = Path(path)
-        self.config = config
-        self.name = name
-        self.input_size = input_size
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self.top_k = top_k
-        self.max_detections = max_detections
-        self.priors = make_priors(*input_size)
-        self.session: OnnxSession | None = None
+    def __init__(self, path: Path, config: SessionConfig | None = None, *, name: str = "clp_det",
+                 params: PlateParams = DEFAULT_PARAMS, max_batch: int = UNBATCHED, workers: int = 1) -> None:
+        super().__init__(path, config, name=name, max_batch=max_batch, workers=workers)
+        self.params = params
+        self._prepare()
 
-    def load(self) -> None:
-        """Open the session and run one warm-up inference."""
-        if self.session is not None:
-            return
-        self.session = OnnxSession(self.path, self.config)
-        w, h = self.input_size
-        self.forward(np.zeros((1, 3, h, w), np.float32))
-        logger.info("loaded %s (%s) on %s", self.name, self.family, self.session.provider)
+    def _prepare(self) -> None:
+        self.priors = make_priors(*self.params.input_size)
 
-    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[Letterbox]]:
+    def warmup_input(self) -> F32:
+        w, h = self.params.input_size
+        return np.zeros((1, 3, h, w), np.float32)
+
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[tuple[Letterbox, tuple[int, ...]]]]:
         """Letterbox every image (top-left) -> ``(B, 3, H, W)`` float32 BGR minus the mean."""
-        canvases, boxes = [], []
+        canvases, ctx = [], []
         for image in batch:
-            canvas, lb = letterbox(image, self.input_size, centre=False, fill=117)
+            canvas, lb = letterbox(image, self.params.input_size, centre=False, fill=117)
             canvases.append(canvas)
-            boxes.append(lb)
-        x = np.stack(canvases).astype(np.float32)
-        x -= np.asarray(MEAN_BGR, np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), boxes
+            ctx.append((lb, image.shape))
+        return normalise_nchw(np.stack(canvases), swap_rb=False, mean=MEAN_BGR, std=1.0), ctx
 
-    def forward(self, tensor: F32) -> list[npt.NDArray[Any]]:
-        """Run the model: ``[loc (B, P, 4), conf (B, P, 2), landms (B, P, 8)]``."""
-        if self.session is None:
-            self.load()
-        assert self.session is not None
-        return self.session.run(tensor)
-
-    def postprocess(self, outputs: Sequence[npt.NDArray[Any]], ctx: Sequence[Letterbox],
-                    shapes: Sequence[tuple[int, ...]] | None = None, *,
-                    score_threshold: float | None = None) -> list[Detections]:
-        """Decode, threshold and NMS each image's outputs, then map back to image pixels.
-
-        ``score_threshold`` overrides :attr:`score_threshold` for this call.
-        """
-        threshold = self.score_threshold if score_threshold is None else score_threshold
+    def postprocess(self, outputs: list[npt.NDArray[Any]],
+                    ctx: list[tuple[Letterbox, tuple[int, ...]]]) -> list[Detections]:
+        """Decode, threshold and NMS each image's outputs, then map back to image pixels."""
         loc, conf, landms = (np.asarray(o, np.float32) for o in outputs)
-        scores = conf[..., 1]
-        results = []
-        for i, lb in enumerate(ctx):
-            keep = np.nonzero(scores[i] > threshold)[0]
-            order = keep[np.argsort(-scores[i, keep], kind="stable")][: self.top_k]
-            boxes = decode_boxes(loc[i, order], self.priors[order])
-            kept = nms(boxes, scores[i, order], self.nms_threshold)[: self.max_detections]
-            if kept.size == 0:
-                results.append(Detections.empty(landmarks=4))
-                continue
-            rows = order[kept]
-            xyxy = lb.to_image(boxes[kept])
-            corners = lb.to_image(decode_corners(landms[i, rows], self.priors[rows]))
-            if shapes is not None:
-                xyxy = clip_boxes(xyxy, shapes[i][1], shapes[i][0])
-            results.append(Detections.build(xyxy, scores[i, rows], None, corners))
-        return results
+        return [self._detections(loc[i], conf[i, :, 1], landms[i], lb, shape)
+                for i, (lb, shape) in enumerate(ctx)]
 
-    def infer(self, batch: Sequence[Image], *, score_threshold: float | None = None) -> list[Detections]:
-        """One :class:`Detections` per image (lazy-loads the model).
-
-        ``score_threshold`` overrides :attr:`score_threshold` for this call (the plate pipeline
-        asks for weak candidates too and keeps them only when they read as a valid plate).
-        """
-        if not batch:
-            return []
-        tensor, ctx = self.preprocess(batch)
-        return self.postprocess(self.forward(tensor), ctx, [im.shape for im in batch],
-                                score_threshold=score_threshold)
-
+    def _detections(self, loc: F32, scores: F32, landms: F32, lb: Letterbox,
+                    shape: tuple[int, ...]) -> Detections:
+        p = self.params
+        keep = np.nonzero(scores > p.score_threshold)[0]
+        order = keep[np.argsort(-scores[keep], kind="stable")][:p.top_k]
+        boxes = decode_boxes(loc[order], self.priors[order])
+        kept = nms(boxes, scores[order], p.nms_threshold)[:p.max_detections]
+        if kept.size == 0:
+            return Detections.empty(landmarks=4)
+        rows = order[kept]
+        xyxy = clip_boxes(lb.to_image(boxes[kept]), shape[1], shape[0])
+        corners = lb.to_image(decode_corners(landms[rows], self.priors[rows]))
+        return Detections.build(xyxy, scores[rows], None, corners)

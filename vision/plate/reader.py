@@ -26,13 +26,13 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.model import register_family
+from vision.model import UNBATCHED, OnnxModel, register_family
 from vision.plate.colour import TEMPLATES_BY_COLOUR, plate_colour
 from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
 from vision.plate.grammar import (
@@ -58,12 +58,14 @@ def character_table(metadata: dict[str, str]) -> list[str]:
 
 
 @register_family
-class PlateReader:
+class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
     """Read plate text from rectified crops.
 
     ``infer(crops)`` takes BGR uint8 ``(h, w, 3)`` crops (any sizes; :func:`vision.plate.rectify.rectify`
     makes them 48 px high) and returns one :class:`PlateReading` per crop (``corners``/``box``
-    left ``None``: the caller knows where the crop came from).
+    left ``None``: the caller knows where the crop came from). With :attr:`use_colour`, each
+    crop's plate colour (:func:`vision.plate.colour.plate_colour`) is judged and constrains its
+    reading (see :meth:`decode`).
     """
 
     family: ClassVar[str] = "ppocr_ctc"
@@ -79,26 +81,22 @@ class PlateReader:
         max_corrections: int = 2,
         province_width: int = 160,
         use_colour: bool = True,
+        max_batch: int = UNBATCHED,
+        workers: int = 1,
     ) -> None:
-        self.path = Path(path)
-        self.config = config
-        self.name = name
+        super().__init__(path, config, name=name, max_batch=max_batch, workers=workers)
         self.height = height
         self.width = width
         self.max_corrections = max_corrections
         self.province_width = province_width
         self.use_colour = use_colour
-        self.session: OnnxSession | None = None
         self.characters: list[str] = []
         self._templates: dict[Template, list[npt.NDArray[np.intp]]] = {}
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
         self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
 
-    def load(self) -> None:
-        """Open the session, read the dictionary and run one warm-up inference."""
-        if self.session is not None:
-            return
-        session = OnnxSession(self.path, self.config)
+    def _opened(self, session: OnnxSession) -> None:
+        """Read the dictionary; the model's class count is checked by the warm-up."""
         self.characters = character_table(session.metadata)
         index = {c: i for i, c in enumerate(self.characters) if i}
         self._templates = {
@@ -111,19 +109,25 @@ class PlateReader:
         if missing:
             raise ValueError(f"{self.name}: dictionary lacks the provinces {''.join(missing)}")
         self._provinces = np.asarray([index[c] for c in PROVINCES], np.intp)
-        self.session = session
-        out = self.forward(np.zeros((1, 3, self.height, self.width), np.float32))
-        if out.shape[-1] != len(self.characters):
-            raise ValueError(f"{self.name}: {out.shape[-1]} classes but the dictionary gives "
+
+    def warmup_input(self) -> F32:
+        return np.zeros((1, 3, self.height, self.width), np.float32)
+
+    def forward(self, tensor: F32) -> list[npt.NDArray[Any]]:
+        """Run the model: ``[(N, T, C)]`` float32 per-frame class probabilities."""
+        out = super().forward(tensor)
+        if out[0].shape[-1] != len(self.characters):
+            raise ValueError(f"{self.name}: {out[0].shape[-1]} classes but the dictionary gives "
                              f"{len(self.characters)} (blank + {len(self.characters) - 2} + space)")
-        logger.info("loaded %s (%s) on %s", self.name, self.family, session.provider)
+        return out
 
-    def preprocess(self, batch: Sequence[Image], width: int | None = None) -> tuple[F32, list[int]]:
-        """Crops -> ``(N, 3, height, width)`` float32 and each crop's resized width in pixels.
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[PlateColour | None]]:
+        """Crops -> ``(N, 3, height, width)`` float32 and each crop's colour (when judged)."""
+        tensor = self.tensor(batch, self.width)
+        return tensor, [plate_colour(crop) if self.use_colour else None for crop in batch]
 
-        ``width`` (default :attr:`width`) is the fixed padded width of the tensor.
-        """
-        width = self.width if width is None else width
+    def tensor(self, batch: Sequence[Image], width: int) -> F32:
+        """Crops resized to :attr:`height` (aspect kept), normalised, zero-padded to ``width``."""
         canvas = np.zeros((len(batch), self.height, width, 3), np.uint8)
         widths = []
         for i, crop in enumerate(batch):
@@ -138,21 +142,13 @@ class PlateReader:
         x /= 0.5
         cols = np.arange(width)[None, :] >= np.asarray(widths)[:, None]
         x[cols[:, None, :, None].repeat(self.height, axis=1).repeat(3, axis=3)] = 0.0
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), widths
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
-    def forward(self, tensor: F32) -> F32:
-        """Run the model: ``(N, T, C)`` float32 per-frame class probabilities."""
-        if self.session is None:
-            self.load()
-        assert self.session is not None
-        return np.asarray(self.session.run(tensor)[0], np.float32)
-
-    def postprocess(self, probs: F32, ctx: Sequence[int] | None = None,
-                    colours: Sequence[PlateColour | None] | None = None) -> list[PlateReading]:
-        """Decode each ``(T, C)`` row of ``probs`` into a :class:`PlateReading` (with its crop's colour)."""
-        del ctx  # widths are not needed: padding frames decode to blanks
-        colours = colours if colours is not None else [None] * len(probs)
-        return [self.decode(row, colour) for row, colour in zip(probs, colours, strict=True)]
+    def postprocess(self, outputs: list[npt.NDArray[Any]],
+                    ctx: list[PlateColour | None]) -> list[PlateReading]:
+        """Decode each ``(T, C)`` row of the probabilities into a reading (with its crop's colour)."""
+        probs = np.asarray(outputs[0], np.float32)
+        return [self.decode(row, colour) for row, colour in zip(probs, ctx, strict=True)]
 
     def decode(self, probs: F32, colour: PlateColour | None = None) -> PlateReading:
         """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained).
@@ -213,19 +209,6 @@ class PlateReader:
         """
         if not crops:
             return np.zeros((0, len(PROVINCES)), np.float32)
-        tensor, _ = self.preprocess(crops, self.province_width)
-        mass = self.forward(tensor)[:, :, self._provinces].sum(axis=1)
+        probs = np.asarray(self.forward(self.tensor(crops, self.province_width))[0], np.float32)
+        mass = probs[:, :, self._provinces].sum(axis=1)
         return np.asarray(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12), np.float32)
-
-    def infer(self, batch: Sequence[Image]) -> list[PlateReading]:
-        """One :class:`PlateReading` per crop (lazy-loads the model).
-
-        With :attr:`use_colour`, each crop's plate colour (:func:`vision.plate.colour.plate_colour`)
-        is judged and constrains its reading (see :meth:`decode`).
-        """
-        if not batch:
-            return []
-        tensor, widths = self.preprocess(batch)
-        colours = [plate_colour(crop) if self.use_colour else None for crop in batch]
-        return self.postprocess(self.forward(tensor), widths, colours)
-

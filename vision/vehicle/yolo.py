@@ -14,14 +14,16 @@ from __future__ import annotations
 import ast
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from vision.model import register_family
-from vision.ops import Letterbox, batched_nms, clip_boxes, letterbox, to_nchw
+from vision.detector import DetectorParams, OnnxDetector
+from vision.model import UNBATCHED, register_family
+from vision.ops import Letterbox, batched_nms, clip_boxes, letterbox, normalise_nchw
 from vision.session import OnnxSession, SessionConfig
 from vision.types import F32, Detections, Image
 
@@ -31,6 +33,17 @@ PERSON, BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK = 0, 1, 2, 3, 5, 7
 VEHICLE_CLASSES = (BICYCLE, CAR, MOTORCYCLE, BUS, TRUCK)
 """COCO ids of the vehicles a community camera cares about."""
 DEFAULT_CLASSES = (PERSON, *VEHICLE_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class YoloParams(DetectorParams):
+    """:class:`~vision.detector.DetectorParams` plus the COCO classes kept (``None``: all 80)."""
+
+    keep_classes: tuple[int, ...] | None = DEFAULT_CLASSES
+
+
+DEFAULT_PARAMS = YoloParams(input_size=(640, 640), score_threshold=0.35, nms_threshold=0.45,
+                            max_detections=300)
 
 
 def parse_names(metadata: dict[str, str]) -> dict[int, str]:
@@ -45,7 +58,7 @@ def parse_names(metadata: dict[str, str]) -> dict[int, str]:
 
 
 @register_family
-class YoloDetector:
+class YoloDetector(OnnxDetector[list[tuple[Letterbox, tuple[int, ...]]], YoloParams]):
     """Detect people and vehicles.
 
     ``infer(images)`` takes BGR uint8 ``(H, W, 3)`` images of any sizes and returns one
@@ -55,86 +68,51 @@ class YoloDetector:
 
     family: ClassVar[str] = "yolo"
 
-    def __init__(
-        self,
-        path: Path,
-        config: SessionConfig | None = None,
-        *,
-        name: str = "yolo11n",
-        input_size: tuple[int, int] = (640, 640),
-        score_threshold: float = 0.35,
-        nms_threshold: float = 0.45,
-        keep_classes: Sequence[int] | None = DEFAULT_CLASSES,
-        max_detections: int = 300,
-    ) -> None:
-        self.path = Path(path)
-        self.config = config
-        self.name = name
-        self.input_size = input_size
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        self.keep_classes = None if keep_classes is None else np.asarray(keep_classes, np.int32)
-        self.max_detections = max_detections
+    def __init__(self, path: Path, config: SessionConfig | None = None, *, name: str = "yolo11n",
+                 params: YoloParams = DEFAULT_PARAMS, max_batch: int = UNBATCHED, workers: int = 1) -> None:
+        super().__init__(path, config, name=name, max_batch=max_batch, workers=workers)
+        self.params = params
         self.names: dict[int, str] = {}
-        self.session: OnnxSession | None = None
+        self._prepare()
 
-    def load(self) -> None:
-        """Open the session, read the class names and run one warm-up inference."""
-        if self.session is not None:
-            return
-        self.session = OnnxSession(self.path, self.config)
-        self.names = parse_names(self.session.metadata)
-        w, h = self.input_size
-        self.forward(np.zeros((1, 3, h, w), np.float32))
-        logger.info("loaded %s (%s) on %s", self.name, self.family, self.session.provider)
+    def _prepare(self) -> None:
+        keep = self.params.keep_classes
+        self._keep = None if keep is None else np.asarray(keep, np.int32)
+
+    def _opened(self, session: OnnxSession) -> None:
+        self.names = parse_names(session.metadata)
 
     def labels(self, class_ids: npt.NDArray[np.int32]) -> npt.NDArray[np.str_]:
         """Class names of ``class_ids`` (``"class_17"`` for ids the metadata lacks)."""
         return np.asarray([self.names.get(int(c), f"class_{int(c)}") for c in class_ids], np.str_)
 
-    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[Letterbox]]:
-        """Letterbox (centred, 114) -> ``(B, 3, H, W)`` float32 RGB in [0, 1]."""
-        canvases, boxes = [], []
+    def warmup_input(self) -> F32:
+        w, h = self.params.input_size
+        return np.zeros((1, 3, h, w), np.float32)
+
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[tuple[Letterbox, tuple[int, ...]]]]:
+        """Letterbox (centred, 114) -> ``(B, 3, H, W)`` float32 RGB in [0, 1]; ctx: boxes, shapes."""
+        canvases, ctx = [], []
         for image in batch:
-            canvas, lb = letterbox(image, self.input_size, centre=True, fill=114)
+            canvas, lb = letterbox(image, self.params.input_size, centre=True, fill=114)
             canvases.append(canvas)
-            boxes.append(lb)
-        return to_nchw(np.stack(canvases), rgb=True, mean=0.0, std=255.0), boxes
+            ctx.append((lb, image.shape))
+        return normalise_nchw(np.stack(canvases), swap_rb=True, mean=0.0, std=255.0), ctx
 
-    def forward(self, tensor: F32) -> F32:
-        """Run the model: ``(B, 84, A)`` float32."""
-        if self.session is None:
-            self.load()
-        assert self.session is not None
-        return np.asarray(self.session.run(tensor)[0], np.float32)
+    def postprocess(self, outputs: list[npt.NDArray[Any]],
+                    ctx: list[tuple[Letterbox, tuple[int, ...]]]) -> list[Detections]:
+        """Threshold, class-aware NMS and map back to image pixels (clipped), per image."""
+        preds = np.asarray(outputs[0], np.float32).transpose(0, 2, 1)  # (B, A, 84)
+        return [self._detections(preds[i], lb, shape) for i, (lb, shape) in enumerate(ctx)]
 
-    def postprocess(self, output: F32, ctx: Sequence[Letterbox],
-                    shapes: Sequence[tuple[int, ...]] | None = None) -> list[Detections]:
-        """Threshold, class-aware NMS and map back to image pixels, per image."""
-        preds = output.transpose(0, 2, 1)  # (B, A, 84)
-        results = []
-        for i, lb in enumerate(ctx):
-            cls_scores = preds[i, :, 4:]
-            if self.keep_classes is not None:
-                cls_scores = cls_scores[:, self.keep_classes]
-            best = cls_scores.argmax(axis=1)
-            scores = cls_scores[np.arange(best.shape[0]), best]
-            mask = scores > self.score_threshold
-            cx, cy, w, h = preds[i, mask, :4].T
-            boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
-            ids = best[mask] if self.keep_classes is None else self.keep_classes[best[mask]]
-            ids = ids.astype(np.int32)
-            keep = batched_nms(boxes, scores[mask], ids, self.nms_threshold)[: self.max_detections]
-            xyxy = lb.to_image(boxes[keep])
-            if shapes is not None:
-                xyxy = clip_boxes(xyxy, shapes[i][1], shapes[i][0])
-            results.append(Detections.build(xyxy, scores[mask][keep], ids[keep],
-                                            label=self.labels(ids[keep])))
-        return results
-
-    def infer(self, batch: Sequence[Image]) -> list[Detections]:
-        """One :class:`Detections` per image (lazy-loads the model)."""
-        if not batch:
-            return []
-        tensor, ctx = self.preprocess(batch)
-        return self.postprocess(self.forward(tensor), ctx, [im.shape for im in batch])
+    def _detections(self, preds: F32, lb: Letterbox, shape: tuple[int, ...]) -> Detections:
+        cls_scores = preds[:, 4:] if self._keep is None else preds[:, 4:][:, self._keep]
+        best = cls_scores.argmax(axis=1)
+        scores = cls_scores[np.arange(best.shape[0]), best]
+        mask = scores > self.params.score_threshold
+        cx, cy, w, h = preds[mask, :4].T
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float32)
+        ids = (best[mask] if self._keep is None else self._keep[best[mask]]).astype(np.int32)
+        keep = batched_nms(boxes, scores[mask], ids, self.params.nms_threshold)[:self.params.max_detections]
+        xyxy = clip_boxes(lb.to_image(boxes[keep]), shape[1], shape[0])
+        return Detections.build(xyxy, scores[mask][keep], ids[keep], label=self.labels(ids[keep]))

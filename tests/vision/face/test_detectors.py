@@ -7,14 +7,13 @@ import numpy.typing as npt
 import pytest
 
 from tests.tolerances import PIXEL_ATOL, RAW_ATOL, SCORE_ATOL
-from vision.face.base import FaceModel
+from vision.detector import DetectorParams, OnnxDetector
 from vision.face.retinaface import RetinaFaceDetector, prior_boxes
 from vision.face.scrfd import ScrfdDetector, anchor_centres
 from vision.ops import letterbox
-from vision.types import Detections, Image
 
 Photos = dict[str, npt.NDArray[np.uint8]]
-Detector = FaceModel[Image, object, Detections]
+Detector = OnnxDetector[object, DetectorParams]
 
 
 def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -35,7 +34,7 @@ def test_scrfd_output_layout_is_batch_major(scrfd: ScrfdDetector, photos: Photos
     tensor, _ = scrfd.preprocess([photos["astronaut.png"], photos["players.jpg"]])
     outputs = scrfd.forward(tensor)
     alone = scrfd.forward(tensor[1:])
-    centres, _ = anchor_centres(scrfd.input_size)
+    centres, _ = anchor_centres(scrfd.params.input_size)
     per_stride = [(640 // s) ** 2 * 2 for s in (8, 16, 32)]
     assert [o.shape for o in outputs] == [(2, n, k) for k in (1, 4, 10) for n in per_stride]
     assert sum(per_stride) == centres.shape[0] == 16800
@@ -81,7 +80,7 @@ def test_players_scrfd_finds_most_of_22_faces(scrfd: ScrfdDetector, photos: Phot
     (det,) = scrfd.infer([photos["players.jpg"]])
     # measured: 22 faces at the default threshold 0.5
     assert len(det) >= 15
-    assert det.scores.min() >= scrfd.score_threshold
+    assert det.scores.min() >= scrfd.params.score_threshold
     assert np.all(np.diff(det.scores) <= 0)
 
 
@@ -92,7 +91,7 @@ def test_players_retinaface_agrees_with_scrfd(
     (ref,) = scrfd.infer([photos["players.jpg"]])
     # measured: 18 faces at RetinaFace's default threshold 0.6; the 16 above 0.9 are all among
     # SCRFD's 22 (IoU 0.81-0.95); the two at 0.60 and 0.69 are real faces SCRFD scores below 0.5
-    assert retinaface.score_threshold == 0.6
+    assert retinaface.params.score_threshold == 0.6
     assert len(ret) >= 15
     confident = ret.xyxy[ret.scores >= 0.9]
     assert len(confident) >= 15

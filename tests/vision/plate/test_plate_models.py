@@ -13,6 +13,7 @@ import pytest
 from media import plates as plate_set
 from media.plates import RenderedPlate
 from tests.tolerances import PIXEL_ATOL, RAW_ATOL, SCORE_ATOL
+from vision.detector import Detector
 from vision.model import create
 from vision.plate.detector import PlateDetector, make_priors
 from vision.plate.grammar import PROVINCES
@@ -22,11 +23,21 @@ from vision.plate.reader import PlateReader
 from vision.plate.rectify import plate_size, rectify
 
 PER_COLOUR = 8
+Pipeline = PlatePipeline[Detector]
 
 
 @pytest.fixture(scope="module")
-def pipeline(model_store: Path) -> PlatePipeline:
-    return PlatePipeline.from_store()
+def reader(model_store: Path) -> PlateReader:
+    model = PlateReader(model_store / "ppocrv6_rec.onnx")
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def pipeline(model_store: Path, reader: PlateReader) -> Pipeline:
+    detector = PlateDetector(model_store / "clp_det.onnx")
+    detector.load()
+    return PlatePipeline.build(detector, reader, reader)
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +56,19 @@ def test_priors_follow_the_reference_layout() -> None:
 
 
 def test_families_are_registered(model_store: Path) -> None:
-    assert isinstance(create("clp_retina", model_store / "clp_det.onnx"), PlateDetector)
-    assert isinstance(create("ppocr_ctc", model_store / "ppocrv6_rec.onnx"), PlateReader)
+    assert isinstance(create("clp_retina", model_store / "clp_det.onnx", name="clp_det"), PlateDetector)
+    assert isinstance(create("ppocr_ctc", model_store / "ppocrv6_rec.onnx", name="ppocrv6_rec"),
+                      PlateReader)
 
 
-def test_reader_dictionary_has_blank_first_and_space_last(pipeline: PlatePipeline) -> None:
-    chars = pipeline.reader.characters
+def test_reader_dictionary_has_blank_first_and_space_last(reader: PlateReader) -> None:
+    chars = reader.characters
     assert chars[0] == "<blank>" and chars[-1] == " "
     assert len(chars) == 18710
     assert all(c in chars for c in plate_set.PROVINCES + "学警港澳挂")
 
 
-def test_detector_finds_each_plate_with_ordered_corners(pipeline: PlatePipeline,
+def test_detector_finds_each_plate_with_ordered_corners(pipeline: Pipeline,
                                                         plates: list[RenderedPlate]) -> None:
     dets = pipeline.detector.infer([p.image for p in plates])
     errors = []
@@ -71,7 +83,7 @@ def test_detector_finds_each_plate_with_ordered_corners(pipeline: PlatePipeline,
     assert float(np.median(errors)) < 0.3
 
 
-def test_rendered_plates_read_end_to_end(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_rendered_plates_read_end_to_end(pipeline: Pipeline, plates: list[RenderedPlate]) -> None:
     """All but one plate of the fixed set (seed 2024, never used to tune the pipeline) read exactly.
 
     The one allowed miss is the known residue (about 5% on ``bench plates``): a tiny province or
@@ -94,7 +106,7 @@ def test_rendered_plates_read_end_to_end(pipeline: PlatePipeline, plates: list[R
     assert len(misses) <= 1, misses
 
 
-def test_pipeline_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_pipeline_batched_equals_single(pipeline: Pipeline, plates: list[RenderedPlate]) -> None:
     sample = plates[:5]
     batched = pipeline.read([p.image for p in sample])
     for plate, together in zip(sample, batched, strict=True):
@@ -106,28 +118,29 @@ def test_pipeline_batched_equals_single(pipeline: PlatePipeline, plates: list[Re
             np.testing.assert_allclose(a.char_scores, b.char_scores, atol=SCORE_ATOL)
 
 
-def test_weak_detections_are_kept_only_when_they_read_as_plates(pipeline: PlatePipeline,
+def test_weak_detections_are_kept_only_when_they_read_as_plates(pipeline: Pipeline,
                                                                 plates: list[RenderedPlate]) -> None:
     images = [p.image for p in plates[:6]]
-    weak = pipeline.detector.infer(images, score_threshold=pipeline.candidate_score)
-    strong = pipeline.detector.infer(images)
+    weak = pipeline.detector.infer(images)  # the pipeline's detector keeps candidates
+    assert pipeline.detector.params.score_threshold == pipeline.options.candidate_score
+    strong = pipeline.detector.with_score_threshold(pipeline.accept_score).infer(images)
     assert sum(map(len, weak)) > sum(map(len, strong))  # the lower threshold finds more candidates
     for det in strong:
-        assert det.scores.min(initial=1.0) > pipeline.detector.score_threshold
+        assert det.scores.min(initial=1.0) > pipeline.accept_score
     for det, found in zip(weak, pipeline.read(images), strict=True):
         for r in found:
             assert r.box is not None
             match = int(np.argmin(np.abs(det.xyxy - r.box).sum(axis=1)))
-            assert r.valid or det.scores[match] > pipeline.detector.score_threshold
+            assert r.valid or det.scores[match] > pipeline.accept_score
 
 
-def test_non_plate_signs_are_rejected(pipeline: PlatePipeline) -> None:
+def test_non_plate_signs_are_rejected(pipeline: Pipeline) -> None:
     signs = plate_set.generate_negatives(seed=2024)
     for sign, found in zip(signs, pipeline.read([s.image for s in signs]), strict=True):
         assert all(not r.valid for r in found), (sign.text, [(r.raw, r.text) for r in found])
 
 
-def test_detector_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_detector_batched_equals_single(pipeline: Pipeline, plates: list[RenderedPlate]) -> None:
     images = [p.image for p in plates[:4]]
     batched = pipeline.detector.infer(images)
     for image, det in zip(images, batched, strict=True):
@@ -138,33 +151,33 @@ def test_detector_batched_equals_single(pipeline: PlatePipeline, plates: list[Re
         np.testing.assert_allclose(det.landmarks, single.landmarks, atol=PIXEL_ATOL)
 
 
-def test_reader_batched_equals_single(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_reader_batched_equals_single(reader: PlateReader, plates: list[RenderedPlate]) -> None:
     # Different widths: a narrow crop batched with wide ones must not change.
     crops = [rectify(p.image, p.corners, stretch=s) for p, s in zip(plates[:4], (1.0, 2.0, 1.5, 2.5),
                                                                    strict=True)]
-    tensor, _ = pipeline.reader.preprocess(crops)
-    batched = pipeline.reader.forward(tensor)
+    tensor, _ = reader.preprocess(crops)
+    (batched,) = reader.forward(tensor)
     for i, crop in enumerate(crops):
-        single = pipeline.reader.forward(pipeline.reader.preprocess([crop])[0])
+        (single,) = reader.forward(reader.preprocess([crop])[0])
         np.testing.assert_allclose(batched[i], single[0], atol=RAW_ATOL)
-        assert pipeline.reader.infer([crop])[0].text == pipeline.reader.infer(crops)[i].text
+        assert reader.infer([crop])[0].text == reader.infer(crops)[i].text
 
 
-def test_reader_pads_with_zeros_after_normalisation(pipeline: PlatePipeline) -> None:
+def test_reader_pads_with_zeros_after_normalisation(reader: PlateReader) -> None:
     crop = np.full((48, 100, 3), 255, np.uint8)
-    tensor, widths = pipeline.reader.preprocess([crop])
-    assert tensor.shape == (1, 3, 48, pipeline.reader.width) and widths == [100]
+    tensor = reader.tensor([crop], reader.width)
+    assert tensor.shape == (1, 3, 48, reader.width)
     assert np.all(tensor[..., :100] == 1.0) and np.all(tensor[..., 100:] == 0.0)
 
 
-def test_empty_batches(pipeline: PlatePipeline) -> None:
-    assert pipeline.detector.infer([]) == [] and pipeline.reader.infer([]) == []
+def test_empty_batches(reader: PlateReader, pipeline: Pipeline) -> None:
+    assert pipeline.detector.infer([]) == [] and reader.infer([]) == []
     assert pipeline.read([]) == []
     blank = np.zeros((240, 320, 3), np.uint8)
     assert pipeline.read([blank]) == [[]]
 
 
-def test_vehicle_boxes_map_plates_back_to_the_image(pipeline: PlatePipeline,
+def test_vehicle_boxes_map_plates_back_to_the_image(pipeline: Pipeline,
                                                     plates: list[RenderedPlate]) -> None:
     sample = plates[:3]
     boxes = []
@@ -179,18 +192,19 @@ def test_vehicle_boxes_map_plates_back_to_the_image(pipeline: PlatePipeline,
         assert np.abs(found[0].corners - p.corners).max() < 0.6 * height
 
 
-def test_province_reread_reads_the_left_end(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_province_reread_reads_the_left_end(reader: PlateReader, pipeline: Pipeline,
+                                            plates: list[RenderedPlate]) -> None:
     """On ground-truth corners the province crops name the province; batching changes nothing."""
     sample = plates[:6]
     crops = [rectify(p.image, sub_quad(p.corners), margin_x=0.0, min_aspect=0.2) for p in sample]
-    probs = pipeline.reader.province_probs(crops)
+    probs = reader.province_probs(crops)
     assert probs.shape == (len(sample), len(PROVINCES))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     right = sum(PROVINCES[int(row.argmax())] == p.text[0] for row, p in zip(probs, sample, strict=True))
     assert right >= len(sample) - 1
     for crop, row in zip(crops, probs, strict=True):
-        np.testing.assert_allclose(pipeline.reader.province_probs([crop])[0], row, atol=1e-4)
-    assert pipeline.reader.province_probs([]).shape == (0, len(PROVINCES))
+        np.testing.assert_allclose(reader.province_probs([crop])[0], row, atol=1e-4)
+    assert reader.province_probs([]).shape == (0, len(PROVINCES))
 
 
 def _spell(reader: PlateReader, frames: list[dict[str, float]]) -> np.ndarray:
@@ -204,9 +218,8 @@ def _spell(reader: PlateReader, frames: list[dict[str, float]]) -> np.ndarray:
     return probs
 
 
-def test_the_colour_decides_how_many_characters_a_plate_has(pipeline: PlatePipeline) -> None:
+def test_the_colour_decides_how_many_characters_a_plate_has(reader: PlateReader) -> None:
     """A green plate read as 7 characters has lost one: its colour brings back the likeliest 8th."""
-    reader = pipeline.reader
     frames: list[dict[str, float]] = []
     for char in "京A":
         frames += [{char: 0.95}, {}]
@@ -221,7 +234,7 @@ def test_the_colour_decides_how_many_characters_a_plate_has(pipeline: PlatePipel
     assert green.char_scores[2] == pytest.approx(0.3)
 
 
-def test_readings_carry_the_plates_colour(pipeline: PlatePipeline, plates: list[RenderedPlate]) -> None:
+def test_readings_carry_the_plates_colour(pipeline: Pipeline, plates: list[RenderedPlate]) -> None:
     sample = [plates[i] for i in (0, 1, 2, 3, 4, 5)]  # colours in turn: blue, yellow, green
     for plate, found in zip(sample, pipeline.read([p.image for p in sample]), strict=True):
         assert found and found[0].colour == plate.colour, plate.text

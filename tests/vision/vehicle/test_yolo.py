@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,12 @@ from tests.tolerances import PIXEL_ATOL, SCORE_ATOL
 from vision.model import create
 from vision.plate.pipeline import PlatePipeline
 from vision.types import Image
-from vision.vehicle.yolo import BUS, PERSON, YoloDetector
+from vision.vehicle.yolo import BUS, DEFAULT_PARAMS, PERSON, YoloDetector
 
 
 @pytest.fixture(scope="module")
 def yolo(model_store: Path) -> YoloDetector:
-    detector = create("yolo", model_store / "yolo11n.onnx")
+    detector = create("yolo", model_store / "yolo11n.onnx", name="yolo11n")
     assert isinstance(detector, YoloDetector)
     detector.load()
     return detector
@@ -31,12 +32,12 @@ def test_bus_and_people_found(yolo: YoloDetector, image: Callable[[str], Image])
     x1, y1, x2, y2 = bus.xyxy[0]
     assert x2 - x1 > 600 and y2 - y1 > 350  # the bus spans most of the 810 px wide photo
     assert int((det.class_ids == PERSON).sum()) >= 3
-    assert det.scores.min() > yolo.score_threshold and det.scores.max() <= 1.0
+    assert det.scores.min() > yolo.params.score_threshold and det.scores.max() <= 1.0
     assert yolo.names[2] == "car" and len(yolo.names) == 80
 
 
 def test_keep_classes_filters(model_store: Path, image: Callable[[str], Image]) -> None:
-    only_bus = YoloDetector(model_store / "yolo11n.onnx", keep_classes=(BUS,))
+    only_bus = YoloDetector(model_store / "yolo11n.onnx", params=replace(DEFAULT_PARAMS, keep_classes=(BUS,)))
     (det,) = only_bus.infer([image("bus.jpg")])
     assert set(det.class_ids.tolist()) == {BUS}
 
