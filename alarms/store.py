@@ -32,10 +32,11 @@ from alarms.records import Alarm, AlarmFilter, AlarmPage, AlarmState, DeliveryAt
 from alarms.schema import ALARMS, EVENTS
 from alarms.snapshots import SnapshotStore
 from alarms.types import AlarmDraft, Subject
-from models.store import data_dir as default_data_dir
 from registry.config import RegistrySettings
 from registry.crypto import TemplateCipher
 from registry.types import Owner
+from storage import db as storage_db
+from storage.files import data_dir as default_data_dir
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -77,7 +78,7 @@ def next_state(state: AlarmState, action: str) -> AlarmState:
 def default_database_url() -> str:
     """``ESTATEWATCH_DATABASE_URL``, else ``sqlite:///<data dir>/estatewatch.db`` (the registry's file)."""
     url = os.environ.get("ESTATEWATCH_DATABASE_URL")
-    return url or f"sqlite:///{(default_data_dir() / 'estatewatch.db').resolve()}"
+    return url or storage_db.default_database_url()
 
 
 @dataclass(frozen=True, slots=True)

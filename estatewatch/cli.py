@@ -126,7 +126,7 @@ def _run_service(config: object, host: str, port: int, banner: str, registry: ob
     from api.keys import load_api_keys
     from estatewatch.config import ServiceConfig
     from estatewatch.service import Service
-    from models.store import data_dir
+    from storage.files import data_dir
 
     assert isinstance(config, ServiceConfig)
     keys, key_file = load_api_keys(data_dir())

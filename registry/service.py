@@ -54,6 +54,7 @@ from registry.types import (
     ResidentInfo,
     VehicleInfo,
 )
+from storage.db import checkpoint, make_engine
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Registry:
     ) -> Registry:
         """Open (and by default migrate) the configured database."""
         settings = settings or RegistrySettings()
-        engine = db.make_engine(url or settings.resolved_database_url())
+        engine = make_engine(url or settings.resolved_database_url())
         if migrate:
             db.upgrade(engine)
         return cls(engine, settings, TemplateCipher.from_settings(settings), actor)
@@ -286,7 +287,7 @@ class Registry:
 
         A holder's failure propagates (the caller must learn that biometric data may remain).
         """
-        db.checkpoint(self.engine)  # SQLite: no deleted page survives in the WAL
+        checkpoint(self.engine)  # SQLite: no deleted page survives in the WAL
         if owners:
             for holder in self.holders:
                 holder.forget_owners(owners)
