@@ -30,9 +30,9 @@ import typer
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.media import media_dir
 from estatewatch.pipeline import FramePipeline, FrameResult, percentile
-from streams.config import CameraConfig
+from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
-from vision.cascade import ALL_ANALYSES, Cascade
+from vision.cascade import Cascade
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig

@@ -78,7 +78,8 @@ def recognize(
     """
     from estatewatch.recognize import ImageReadError, RegistryMatcher, chunks, dumps, human_line, read_image
     from models.fetch import ModelError
-    from vision.cascade import ALL_ANALYSES, Cascade, to_json
+    from streams.config import ALL_ANALYSES
+    from vision.cascade import Cascade, to_json
     from vision.config import VisionSettings
 
     stages = [s.strip() for s in run.split(",") if s.strip()]

@@ -19,9 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from estatewatch.alarming import Alarmist
 from estatewatch.config import ServiceConfig
 from estatewatch.pipeline import FramePipeline, FrameResult
+from streams.config import ALL_ANALYSES, Analysis
 from streams.frames import Frame
 from streams.health import HealthEvent
-from vision.cascade import ALL_ANALYSES, Analysis, Cascade, ImageRecognition, tasks_for, to_json
+from vision.cascade import Cascade, ImageRecognition, tasks_for, to_json
 from vision.engine import VisionEngine
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from sqlalchemy import CursorResult, Delete, Engine, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from models.manifest import EMBEDDING_DIM
 from registry import db
 from registry.config import RegistrySettings
 from registry.crypto import TemplateCipher
@@ -57,8 +58,6 @@ from registry.types import (
 from storage.db import checkpoint, make_engine
 
 logger = logging.getLogger(__name__)
-
-EMBEDDING_DIM = 512
 RESIDENT_FIELDS = ("name", "building", "unit", "room", "phone", "status", "tags")
 
 
