@@ -121,7 +121,7 @@ class AlarmStore:
 
     Face crops are encrypted with ``cipher`` (the registry's keyring; by default the one the
     ``ESTATEWATCH_TEMPLATE_KEY*`` settings give, made when first needed). The store is the
-    registry's :class:`registry.service.BiometricHolder` of alarm crops: deleting a person
+    registry's :class:`registry.templates.BiometricHolder` of alarm crops: deleting a person
     redacts the crops of that person's alarms, and rotating the key re-encrypts them.
     """
 

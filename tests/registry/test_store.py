@@ -12,9 +12,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from registry import db
+from registry.changes import RegistryError
 from registry.crypto import TemplateKeyError
 from registry.schema import AuditEntry, FaceTemplate, Resident, Vehicle, Visitor, WatchlistEntry
-from registry.service import Registry, RegistryError
+from registry.service import Registry
 from registry.types import Owner
 from storage.db import checkpoint, make_engine
 from tests.registry.builders import unit_vectors, with_similarity
