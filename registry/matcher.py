@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -19,23 +19,14 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from models.manifest import EMBEDDING_DIM
-from registry.changes import RegistryError, aware
+from registry.changes import RegistryError
 from registry.config import RegistrySettings
 from registry.crypto import TemplateCipher
 from registry.index import FaceIndex, IndexedTemplate
-from registry.matching import decide, normalise_queries
-from registry.people import resident_info, visit_status
-from registry.plates import PlateBook, PlateMatch, PlateOwner, match_plate
-from registry.schema import (
-    FaceTemplate,
-    RegistryState,
-    Resident,
-    TemplateEvent,
-    Vehicle,
-    Visitor,
-    WatchlistEntry,
-    utcnow,
-)
+from registry.matching import Candidate, FaceDecision, decide, normalise_queries
+from registry.people import OwnerRecord
+from registry.plates import PlateBook, PlateMatch, match_plate
+from registry.schema import FaceTemplate, RegistryState, TemplateEvent, utcnow
 from registry.search import make_backend
 from registry.templates import template_aad, template_owner
 from registry.types import FaceMatch, Owner
@@ -50,10 +41,21 @@ class Matcher:
         engine: the registry's database.
         settings: model id, thresholds, search backend, refresh interval.
         cipher: keyring to decrypt templates into the index.
+        describe: the records of those of the given owners that exist (``People.describe``).
+        plate_book: every registered plate with its owner (``Vehicles.plate_book``).
     """
 
-    def __init__(self, engine: Engine, settings: RegistrySettings, cipher: TemplateCipher) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: RegistrySettings,
+        cipher: TemplateCipher,
+        describe: Callable[[Collection[Owner]], dict[Owner, OwnerRecord]],
+        plate_book: Callable[[], PlateBook],
+    ) -> None:
         self.engine, self.settings, self.cipher = engine, settings, cipher
+        self._describe, self._plate_book = describe, plate_book
+        self._owner_cache = _OwnerCache(-1)
         self.index = FaceIndex(
             settings.embedding_model, make_backend(settings.search_backend, EMBEDDING_DIM), EMBEDDING_DIM
         )
@@ -131,7 +133,9 @@ class Matcher:
     ) -> list[FaceMatch]:
         """Match ``(N, 512)`` float32 embeddings of ``model_id`` against the gallery.
 
-        Embeddings of another model than the index's are refused (never compared).
+        Embeddings of another model than the index's are refused (never compared). What a match
+        says about its owner comes from a cache of the current registry version, so a frame of
+        known faces costs no database query beyond the version check.
         """
         model = model_id or self.settings.embedding_model
         if model != self.index.model_id:
@@ -142,94 +146,58 @@ class Matcher:
         self.refresh()
         limit = self.settings.match_threshold if threshold is None else threshold
         decisions = [decide(c, limit) for c in self.index.search(queries, self.settings.match_top_k)]
-        owners = {d.best.owner_kind + ":" + d.best.owner_id for d in decisions if d.best is not None}
-        details = self._owner_details(owners, now or utcnow())
-        out = []
-        for d in decisions:
-            score = d.candidates[0].score if d.candidates else -1.0
-            if d.best is None:
-                out.append(FaceMatch("unknown", score, candidates=d.candidates))
-                continue
-            key = d.best.owner_kind + ":" + d.best.owner_id
-            info = details.get(key, {})
-            out.append(
-                FaceMatch(
-                    "match",
-                    d.best.score,
-                    Owner(d.best.owner_kind, d.best.owner_id),  # type: ignore[arg-type]
-                    template_id=d.best.template_id,
-                    candidates=d.candidates,
-                    **info,
-                )
-            )
-        return out
+        records = self._owner_records({_owner(d.best) for d in decisions if d.best is not None})
+        now = now or utcnow()
+        return [_face_match(d, records, now) for d in decisions]
 
-    def _owner_details(self, keys: set[str], now: dt.datetime) -> dict[str, dict[str, Any]]:
-        by_kind: dict[str, list[str]] = {}
-        for key in keys:
-            kind, owner_id = key.split(":", 1)
-            by_kind.setdefault(kind, []).append(owner_id)
-        out: dict[str, dict[str, Any]] = {}
-        with Session(self.engine) as s:
-            for r in s.scalars(select(Resident).where(Resident.id.in_(by_kind.get("resident", [])))):
-                out["resident:" + r.id] = {
-                    "name": r.name,
-                    "address": resident_info(r).address,
-                    "owner_status": r.status,
-                }
-            for v in s.scalars(select(Visitor).where(Visitor.id.in_(by_kind.get("visitor", [])))):
-                status = visit_status(aware(v.valid_from), aware(v.valid_until), now)
-                out["visitor:" + v.id] = {"name": v.name, "owner_status": status}
-            for w in s.scalars(
-                select(WatchlistEntry).where(WatchlistEntry.id.in_(by_kind.get("watchlist", [])))
-            ):
-                out["watchlist:" + w.id] = {
-                    "name": w.label,
-                    "owner_status": "watchlist",
-                    "severity": w.severity,
-                }
-        return out
+    def _owner_records(self, owners: set[Owner]) -> dict[Owner, OwnerRecord | None]:
+        """The records of ``owners`` at the index's version; only owners not yet cached are read."""
+        cache = self._owner_cache
+        if cache.version != self.index.version:
+            cache = self._owner_cache = _OwnerCache(self.index.version)
+        missing = owners - cache.records.keys()
+        if missing:
+            found = self._describe(missing)
+            cache.records.update({o: found.get(o) for o in missing})  # None: deleted meanwhile
+        return {o: cache.records.get(o) for o in owners}
 
     def match_plate(self, text: str) -> PlateMatch:
         """Exact, then OCR-confusion-aware near match of recognised plate text."""
         self.refresh()
         if self._plates is None or self._plates_version != self.index.version:
-            self._plates, self._plates_version = self._load_plates(), self.index.version
+            self._plates, self._plates_version = self._plate_book(), self.index.version
         return match_plate(text, self._plates)
 
-    def _load_plates(self) -> PlateBook:
-        owners = []
-        with Session(self.engine) as s:
-            rows = s.execute(
-                select(
-                    Vehicle.plate,
-                    Vehicle.id,
-                    Vehicle.resident_id,
-                    Vehicle.visitor_id,
-                    Resident.name,
-                    Visitor.name,
-                    Visitor.valid_until,
-                )
-                .outerjoin(Resident, Resident.id == Vehicle.resident_id)
-                .outerjoin(Visitor, Visitor.id == Vehicle.visitor_id)
-            )
-            for plate, vid, rid, visid, rname, vname, until in rows:
-                kind: str = "resident" if rid else "visitor"
-                owners.append(
-                    PlateOwner(
-                        plate,
-                        "vehicle",
-                        vid,
-                        kind,
-                        rid or visid,
-                        label=rname or vname,
-                        valid_until=None if until is None else aware(until),
-                    )
-                )
-            for wplate, wid, label, severity in s.execute(
-                select(
-                    WatchlistEntry.plate, WatchlistEntry.id, WatchlistEntry.label, WatchlistEntry.severity
-                ).where(WatchlistEntry.plate.is_not(None))
-            ):
-                owners.append(PlateOwner(str(wplate), "watchlist", wid, "watchlist", wid, label, severity))
-        return PlateBook.build(owners)
+
+@dataclass
+class _OwnerCache:
+    """Owner records read at one registry version (``None``: the owner no longer exists)."""
+
+    version: int
+    records: dict[Owner, OwnerRecord | None] = field(default_factory=dict)
+
+
+def _owner(candidate: Candidate) -> Owner:
+    return Owner(candidate.owner_kind, candidate.owner_id)  # type: ignore[arg-type]
+
+
+def _face_match(
+    decision: FaceDecision, records: dict[Owner, OwnerRecord | None], now: dt.datetime
+) -> FaceMatch:
+    """The match of one decision, with what ``records`` say about its owner at ``now``."""
+    score = decision.candidates[0].score if decision.candidates else -1.0
+    if decision.best is None:
+        return FaceMatch("unknown", score, candidates=decision.candidates)
+    owner = _owner(decision.best)
+    record = records.get(owner)
+    return FaceMatch(
+        "match",
+        decision.best.score,
+        owner,
+        name=None if record is None else record.name,
+        address=None if record is None else record.address,
+        owner_status=None if record is None else record.owner_status(now),
+        severity=None if record is None else record.severity,
+        template_id=decision.best.template_id,
+        candidates=decision.candidates,
+    )

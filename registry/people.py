@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,29 @@ from registry.types import DeletionReport, Owner, OwnerKind, ResidentInfo
 logger = logging.getLogger(__name__)
 
 RESIDENT_FIELDS = ("name", "building", "unit", "room", "phone", "status", "tags")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """What a face match reports about its owner, as stored.
+
+    A visitor's status depends on the time of the match, so the record keeps the visit window and
+    :meth:`owner_status` computes the status for each match (a cached record stays right).
+    """
+
+    name: str
+    address: str | None = None
+    status: str | None = None
+    severity: str | None = None
+    visit: tuple[dt.datetime, dt.datetime] | None = None
+
+    def owner_status(self, now: dt.datetime) -> str | None:
+        """The owner's status at ``now``.
+
+        Resident ``active``/``moved_out``; visitor ``valid``/``expired``/``not_yet``; watchlist
+        ``watchlist``.
+        """
+        return self.status if self.visit is None else visit_status(*self.visit, now)
 
 
 class People:
@@ -246,6 +270,26 @@ class People:
                     query = select(table.id).where(table.id.in_(ids[start : start + 500]))
                     found.update(Owner(kind, i) for i in s.scalars(query))
         return found
+
+    def describe(self, owners: Collection[Owner]) -> dict[Owner, OwnerRecord]:
+        """The records of those of ``owners`` that exist (one query per kind asked for)."""
+        ids: dict[str, list[str]] = {}
+        for owner in owners:
+            ids.setdefault(owner.kind, []).append(owner.id)
+        out: dict[Owner, OwnerRecord] = {}
+        with Session(self.engine) as s:
+            if "resident" in ids:
+                for r in s.scalars(select(Resident).where(Resident.id.in_(ids["resident"]))):
+                    out[Owner("resident", r.id)] = OwnerRecord(r.name, resident_info(r).address, r.status)
+            if "visitor" in ids:
+                for v in s.scalars(select(Visitor).where(Visitor.id.in_(ids["visitor"]))):
+                    out[Owner("visitor", v.id)] = OwnerRecord(
+                        v.name, visit=(aware(v.valid_from), aware(v.valid_until))
+                    )
+            if "watchlist" in ids:
+                for w in s.scalars(select(WatchlistEntry).where(WatchlistEntry.id.in_(ids["watchlist"]))):
+                    out[Owner("watchlist", w.id)] = OwnerRecord(w.label, None, "watchlist", w.severity)
+        return out
 
     # -- enrollment -----------------------------------------------------------------------------
 

@@ -58,11 +58,11 @@ class Registry:
         self.engine, self.settings, self.cipher = engine, settings, cipher
         self.actor = actor or default_actor()
         self.changes = Changes(engine, self.actor)
-        self.matcher = Matcher(engine, settings, cipher)
-        self.changes.after_commit(self.matcher.expire)  # our own change is visible on the next search
         self.templates = Templates(self.changes, settings, cipher)
         self.people = People(self.changes, self.templates, settings)
         self.vehicles = Vehicles(self.changes)
+        self.matcher = Matcher(engine, settings, cipher, self.people.describe, self.vehicles.plate_book)
+        self.changes.after_commit(self.matcher.expire)  # our own change is visible on the next search
 
     @classmethod
     def open(

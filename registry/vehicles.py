@@ -1,12 +1,13 @@
-"""Vehicles of residents and visitors, by normalised plate."""
+"""Vehicles of residents and visitors, by normalised plate, and the plate book matching reads."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from registry.changes import Changes, RegistryError, checked_plate, deleted
-from registry.schema import Resident, Vehicle, Visitor, new_id
+from registry.changes import Changes, RegistryError, aware, checked_plate, deleted
+from registry.plates import PlateBook, PlateOwner
+from registry.schema import Resident, Vehicle, Visitor, WatchlistEntry, new_id
 from registry.types import VehicleInfo
 
 
@@ -64,3 +65,41 @@ class Vehicles:
                 )
                 for v in session.scalars(select(Vehicle).order_by(Vehicle.plate))
             ]
+
+    def plate_book(self) -> PlateBook:
+        """Every registered plate with its owner: vehicles of residents and visitors, watchlist plates."""
+        owners = []
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(
+                    Vehicle.plate,
+                    Vehicle.id,
+                    Vehicle.resident_id,
+                    Vehicle.visitor_id,
+                    Resident.name,
+                    Visitor.name,
+                    Visitor.valid_until,
+                )
+                .outerjoin(Resident, Resident.id == Vehicle.resident_id)
+                .outerjoin(Visitor, Visitor.id == Vehicle.visitor_id)
+            )
+            for plate, vid, rid, visid, rname, vname, until in rows:
+                kind: str = "resident" if rid else "visitor"
+                owners.append(
+                    PlateOwner(
+                        plate,
+                        "vehicle",
+                        vid,
+                        kind,
+                        rid or visid,
+                        label=rname or vname,
+                        valid_until=None if until is None else aware(until),
+                    )
+                )
+            for wplate, wid, label, severity in s.execute(
+                select(
+                    WatchlistEntry.plate, WatchlistEntry.id, WatchlistEntry.label, WatchlistEntry.severity
+                ).where(WatchlistEntry.plate.is_not(None))
+            ):
+                owners.append(PlateOwner(str(wplate), "watchlist", wid, "watchlist", wid, label, severity))
+        return PlateBook.build(owners)
