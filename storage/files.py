@@ -18,7 +18,8 @@ def data_dir() -> Path:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that it appears whole or not at all (temporary file, fsync, rename).
 
-    The temporary file is ``.<random>.tmp`` next to ``path``.
+    The temporary file is ``.<random>.tmp`` next to ``path``. The file is readable and writable by
+    its owner only (0600, as :func:`tempfile.mkstemp` creates it), which key files rely on.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
