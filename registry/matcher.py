@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Matcher:
         self.engine, self.settings, self.cipher = engine, settings, cipher
         self._describe, self._plate_book = describe, plate_book
         self._owner_cache = _OwnerCache(-1)
+        self._owner_lock = threading.Lock()
         self.index = FaceIndex(
             settings.embedding_model, make_backend(settings.search_backend, EMBEDDING_DIM), EMBEDDING_DIM
         )
@@ -151,15 +153,19 @@ class Matcher:
         return [_face_match(d, records, now) for d in decisions]
 
     def _owner_records(self, owners: set[Owner]) -> dict[Owner, OwnerRecord | None]:
-        """The records of ``owners`` at the index's version; only owners not yet cached are read."""
-        cache = self._owner_cache
-        if cache.version != self.index.version:
-            cache = self._owner_cache = _OwnerCache(self.index.version)
-        missing = owners - cache.records.keys()
-        if missing:
-            found = self._describe(missing)
-            cache.records.update({o: found.get(o) for o in missing})  # None: deleted meanwhile
-        return {o: cache.records.get(o) for o in owners}
+        """The records of ``owners`` at the index's version; only owners not yet cached are read.
+
+        Locked: inference workers match concurrently, and a miss is rare (once per owner and version).
+        """
+        with self._owner_lock:
+            if self._owner_cache.version != self.index.version:
+                self._owner_cache = _OwnerCache(self.index.version)
+            records = self._owner_cache.records
+            missing = {o for o in owners if o not in records}
+            if missing:
+                found = self._describe(missing)
+                records.update({o: found.get(o) for o in missing})  # None: deleted meanwhile
+            return {o: records.get(o) for o in owners}
 
     def match_plate(self, text: str) -> PlateMatch:
         """Exact, then OCR-confusion-aware near match of recognised plate text."""
