@@ -283,3 +283,15 @@ class DeliveryConfig(_Strict):
         if duplicates:
             raise ValueError(f"duplicate endpoint ids: {', '.join(duplicates)}")
         return self
+
+
+class AlarmSettings(BaseModel):
+    """Where alarms are kept and how long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: float = Field(90.0, gt=0, le=3650,
+                                  description="Alarms (and their snapshots) older than this are purged.")
+    public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
+                                 description="Base URL receivers use to fetch alarm snapshots.")
+    relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")

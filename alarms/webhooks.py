@@ -22,7 +22,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -64,6 +64,27 @@ def signature_header(keys: Sequence[bytes], msg_id: str, timestamp: int, body: b
     if not keys:
         raise ValueError("at least one signing key is required")
     return " ".join(sign(k, msg_id, timestamp, body) for k in keys)
+
+
+class HeaderLookup(Protocol):
+    """Received headers, looked up by name (a dict, ``http.server``'s case-insensitive message)."""
+
+    def get(self, name: str, default: str, /) -> str: ...
+
+
+def verify_signature(secret: str, headers: HeaderLookup, body: bytes) -> bool:
+    """Whether a received delivery carries a valid signature of ``body`` by ``secret`` (receiver side).
+
+    ``headers`` needs ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``; one matching
+    signature among those offered (key rotation sends several) is enough. The timestamp's age is
+    not checked here.
+    """
+    msg_id, stamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
+    if not msg_id or not stamp.isdigit():
+        return False
+    expected = sign(decode_secret(secret), msg_id, int(stamp), body)
+    offered = headers.get("webhook-signature", "").split()
+    return any(hmac.compare_digest(expected, signature) for signature in offered)
 
 
 def body_bytes(payload: Mapping[str, Any]) -> bytes:

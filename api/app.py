@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 
+from api.ports import ServiceView
 from api.routes import alarms, cameras, health
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 """Routes that answer without an API key; every other route requires one."""
 
 
-def create_app(service: Any, api_keys: frozenset[str]) -> FastAPI:
-    """Build the app around a running (or starting) service."""
+def create_app(service: ServiceView, api_keys: frozenset[str]) -> FastAPI:
+    """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`)."""
     if not api_keys:
         raise ValueError("at least one API key is required")
     app = FastAPI(title="Estatewatch", version="0.1.0",

@@ -1,20 +1,41 @@
-"""Typed dependencies of the routes: the running service and the authenticated caller."""
+"""Typed dependencies of the routes: the parts of the service each route reads, and the caller.
+
+Each route asks for the narrowest Protocol of :mod:`api.ports` it needs; all of them are the
+one service the composition root handed to :func:`api.app.create_app`.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def get_service(request: Request) -> Any:
-    """The running service (set on ``app.state.service`` by the composition root)."""
-    return request.app.state.service
+def get_service(request: Request) -> ServiceView:
+    """The running service (set on ``app.state.service`` by :func:`api.app.create_app`)."""
+    service: ServiceView = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[ServiceView, Depends(get_service)]
+
+
+def get_alarm_reader(service: ServiceDep) -> AlarmReader:
+    """The alarm store; 503 while the service is still opening it."""
+    if service.store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the alarm store is not open yet")
+    return service.store
+
+
+def get_public_base_url(service: ServiceDep) -> str:
+    return service.public_base_url
 
 
 def require_api_key(
@@ -32,5 +53,9 @@ def require_api_key(
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-ServiceDep = Annotated[Any, Depends(get_service)]
+CamerasDep = Annotated[CameraStatus, Depends(get_service)]
+RecognitionsDep = Annotated[RecognitionLog, Depends(get_service)]
+ReadinessDep = Annotated[Readiness, Depends(get_service)]
+AlarmsDep = Annotated[AlarmReader, Depends(get_alarm_reader)]
+PublicBaseUrl = Annotated[str, Depends(get_public_base_url)]
 CurrentCaller = Annotated[str, Depends(require_api_key)]

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.media import read_image
+from media.images import read_image
 from models.fetch import ModelError, require, sha256_file
 from models.manifest import ModelSpec, load_manifest
 from models.store import wheels_dir

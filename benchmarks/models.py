@@ -28,7 +28,7 @@ import numpy.typing as npt
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.media import read_image
+from media.images import read_image
 from models.fetch import require
 from models.manifest import Task, profile_models
 from vision.config import BATCH_DEFAULTS_PATH, VisionSettings

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,45 +26,25 @@ import psutil
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.media import media_dir
-from estatewatch.pipeline import FramePipeline, FrameResult, percentile
+from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
 from vision.cascade import Cascade
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.live import FramePipeline, FrameResult, percentile
 
 logger = logging.getLogger(__name__)
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 BATCH_ONE = {"yolo11n": 1, "scrfd_500m": 1, "retinaface_mnet025": 1, "w600k_mbf": 1, "clp_det": 1,
              "ppocrv6_rec": 1}
 """``--batching one``: every model one input per call (the comparison for the service's defaults)."""
 
 
-def vtest_clip(folder: Path) -> Path:
-    """``vtest.avi`` as 1280x720, 25 fps H.264 (GOP 50, no B-frames), built once."""
-    target = folder / "vtest_720p25.mp4"
-    if target.is_file():
-        return target
-    exe = shutil.which("ffmpeg")
-    if exe is None or not VTEST.is_file():
-        raise RuntimeError("the pipeline benchmark needs ffmpeg and Debian's opencv-doc (vtest.avi)")
-    tmp = target.with_name(".vtest.partial.mp4")
-    subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(VTEST), "-vf",
-                    "fps=25,scale=1280:720", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt",
-                    "yuv420p", "-g", "50", "-bf", "0", str(tmp)], check=True)
-    tmp.replace(target)
-    return target
-
-
 def bench_cameras(count: int, detect_fps: float, plate_cameras: int) -> list[CameraConfig]:
     """``count`` cameras: vtest for all but the last ``plate_cameras``, which show the gate clip."""
-    from estatewatch.demo import gate_clip
-
-    folder = media_dir() / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = demo_folder()
     people, gate = vtest_clip(folder), gate_clip(folder)
     plates = min(plate_cameras, count)
     return [CameraConfig(id=f"cam{i:02d}", url=str(gate if i >= count - plates else people),

@@ -1,7 +1,7 @@
 """``estatewatch bench plates``: exact-read accuracy of the plate cascade on the rendered set.
 
 Runs detect -> rectify -> read (:class:`vision.plate.pipeline.PlatePipeline`) on
-:func:`benchmarks.plate_set.generate` photos and reports, per plate colour, the share of
+:func:`media.plates.generate` photos and reports, per plate colour, the share of
 plates read exactly (the valid reading equal to the ground truth), detection recall (a plate
 detected whose box overlaps the true one by IoU >= 0.5), false plates (valid readings whose
 box overlaps no true plate: each photo holds exactly one, so anything else the grammar accepts
@@ -23,7 +23,7 @@ import numpy as np
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.plate_set import COLOURS, RenderedPlate, generate
+from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
 

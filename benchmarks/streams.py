@@ -24,11 +24,11 @@ import psutil
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from media.clips import h264_clip
 from streams.config import CameraConfig, TamperConfig
 from streams.frames import FrameSampler
 from streams.health import CameraState, HealthEvent
 from streams.source import CameraSource
-from streams.testing.media import h264_clip
 from streams.testing.server import Mount, RtspTestServer, gstreamer_missing, live_h264
 
 logger = logging.getLogger(__name__)

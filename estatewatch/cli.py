@@ -21,6 +21,7 @@ from streams.cli import app as streams_app
 
 if TYPE_CHECKING:
     from alarms.store import AlarmStore
+    from estatewatch.config import ServiceConfig
     from registry.service import Registry
 
 app = typer.Typer(
@@ -117,7 +118,8 @@ def recognize(
         raise typer.Exit(1)
 
 
-def _run_service(config: object, host: str, port: int, banner: str, registry: object | None = None) -> None:
+def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
+                 registry: Registry | None = None) -> None:
     """Start the service (models load in the background; /readyz says when) and serve the API."""
     import threading
 
@@ -125,14 +127,12 @@ def _run_service(config: object, host: str, port: int, banner: str, registry: ob
 
     from api.app import create_app
     from api.keys import load_api_keys
-    from estatewatch.config import ServiceConfig
     from estatewatch.service import Service
     from storage.files import data_dir
 
-    assert isinstance(config, ServiceConfig)
     keys, key_file = load_api_keys(data_dir())
     service = Service(config, registry=registry)
-    app = create_app(service, keys)
+    app = create_app(service, keys)  # mypy checks here that Service gives the API its api.ports.ServiceView
     failure: list[BaseException] = []
 
     def start() -> None:
@@ -193,7 +193,8 @@ def demo(
     import base64
     import secrets
 
-    from estatewatch.demo import DemoError, WebhookPrinter, demo_config, seed_registry
+    from estatewatch.demo import WebhookPrinter, demo_config, seed_registry
+    from media.clips import MediaError
     from models.fetch import ModelError, fetch
     from registry.service import Registry
     from vision.face.pipeline import FaceAnalyzer
@@ -208,7 +209,7 @@ def demo(
         for line in seed_registry(registry, analyzer):
             typer.echo(f"demo registry: added {line}")
         analyzer.close()
-    except (DemoError, ModelError) as exc:
+    except (MediaError, ModelError) as exc:
         printer.stop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

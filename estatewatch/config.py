@@ -15,45 +15,25 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, RelayConfig, WebhookConfig, one_or_many
+from alarms.config import (
+    AlarmSettings,
+    ConnectorConfig,
+    DeliveryConfig,
+    MqttConfig,
+    WebhookConfig,
+    one_or_many,
+)
 from alarms.rules import RuleConfig, RuleSet
 from alarms.zones import ZoneConfig
 from streams.config import Analysis, CameraConfig
 from vision.config import VisionSettings
-from vision.gating import GatingConfig
+from vision.live import PipelineSettings
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(ValueError):
     """The configuration file is unreadable, malformed or refers to a missing variable."""
-
-
-class AlarmSettings(BaseModel):
-    """Where alarms are kept and how long."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    retention_days: float = Field(90.0, gt=0, le=3650,
-                                  description="Alarms (and their snapshots) older than this are purged.")
-    public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
-                                 description="Base URL receivers use to fetch alarm snapshots.")
-    relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
-
-
-class PipelineSettings(BaseModel):
-    """How sampled frames are scheduled through the models."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    workers: int = Field(2, ge=1, le=64, description="Analysis threads (about the number of cores on CPU).")
-    max_queue: int = Field(3, ge=1, le=100,
-                           description="Sampled frames queued per camera; beyond, the oldest is dropped.")
-    frames_per_call: int = Field(4, ge=1, le=64,
-                                 description="Most frames (of distinct cameras) analysed in one call.")
-    gating: GatingConfig | None = Field(
-        default_factory=GatingConfig,
-        description="Motion gating (skip unchanged frames, detect on moving regions); null disables it.")
 
 
 class ServiceConfig(BaseModel):

@@ -1,103 +1,34 @@
-"""Sample cameras for ``estatewatch demo``: short H.264 clips built from real sample photos.
+"""``estatewatch demo``: the demo site (two sample cameras), its registry and a webhook printer.
 
 * ``lobby``: a slow pan over ``players.jpg`` (22 faces), analysed for faces;
 * ``gate``: a car photo carrying rendered Chinese plates (blue, yellow, green in turn),
   analysed for vehicles and plates.
 
-Clips are made once with Debian's ``ffmpeg`` into ``<cache>/media/demo`` and looped by the
-file camera source, paced in real time like a live camera.
+The clips come from :mod:`media.clips` (built once into ``<cache>/media/demo``).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-from benchmarks.media import image_path, media_dir
+from alarms.webhooks import verify_signature
 from estatewatch.config import ServiceConfig
+from estatewatch.recognize import read_image
+from media.clips import demo_folder, gate_clip, gate_plates, lobby_clip
+from media.images import image_path
+
+if TYPE_CHECKING:
+    from registry.service import Registry
+    from vision.face.pipeline import FaceAnalyzer
 
 logger = logging.getLogger(__name__)
-
-CAR_PHOTO = Path("/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg")
-
-
-class DemoError(RuntimeError):
-    """The demo media could not be built (names the missing tool or file)."""
-
-
-def _ffmpeg(args: list[str], target: Path) -> None:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise DemoError("the demo needs ffmpeg to build its sample clips: run scripts/setup.sh "
-                        "(or apt-get install ffmpeg)")
-    tmp = target.with_name(f".{target.stem}.partial{target.suffix}")
-    cmd = [exe, "-hide_banner", "-loglevel", "error", "-y", *args,
-           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "50", "-bf", "0",
-           str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise DemoError(f"ffmpeg failed building {target.name}: {proc.stderr.strip()[-500:]}")
-    tmp.replace(target)
-
-
-def lobby_clip(folder: Path) -> Path:
-    """12 s of 1280x720 at 25 fps panning over players.jpg."""
-    target = folder / "lobby.mp4"
-    if not target.is_file():
-        pan = "crop=w=iw*0.75:h=ih*0.75:x='(iw-ow)/2*(1+sin(t/2))':y='(ih-oh)/2',scale=1280:720"
-        _ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(image_path("players.jpg")), "-t", "12",
-                 "-vf", pan], target)
-    return target
-
-
-def gate_clip(folder: Path) -> Path:
-    """18 s of 1280x720: three cars arriving at a gate and leaving.
-
-    A car with a blue, a yellow, then a green rendered plate, 4 s each, each followed by 2 s of
-    an empty scene, so that every car is a vehicle track of its own as at a real gate.
-    """
-    target = folder / "gate-v2.mp4"
-    if target.is_file():
-        return target
-    if not CAR_PHOTO.is_file():
-        raise DemoError(f"the demo's car photo {CAR_PHOTO} is missing: install Debian's opencv-doc "
-                        "(scripts/setup.sh does)")
-    from benchmarks.plate_set import generate, load_background
-
-    car = load_background(str(CAR_PHOTO))
-    empty = cv2.resize(load_background("building.jpg"), (car.shape[1], car.shape[0]))
-    cv2.imwrite(str(folder / "gate_empty.png"), empty)
-    lines = []
-    for i, sample in enumerate(generate(3, seed=11, backgrounds={"car": car})):
-        cv2.imwrite(str(folder / f"gate_{i}.png"), sample.image)
-        lines += [f"file 'gate_{i}.png'", "duration 4", "file 'gate_empty.png'", "duration 2"]
-    lines.append("file 'gate_empty.png'")  # the concat demuxer needs the last file twice
-    playlist = folder / "gate.txt"
-    playlist.write_text("\n".join(lines) + "\n")
-    _ffmpeg(["-f", "concat", "-safe", "0", "-i", str(playlist), "-t", "18", "-vf",
-             "fps=25,scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2"],
-            target)
-    return target
-
-
-def gate_plates() -> list[str]:
-    """The texts of the three plates the gate clip shows (blue, yellow, green)."""
-    from benchmarks.plate_set import generate, load_background
-
-    car = load_background(str(CAR_PHOTO))
-    return [sample.text for sample in generate(3, seed=11, backgrounds={"car": car})]
-
 
 def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
                 webhook_secret: str | None = None) -> ServiceConfig:
@@ -106,8 +37,7 @@ def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
     The default rules (watchlisted faces and plates) plus unregistered vehicles at the gate, and
     optionally one webhook endpoint.
     """
-    folder = media_dir() / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = demo_folder()
     raw: dict[str, object] = {
         "cameras": [
             {"id": "lobby", "name": "1号楼大堂 (demo)", "url": str(lobby_clip(folder)),
@@ -123,7 +53,7 @@ def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
     return ServiceConfig.model_validate(raw)
 
 
-def seed_registry(registry: Any, analyzer: Any) -> list[str]:
+def seed_registry(registry: Registry, analyzer: FaceAnalyzer) -> list[str]:
     """Make the demo's people and cars known (idempotent); returns what it added.
 
     * Yao Ming (from ``yaoming.jpg``) on the watchlist: the lobby clip shows him among 22 players;
@@ -132,8 +62,9 @@ def seed_registry(registry: Any, analyzer: Any) -> list[str]:
     """
     added: list[str] = []
     photo = image_path("yaoming.jpg")
-    faces = analyzer.analyze([cv2.imread(str(photo))])[0]
-    if faces and registry.match_faces(np.stack([faces[0].embedding]))[0].status != "match":
+    faces = analyzer.analyze([read_image(photo)])[0]
+    embedding = faces[0].embedding if faces else None
+    if embedding is not None and registry.match_faces(np.stack([embedding]))[0].status != "match":
         registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="姚明 (demo)", watchlist=True,
                         reason="demo watchlist entry", severity="critical")
         added.append("watchlist face: 姚明 (demo)")
@@ -160,7 +91,7 @@ class WebhookPrinter:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                ok = printer.verify(self.headers, body)
+                ok = verify_signature(printer.secret, self.headers, body)
                 self.send_response(204 if ok else 401)
                 self.end_headers()
                 printer.show(body, ok)
@@ -175,16 +106,6 @@ class WebhookPrinter:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/estatewatch/alarms"
-
-    def verify(self, headers: Any, body: bytes) -> bool:
-        from alarms.webhooks import decode_secret, sign
-
-        msg_id, stamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
-        if not msg_id or not stamp.isdigit():
-            return False
-        expected = sign(decode_secret(self.secret), msg_id, int(stamp), body)
-        offered = headers.get("webhook-signature", "").split()
-        return any(hmac.compare_digest(expected, sig) for sig in offered)
 
     def show(self, body: bytes, ok: bool) -> None:
         self.received += 1

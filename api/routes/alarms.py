@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from alarms.events import alarm_data
-from alarms.records import AlarmFilter, Paging
+from alarms.records import Alarm, AlarmFilter, Paging
 from alarms.store import AlarmNotFoundError, IllegalTransitionError
-from api.deps import CurrentCaller, ServiceDep
+from api.deps import AlarmsDep, CurrentCaller, PublicBaseUrl
+from api.schemas import AlarmList, PublicAlarm
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -28,65 +29,56 @@ class AlarmAction(BaseModel):
     note: str = Field("", max_length=2000, description="Resolution note.")
 
 
-def _store(service: Any) -> Any:
-    if service.store is None:
-        raise HTTPException(503, "the alarm store is not open yet")
-    return service.store
-
-
-def _public(service: Any, alarm: Any) -> dict[str, Any]:
-    return alarm_data(alarm, service.config.alarms.public_base_url)
-
-
 @router.get("", summary="Alarms, newest first")
 def list_alarms(
-    service: ServiceDep, _caller: CurrentCaller,
+    _caller: CurrentCaller, store: AlarmsDep, base_url: PublicBaseUrl,
     state: list[State] | None = Query(None, description="Only these states."),
     camera_id: str | None = Query(None),
     since: dt.datetime | None = Query(None, description="Occurred at or after (ISO 8601)."),
     limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
-) -> dict[str, Any]:
-    page = _store(service).list(AlarmFilter(states=tuple(state) if state else None, camera_id=camera_id,
-                                            since=since), Paging(limit, offset))
-    return {"total": page.total, "items": [_public(service, a) for a in page.items]}
+) -> AlarmList:
+    page = store.list(AlarmFilter(states=tuple(state) if state else None, camera_id=camera_id, since=since),
+                      Paging(limit, offset))
+    return AlarmList(total=page.total, items=[PublicAlarm.of(a, base_url) for a in page.items])
 
 
-@router.get("/{alarm_id}", summary="One alarm")
-def get_alarm(alarm_id: str, service: ServiceDep, _caller: CurrentCaller) -> dict[str, Any]:
+@router.get("/{alarm_id}", summary="One alarm", responses={404: {"description": "No such alarm"}})
+def get_alarm(alarm_id: str, _caller: CurrentCaller, store: AlarmsDep,
+              base_url: PublicBaseUrl) -> PublicAlarm:
     try:
-        return _public(service, _store(service).get(alarm_id))
+        return PublicAlarm.of(store.get(alarm_id), base_url)
     except AlarmNotFoundError:
         raise HTTPException(404, f"no alarm {alarm_id!r}") from None
 
 
-def _transition(service: Any, alarm_id: str, action: AlarmAction, verb: str) -> dict[str, Any]:
-    store = _store(service)
+def _transition(alarm_id: str, change: Callable[[], Alarm], base_url: str) -> PublicAlarm:
     try:
-        alarm = (store.acknowledge(alarm_id, action.by) if verb == "acknowledge"
-                 else store.resolve(alarm_id, action.by, action.note))
+        alarm = change()
     except AlarmNotFoundError:
         raise HTTPException(404, f"no alarm {alarm_id!r}") from None
     except IllegalTransitionError as exc:
         raise HTTPException(409, str(exc)) from None
-    return _public(service, alarm)
+    return PublicAlarm.of(alarm, base_url)
 
 
-@router.post("/{alarm_id}/acknowledge", summary="Acknowledge an open alarm")
-def acknowledge(alarm_id: str, action: AlarmAction, service: ServiceDep,
-                _caller: CurrentCaller) -> dict[str, Any]:
-    return _transition(service, alarm_id, action, "acknowledge")
+@router.post("/{alarm_id}/acknowledge", summary="Acknowledge an open alarm",
+            responses={404: {"description": "No such alarm"}, 409: {"description": "Not allowed now"}})
+def acknowledge(alarm_id: str, action: AlarmAction, _caller: CurrentCaller, store: AlarmsDep,
+                base_url: PublicBaseUrl) -> PublicAlarm:
+    return _transition(alarm_id, lambda: store.acknowledge(alarm_id, action.by), base_url)
 
 
-@router.post("/{alarm_id}/resolve", summary="Resolve an alarm")
-def resolve(alarm_id: str, action: AlarmAction, service: ServiceDep,
-            _caller: CurrentCaller) -> dict[str, Any]:
-    return _transition(service, alarm_id, action, "resolve")
+@router.post("/{alarm_id}/resolve", summary="Resolve an alarm",
+            responses={404: {"description": "No such alarm"}, 409: {"description": "Not allowed now"}})
+def resolve(alarm_id: str, action: AlarmAction, _caller: CurrentCaller, store: AlarmsDep,
+            base_url: PublicBaseUrl) -> PublicAlarm:
+    return _transition(alarm_id, lambda: store.resolve(alarm_id, action.by, action.note), base_url)
 
 
 @router.get("/{alarm_id}/snapshot", summary="The alarm's snapshot (JPEG)",
-            response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
-def snapshot(alarm_id: str, service: ServiceDep, _caller: CurrentCaller) -> FileResponse:
-    store = _store(service)
+            response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}},
+                                                         404: {"description": "No alarm or no snapshot"}})
+def snapshot(alarm_id: str, _caller: CurrentCaller, store: AlarmsDep) -> FileResponse:
     try:
         path = store.snapshot_file(alarm_id)
     except AlarmNotFoundError:

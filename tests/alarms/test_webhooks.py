@@ -26,6 +26,7 @@ from alarms.webhooks import (
     parse_retry_after,
     sign,
     signature_header,
+    verify_signature,
 )
 from tests.alarms.conftest import SECRET, T0, Receiver, StoreFactory, delivery_config, make_draft
 
@@ -48,6 +49,26 @@ def test_rotation_signs_with_every_secret_and_each_verifies() -> None:
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(ts), "webhook-signature": header}
     for secret in (SECRET, OTHER_SECRET):
         assert Webhook(secret).verify(body, headers)["data"]["label"] == "张三"
+
+
+SPEC_HEADERS = {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS), "webhook-signature": SPEC_SIG}
+
+
+@pytest.mark.parametrize(
+    ("secret", "headers", "body", "expected"),
+    [
+        (SECRET, SPEC_HEADERS, SPEC_BODY, True),
+        (SECRET, {**SPEC_HEADERS, "webhook-signature": f"v1,b2xk {SPEC_SIG}"}, SPEC_BODY, True),  # rotation
+        (OTHER_SECRET, SPEC_HEADERS, SPEC_BODY, False),
+        (SECRET, SPEC_HEADERS, SPEC_BODY + b" ", False),
+        (SECRET, {**SPEC_HEADERS, "webhook-timestamp": str(SPEC_TS + 1)}, SPEC_BODY, False),
+        (SECRET, {**SPEC_HEADERS, "webhook-id": ""}, SPEC_BODY, False),
+        (SECRET, {**SPEC_HEADERS, "webhook-timestamp": "soon"}, SPEC_BODY, False),
+        (SECRET, {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS)}, SPEC_BODY, False),
+    ],
+)
+def test_verify_signature(secret: str, headers: dict[str, str], body: bytes, expected: bool) -> None:
+    assert verify_signature(secret, headers, body) is expected
 
 
 @pytest.mark.parametrize(

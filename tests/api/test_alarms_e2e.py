@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app
-from benchmarks.media import image_path, media_dir
 from estatewatch.config import ServiceConfig
-from estatewatch.demo import lobby_clip
 from estatewatch.service import Service
+from media.clips import lobby_clip
+from media.images import image_path, media_dir
 from registry.service import Registry
 from streams.testing.server import Mount, RtspTestServer, gstreamer_missing
 from vision.face.pipeline import FaceAnalyzer

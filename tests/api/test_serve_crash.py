@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.media import image_path, media_dir
-from estatewatch.demo import lobby_clip
+from media.clips import lobby_clip
+from media.images import image_path, media_dir
 from registry.service import Registry
 from streams.testing.server import Mount, RtspTestServer, free_port, gstreamer_missing
 from tests.alarms.conftest import SECRET, Received, Receiver

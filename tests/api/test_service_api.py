@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.keys import load_api_keys
-from benchmarks.plate_set import generate, load_background
-from estatewatch.demo import CAR_PHOTO, demo_config, gate_plates, seed_registry
+from estatewatch.demo import demo_config, seed_registry
 from estatewatch.service import Service
+from media.clips import CAR_PHOTO, gate_plates
+from media.plates import generate, load_background
 
 KEY = "test-key-0123456789"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.plate_set import RenderedPlate
 from benchmarks.plates import BAND_LABELS, _band, markdown, score
+from media.plates import RenderedPlate
 from vision.plate.grammar import parse_plate
 from vision.types import PlateReading
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from estatewatch.cli import app
-from tests import media
+from media.images import image_path
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def outputs(model_store: Path,
     corrupt = tmp / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     chinese_name = tmp / "北门-bus.jpg"
-    shutil.copy(media.image_path("bus.jpg"), chinese_name)
-    args = ["recognize", "--json", str(chinese_name), str(corrupt), str(media.image_path("players.jpg")),
+    shutil.copy(image_path("bus.jpg"), chinese_name)
+    args = ["recognize", "--json", str(chinese_name), str(corrupt), str(image_path("players.jpg")),
             str(tmp / "missing.png")]
     result = CliRunner(env=env).invoke(app, args)
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from estatewatch.cli import app
-from tests import media
+from media.images import image_path
 
 
 def test_enrolled_resident_is_the_only_match(model_store: Path, tmp_path: Path,
@@ -19,11 +19,11 @@ def test_enrolled_resident_is_the_only_match(model_store: Path, tmp_path: Path,
     monkeypatch.delenv("ESTATEWATCH_DATABASE_URL", raising=False)
     runner = CliRunner()
     enrolled = runner.invoke(app, ["registry", "enroll", "--name", "姚明", "--photo",
-                                   str(media.image_path("yaoming.jpg")), "--building", "3", "--unit", "2",
+                                   str(image_path("yaoming.jpg")), "--building", "3", "--unit", "2",
                                    "--room", "501"])
     assert enrolled.exit_code == 0, enrolled.output
     result = runner.invoke(app, ["-q", "recognize", "--json", "--run", "faces",
-                                 str(media.image_path("players.jpg"))])
+                                 str(image_path("players.jpg"))])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
     matches = [f["match"] for f in record["faces"]]
@@ -41,7 +41,7 @@ def test_no_match_leaves_match_null(model_store: Path, tmp_path: Path,
     monkeypatch.setenv("ESTATEWATCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ESTATEWATCH_MODELS_DIR", str(model_store))
     result = CliRunner().invoke(app, ["-q", "recognize", "--json", "--no-match", "--run", "faces",
-                                      str(media.image_path("yaoming.jpg"))])
+                                      str(image_path("yaoming.jpg"))])
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert record["faces"][0]["match"] is None
     assert not (tmp_path / "estatewatch.db").exists()

@@ -26,10 +26,10 @@ from sqlalchemy import Engine, MetaData, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from alarms.intake import crop_box
 from alarms.schema import ALARMS
 from alarms.snapshots import encode_jpeg
 from alarms.store import AlarmStore
-from estatewatch.alarming import crop_box
 from estatewatch.cli import app
 from registry.schema import FaceTemplate
 from registry.types import Owner

@@ -12,8 +12,8 @@ import time
 import psutil
 import pytest
 
+from media.clips import h264_clip
 from streams.health import CameraState, TamperKind
-from streams.testing.media import h264_clip
 from streams.testing.server import RtspTestServer
 from tests.waiting import wait_until
 

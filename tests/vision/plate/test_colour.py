@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import plate_set
+from media import plates as plate_set
 from vision.plate.colour import TEMPLATES_BY_COLOUR, plate_colour
 from vision.plate.grammar import TEMPLATES, matches, parse_plate
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import plate_set
-from benchmarks.plate_set import RenderedPlate
+from media import plates as plate_set
+from media.plates import RenderedPlate
 from tests.tolerances import PIXEL_ATOL, RAW_ATOL, SCORE_ATOL
 from vision.model import create
 from vision.plate.detector import PlateDetector, make_priors

@@ -1,9 +1,10 @@
-"""From analysed frames and camera health to stored, delivered alarms (composition-root glue).
+"""The alarm intake: from the live scheduler's frames and camera health to stored, delivered alarms.
 
-Per analysed frame: the registry matches faces and plates, the camera's observer tracks them
-and decides identities once per track, the rules turn decided sightings into drafts, the
-deduplicator admits or suppresses each, and the store writes every admitted alarm with its
-snapshot and outgoing messages in one transaction (the relay delivers them).
+Per frame (a gated one stands for the camera's last analysis): the registry matches faces and
+plates, the camera's observer tracks them and decides identities once per track, the rules turn
+decided sightings into drafts, the deduplicator admits or suppresses each, and the store writes
+every admitted alarm with its snapshot and outgoing messages in one transaction (the relay
+delivers them).
 """
 
 from __future__ import annotations
@@ -13,29 +14,59 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from alarms.care import CareSubject, LastSeen, care_alarms
 from alarms.dedup import Deduplicator
+from alarms.records import Alarm
 from alarms.rules import HealthWatch, RuleSet
 from alarms.sightings import CameraObserver, PersonSighting, Sighting
 from alarms.types import AlarmDraft
 from alarms.zones import ZoneConfig
 from registry.plates import PlateMatch
-from registry.types import FaceMatch
+from registry.types import FaceMatch, ResidentInfo
 from streams.frames import Frame
 from streams.health import CameraState, HealthEvent
 from vision.cascade import ImageRecognition
+from vision.live import FrameResult
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_FACE = FaceMatch(status="unknown", score=-1.0)
+Image = npt.NDArray[np.uint8]
 
 
-def registry_matches(registry: Any, recognition: ImageRecognition
+class Matcher(Protocol):
+    """What the intake asks the registry about each frame (``registry.service.Registry`` is one)."""
+
+    def match_faces(self, embeddings: npt.ArrayLike) -> Sequence[FaceMatch]:
+        """One answer per ``(N, 512)`` embedding row."""
+        ...
+
+    def match_plate(self, text: str) -> PlateMatch: ...
+
+
+class SiteRegistry(Matcher, Protocol):
+    """The registry as the intake uses it: matching, and the residents the care rules watch."""
+
+    def list_residents(self) -> Sequence[ResidentInfo]: ...
+
+
+class AlarmSink(Protocol):
+    """Where the intake puts what it decided (``alarms.store.AlarmStore`` is one)."""
+
+    def raise_alarm(self, draft: AlarmDraft, snapshot: Image | None = None, crop: Image | None = None,
+                    now: dt.datetime | None = None) -> Alarm: ...
+
+    def record_event(self, event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> str:
+        """An operational event such as ``camera.offline``; returns its id."""
+        ...
+
+
+def registry_matches(registry: Matcher, recognition: ImageRecognition
                      ) -> tuple[list[FaceMatch | None], list[PlateMatch | None]]:
     """The registry's answer per face and per plate of ``recognition``.
 
@@ -97,15 +128,15 @@ class Alarmist:
         camera_ids: the site's cameras.
         rules: the site's rules (``RuleSet.build``).
         zones: the site's zones.
-        store: the alarm store (``alarms.store.AlarmStore``).
+        store: where alarms and events go (``alarms.store.AlarmStore``).
         registry: the resident registry (``registry.service.Registry``), or ``None``: every
             face and plate is then unknown.
         dedup: the deduplicator (a fresh one by default).
         care_interval_s: how often :meth:`tick` runs the care check.
     """
 
-    def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig], store: Any,
-                 registry: Any | None, dedup: Deduplicator | None = None,
+    def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig],
+                 store: AlarmSink, registry: SiteRegistry | None, dedup: Deduplicator | None = None,
                  care_interval_s: float = 300.0, started: dt.datetime | None = None) -> None:
         self.rules = rules
         self.store = store
@@ -121,8 +152,28 @@ class Alarmist:
         self._lock = threading.Lock()
         self._down: set[str] = set()
         self.raised = 0
+        self._last_analysis: dict[str, ImageRecognition] = {}
 
     # -- frames ----------------------------------------------------------------------------
+    def on_result(self, result: FrameResult) -> list[Any]:
+        """Feed one frame of the live scheduler; returns the alarms it raised.
+
+        A frame the motion gate skipped shows an unchanged scene, so what was there is still
+        there: the trackers see the camera's last analysis again (as re-running the models on
+        this frame would have told them), which keeps a parked car or a person standing still
+        one live track. A gated frame before the camera's first analysis feeds nothing.
+        """
+        recognition = self._analysis_of(result)
+        return [] if recognition is None else self.on_frame(result.frame, recognition)
+
+    def _analysis_of(self, result: FrameResult) -> ImageRecognition | None:
+        """The recognition a frame stands for: its own, or the last one when it was gated."""
+        with self._lock:
+            if result.skipped_by_gate:
+                return self._last_analysis.get(result.camera_id)
+            self._last_analysis[result.camera_id] = result.recognition
+            return result.recognition
+
     def _matches(self, recognition: ImageRecognition) -> tuple[list[FaceMatch], list[PlateMatch]]:
         if self.registry is None:
             return ([UNKNOWN_FACE] * len(recognition.faces),
@@ -132,7 +183,7 @@ class Alarmist:
                 [PlateMatch(p.reading.text, "unknown") if m is None else m
                  for p, m in zip(recognition.plates, plates, strict=True)])
 
-    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Any]:
+    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Alarm]:
         """Feed one analysed frame; returns the alarms it raised."""
         face_matches, plate_matches = self._matches(recognition)
         wall = wall_time(frame)
@@ -143,7 +194,7 @@ class Alarmist:
                 at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq)
             return self._sightings(sightings, wall)
 
-    def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Any]:
+    def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Alarm]:
         raised = []
         for sighting in sightings:
             if isinstance(sighting, PersonSighting) and sighting.owner is not None \
@@ -156,13 +207,13 @@ class Alarmist:
         return raised
 
     def _raise(self, draft: AlarmDraft, snapshot: npt.NDArray[np.uint8] | None,
-               crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Any:
+               crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Alarm:
         alarm = self.store.raise_alarm(draft, snapshot, crop, now)
         self.raised += 1
         return alarm
 
     # -- health and time -------------------------------------------------------------------
-    def on_health(self, event: HealthEvent) -> list[Any]:
+    def on_health(self, event: HealthEvent) -> list[Alarm]:
         """Feed a camera health event: operational event for offline/online, alarms by the rules."""
         now = dt.datetime.fromtimestamp(event.at.wall, dt.UTC)
         with self._lock:
@@ -179,7 +230,7 @@ class Alarmist:
             return [self._raise(d, None, None, now)
                     for d in self.dedup.admit(self.health.on_event(event), now)]
 
-    def tick(self, now: dt.datetime) -> list[Any]:
+    def tick(self, now: dt.datetime) -> list[Alarm]:
         """Periodic work: camera-offline grace periods, the care check, dedup expiry."""
         with self._lock:
             drafts = self.health.tick(now)

@@ -42,7 +42,7 @@ FONT_PATHS = (
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 BACKGROUNDS = ("licenseplate_motion.jpg", "bus.jpg", "building.jpg", "home.jpg", "aero3.jpg",
                "zidane.jpg")
-"""Real photos the plates are composited onto (opencv-doc files or :mod:`benchmarks.media`)."""
+"""Real photos the plates are composited onto (opencv-doc files or :mod:`media.images`)."""
 
 PX_PER_MM = 1.0
 NEGATIVE_TEXTS = ("停车场", "HELLO", "出口", "访客车位", "禁止停车", "EXIT 3", "小区入口", "京A")
@@ -88,14 +88,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def load_background(name: str) -> U8:
-    """A background photo as BGR uint8 (opencv-doc file, else :func:`benchmarks.media.read_image`)."""
+    """A background photo as BGR uint8 (opencv-doc file, else :func:`media.images.read_image`)."""
     local = OPENCV_DATA / name
     if local.is_file():
         image = cv2.imread(str(local))
         if image is None:
             raise RuntimeError(f"could not decode {local}")
         return np.asarray(image, np.uint8)
-    from benchmarks.media import read_image
+    from media.images import read_image
 
     return read_image(name)
 

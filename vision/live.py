@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from streams.config import CameraConfig
 from streams.frames import Frame
@@ -41,6 +42,21 @@ logger = logging.getLogger(__name__)
 
 _LATENCY_WINDOW = 4096
 _DROP_LOG_INTERVAL_S = 10.0
+
+
+class PipelineSettings(BaseModel):
+    """How sampled frames are scheduled through the models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(2, ge=1, le=64, description="Analysis threads (about the number of cores on CPU).")
+    max_queue: int = Field(3, ge=1, le=100,
+                           description="Sampled frames queued per camera; beyond, the oldest is dropped.")
+    frames_per_call: int = Field(4, ge=1, le=64,
+                                 description="Most frames (of distinct cameras) analysed in one call.")
+    gating: GatingConfig | None = Field(
+        default_factory=GatingConfig,
+        description="Motion gating (skip unchanged frames, detect on moving regions); null disables it.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from estatewatch.demo import gate_clip, lobby_clip
-from estatewatch.pipeline import FramePipeline, FrameResult
+from media.clips import gate_clip, lobby_clip
+from media.images import media_dir
 from streams.config import CameraConfig
-from tests.media import media_dir
 from tests.waiting import wait_until
 from vision.cascade import Cascade, tasks_for
 from vision.config import VisionSettings
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.live import FramePipeline, FrameResult
 
 pytestmark = pytest.mark.slow
 

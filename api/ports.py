@@ -1,0 +1,89 @@
+"""What the routes need from the running service, named as Protocols.
+
+The API sits at the top of the stages and must not import the composition root, so it states
+what it reads instead: the root hands its ``Service`` to :func:`api.app.create_app`, and mypy
+checks there that the service satisfies :class:`ServiceView` (structurally, no inheritance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry
+
+from alarms.records import Alarm, AlarmFilter, AlarmPage, Paging
+from api.schemas import PublicCamera, Recognition
+from streams.health import HealthEvent
+
+
+class UnknownCameraError(LookupError):
+    """A camera id that is not in the configuration."""
+
+
+class CameraStatus(Protocol):
+    """The configured cameras with their live state, and their recent health events."""
+
+    def cameras(self) -> Sequence[PublicCamera]: ...
+
+    def events(self, limit: int = 100) -> Sequence[HealthEvent]:
+        """Newest first."""
+        ...
+
+
+class RecognitionLog(Protocol):
+    """Recent recognitions kept in memory."""
+
+    def recognitions(self, camera_id: str | None = None, limit: int = 50) -> Sequence[Recognition]:
+        """Newest first, optionally of one camera; :class:`UnknownCameraError` for an unknown one."""
+        ...
+
+
+class AlarmReader(Protocol):
+    """The alarm store as the alarm routes use it: read, acknowledge, resolve, the snapshot file.
+
+    Both state changes raise ``alarms.store.AlarmNotFoundError`` and ``IllegalTransitionError``.
+    """
+
+    def list(self, filters: AlarmFilter | None = None, paging: Paging | None = None) -> AlarmPage: ...
+
+    def get(self, alarm_id: str) -> Alarm: ...
+
+    def acknowledge(self, alarm_id: str, who: str) -> Alarm: ...
+
+    def resolve(self, alarm_id: str, who: str, note: str = "") -> Alarm: ...
+
+    def snapshot_file(self, alarm_id: str) -> Path | None: ...
+
+
+class AlarmDesk(Protocol):
+    """Where the alarm routes find the store and the site's public URL (for snapshot links)."""
+
+    @property
+    def store(self) -> AlarmReader | None:
+        """``None`` until the service has opened the store."""
+        ...
+
+    @property
+    def public_base_url(self) -> str: ...
+
+
+class Readiness(Protocol):
+    """The public probes: readiness and the Prometheus registry."""
+
+    @property
+    def ready(self) -> bool:
+        """Models loaded and cameras started."""
+        ...
+
+    @property
+    def metrics(self) -> CollectorRegistry: ...
+
+    def refresh_gauges(self) -> None:
+        """Bring gauges up to date before a scrape."""
+        ...
+
+
+class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, Protocol):
+    """Everything the app reads from the service: the union of what its routes need."""

@@ -1,0 +1,201 @@
+"""Response bodies of the REST API: the JSON each route returns, as pydantic models.
+
+FastAPI validates every response against these and publishes them in ``/openapi.json``. The
+models are built from the dicts the lower layers already produce (``CameraConfig.public_dict``,
+``to_json`` of a recognition, ``alarm_data``, ``HealthEvent.to_dict``), so the JSON stays the
+one documented in README; ``extra="forbid"`` makes a key those dicts gain and a model lacks an
+error instead of a silent drop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from alarms.events import alarm_data
+from alarms.records import Alarm, AlarmState
+from alarms.types import AlarmType, Severity, SubjectKind
+from streams.backoff import BackoffSchedule
+from streams.config import Analysis, CameraConfig, TamperConfig, Transport
+from streams.health import CameraState, HealthEvent, TamperKind
+from vision.types import PlateColour
+
+Box = list[float]
+"""``[x1, y1, x2, y2]`` in image pixels."""
+Points = list[list[float]]
+"""``[[x, y], ...]`` in image pixels."""
+IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+"""ISO 8601 in UTC with a ``Z`` suffix and milliseconds (``2026-05-01T08:30:00.123Z``)."""
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- probes ----------------------------------------------------------------------------------
+class Liveness(_Body):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(_Body):
+    status: Literal["ready", "starting"] = Field(description="`starting` (HTTP 503) until the models "
+                                                             "are loaded and the cameras started.")
+
+
+# -- cameras ---------------------------------------------------------------------------------
+class StreamStatus(_Body):
+    """The camera's stream since the service started."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    state: CameraState | None = Field(description="Health state; null before the reader started.")
+    reason: str = Field(description="Why it is in that state (credentials masked).")
+    decoded: int = Field(description="Frames decoded.")
+    delivered: int = Field(description="Frames handed to analysis (at detect_fps).")
+    dropped: int = Field(description="Decoded frames not handed to analysis.")
+    reconnects: int = Field(description="Connection attempts after the first.")
+
+
+class AnalysisCounters(_Body):
+    """What analysis made of the camera's sampled frames since the service started."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    sampled: int
+    analysed: int = Field(description="Frames run through the models.")
+    gated: int = Field(description="Frames skipped by the motion gate as unchanged.")
+    dropped: int = Field(description="Frames dropped because analysis fell behind.")
+    latency_p50_ms: float | None = Field(description="Median capture-to-result time of recent frames.")
+    latency_p99_ms: float | None
+
+
+class PublicCamera(_Body):
+    """A camera's configuration (see ``cameras:`` in README) without its password, URLs masked.
+
+    The fields are those of ``streams.config.CameraConfig`` but ``password`` (a test keeps the two
+    in step), in the order the API has always listed them, then the live state.
+    """
+
+    id: str
+    name: str
+    username: str | None
+    transport: Transport
+    detect_fps: float
+    run: list[Analysis]
+    open_timeout_s: float
+    read_timeout_s: float
+    stall_after_s: float
+    watchdog_s: float
+    decode_threads: int
+    backoff: BackoffSchedule
+    tamper: TamperConfig
+    url: str = Field(description="Main stream, password masked.")
+    sub_url: str | None = Field(description="Detection sub-stream, password masked.")
+    status: StreamStatus | None = Field(None, description="Null until the camera's reader exists.")
+    analysis: AnalysisCounters | None = Field(None, description="Null until the pipeline runs.")
+
+    @classmethod
+    def of(cls, camera: CameraConfig, status: StreamStatus | None = None,
+           analysis: AnalysisCounters | None = None) -> PublicCamera:
+        return cls.model_validate({**camera.public_dict(), "status": status, "analysis": analysis})
+
+
+class CameraEvent(_Body):
+    """A camera's state changed, or a tamper check raised or cleared."""
+
+    camera_id: str
+    state: CameraState = Field(description="The state after the event.")
+    previous: CameraState | None = Field(description="The state before (null for tamper events).")
+    reason: str = Field(description="Human-readable cause, credentials masked.")
+    wall_time: float = Field(description="When, in Unix seconds.")
+    tamper: TamperKind | None = Field(description="The tamper check, for tamper events.")
+    active: bool = Field(description="Tamper events: raised (true) or cleared (false).")
+
+    @classmethod
+    def of(cls, event: HealthEvent) -> CameraEvent:
+        return cls.model_validate(event.to_dict())
+
+
+# -- recognitions ----------------------------------------------------------------------------
+_NO_MATCH = "Always null here: live frames are matched against the registry by the alarm intake."
+
+
+class Face(_Body):
+    box: Box
+    score: float = Field(description="Detector confidence.")
+    landmarks: Points = Field(description="Five keypoints: eyes, nose, mouth corners.")
+    quality: float | None = Field(description="Face quality in [0, 1]; null when not embedded.")
+    match: None = Field(None, description=_NO_MATCH)
+
+
+class Vehicle(_Body):
+    box: Box
+    label: str | int = Field(description="COCO class name (class id when the model has no names).")
+    score: float
+
+
+class Plate(_Body):
+    text: str = Field(description="Normalised plate text when valid, else the raw reading.")
+    valid: bool = Field(description="Whether the text passes the Chinese plate grammar.")
+    kind: str | None = Field(description="`standard`, `new_energy`, or null when invalid.")
+    colour: PlateColour | None
+    score: float = Field(description="Mean per-character confidence.")
+    box: Box | None
+    corners: Points | None = Field(description="TL, TR, BR, BL.")
+    vehicle: int | None = Field(description="Index of the vehicle the plate lies in.")
+    match: None = Field(None, description=_NO_MATCH)
+
+
+class Recognition(_Body):
+    """What one analysed frame of a camera showed (the ``recognize --json`` shape plus frame facts)."""
+
+    camera_id: str
+    seq: int = Field(description="The frame's sequence number on its camera.")
+    captured_at: float = Field(description="Capture time, Unix seconds.")
+    analysis_ms: float
+    latency_ms: float = Field(description="Capture to result.")
+    faces: list[Face]
+    vehicles: list[Vehicle]
+    plates: list[Plate]
+
+
+# -- alarms ----------------------------------------------------------------------------------
+class AlarmSubject(_Body):
+    kind: SubjectKind
+    id: str = Field(description="Registry id, `<camera>:<track>`, plate text or camera id, by kind.")
+
+
+class PublicAlarm(_Body):
+    """An alarm as guards and receivers see it: the ``data`` of an ``alarm.*`` webhook."""
+
+    id: str
+    type: AlarmType
+    severity: Severity
+    state: AlarmState
+    rule_id: str
+    camera_id: str | None
+    zone: str | None
+    occurred_at: IsoTime
+    subject: AlarmSubject
+    similarity: float | None = Field(description="Face cosine similarity, face alarms.")
+    plate_text: str | None
+    snapshot_url: str | None = Field(description="Fetch with an API key; null without a snapshot.")
+    details: dict[str, JsonValue]
+    acknowledged_at: IsoTime | None
+    acknowledged_by: str | None
+    resolved_at: IsoTime | None
+    resolved_by: str | None
+    resolution_note: str | None
+    redacted: bool = Field(description="True once the registry deleted the subject: the face crop is gone.")
+    redacted_at: IsoTime | None = Field(description="When the face crop was removed.")
+
+    @classmethod
+    def of(cls, alarm: Alarm, public_base_url: str) -> PublicAlarm:
+        return cls.model_validate(alarm_data(alarm, public_base_url))
+
+
+class AlarmList(_Body):
+    total: int = Field(description="Alarms matching the filter, all pages.")
+    items: list[PublicAlarm]
+
