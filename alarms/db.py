@@ -1,4 +1,4 @@
-"""The alarm store's migrations, on an engine made by :func:`registry.db.make_engine`."""
+"""The alarm store's migrations, on an engine made by :func:`storage.db.make_engine`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from registry.db import checkpoint, is_sqlite, make_engine
+from storage.db import checkpoint, is_sqlite, make_engine
 
 __all__ = ["VERSION_TABLE", "checkpoint", "current_revision", "is_sqlite", "make_engine", "upgrade"]
 

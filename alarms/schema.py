@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from registry.db import NAMING
+from storage.db import NAMING
 
 ALARM_STATES = ("open", "acknowledged", "resolved")
 MESSAGE_STATUSES = ("pending", "delivered", "failed", "dead")

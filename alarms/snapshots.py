@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from storage.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +38,6 @@ def encode_jpeg(image: npt.NDArray[np.uint8], quality: int = JPEG_QUALITY) -> by
     if not ok:
         raise ValueError("JPEG encoding failed")
     return bytes(buffer.tobytes())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class SnapshotStore:

@@ -3,6 +3,9 @@
 Every change writes its event (``alarm.raised``, ``alarm.acknowledged``, ``alarm.resolved``,
 operational events such as ``camera.offline``) and one outbox message per interested endpoint in
 the same transaction, so an alarm is never stored without its notifications or the other way round.
+
+Its parts: :class:`~alarms.emitter.EventEmitter` records the events and tells listeners;
+:class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person.
 """
 
 from __future__ import annotations
@@ -12,30 +15,29 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 
 from alarms import db, outbox
-from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig
-from alarms.crops import PERSON_KINDS, open_crop, seal_crop, seal_jpeg
-from alarms.events import alarm_data, envelope
+from alarms.config import DeliveryConfig
+from alarms.crops import AlarmCrops
+from alarms.emitter import EventEmitter, EventListener, routes_from_config
+from alarms.events import alarm_data
 from alarms.outbox import Route
 from alarms.records import Alarm, AlarmFilter, AlarmPage, AlarmState, DeliveryAttempt, MessageInfo, Paging
 from alarms.schema import ALARMS, EVENTS
 from alarms.snapshots import SnapshotStore
-from alarms.types import AlarmDraft, Subject
-from models.store import data_dir as default_data_dir
-from registry.config import RegistrySettings
+from alarms.types import AlarmDraft, Subject, aware_now
 from registry.crypto import TemplateCipher
 from registry.types import Owner
+from storage import db as storage_db
+from storage.files import data_dir as default_data_dir
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -47,9 +49,6 @@ _Record = TypeVar("_Record", bound="DataclassInstance")
 logger = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
-EventListener = Callable[[str, dict[str, Any]], None]
-"""Called after commit with ``(event type, envelope)``: the live feed, waking the relay."""
-
 TRANSITIONS: dict[str, tuple[AlarmState, tuple[AlarmState, ...]]] = {
     "acknowledge": ("acknowledged", ("open",)),
     "resolve": ("resolved", ("open", "acknowledged")),
@@ -77,35 +76,7 @@ def next_state(state: AlarmState, action: str) -> AlarmState:
 def default_database_url() -> str:
     """``ESTATEWATCH_DATABASE_URL``, else ``sqlite:///<data dir>/estatewatch.db`` (the registry's file)."""
     url = os.environ.get("ESTATEWATCH_DATABASE_URL")
-    return url or f"sqlite:///{(default_data_dir() / 'estatewatch.db').resolve()}"
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointRoute:
-    """An endpoint id and its event filter, as the store needs them to fill the outbox."""
-
-    endpoint_id: str
-    events: tuple[str, ...] = ("*",)
-
-    def accepts(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
-
-
-def routes_from_config(config: DeliveryConfig) -> list[EndpointRoute]:
-    endpoints: list[WebhookConfig | MqttConfig | ConnectorConfig] = [
-        *config.webhooks,
-        *config.mqtt,
-        *config.connectors,
-    ]
-    return [EndpointRoute(e.endpoint_id(), tuple(e.events)) for e in endpoints]
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now
+    return url or storage_db.default_database_url()
 
 
 ALARM_COLUMNS = [
@@ -120,8 +91,9 @@ class AlarmStore:
 
     Face crops are encrypted with ``cipher`` (the registry's keyring; by default the one the
     ``ESTATEWATCH_TEMPLATE_KEY*`` settings give, made when first needed). The store is the
-    registry's :class:`registry.service.BiometricHolder` of alarm crops: deleting a person
-    redacts the crops of that person's alarms, and rotating the key re-encrypts them.
+    registry's :class:`registry.templates.BiometricHolder` of alarm crops (forwarding to
+    :attr:`crops`): deleting a person redacts the crops of that person's alarms, and rotating the
+    key re-encrypts them.
     """
 
     def __init__(
@@ -133,15 +105,13 @@ class AlarmStore:
         cipher: TemplateCipher | None = None,
     ) -> None:
         self.engine = engine
-        self._cipher = cipher
-        self._cipher_lock = threading.Lock()
         self.delivery = delivery or DeliveryConfig()
-        self.routes: list[Route] = (
-            list(routes) if routes is not None else list(routes_from_config(self.delivery))
-        )
         self.snapshots = SnapshotStore(snapshots_root)
-        self._first_delay_s = self.delivery.relay.retry_schedule_s[0]
-        self._listeners: list[EventListener] = []
+        self.crops = AlarmCrops(engine, self.snapshots, cipher)
+        self.emitter = EventEmitter(
+            list(routes) if routes is not None else list(routes_from_config(self.delivery)),
+            self.delivery.relay.retry_schedule_s[0],
+        )
 
     @classmethod
     def open(
@@ -184,38 +154,13 @@ class AlarmStore:
         self.engine.dispose()
 
     @property
-    def cipher(self) -> TemplateCipher:
-        """The keyring of face crops (made from the settings when first needed)."""
-        with self._cipher_lock:
-            if self._cipher is None:
-                self._cipher = TemplateCipher.from_settings(RegistrySettings(), self.snapshots.root.parent)
-            return self._cipher
+    def routes(self) -> list[Route]:
+        """The endpoints events are queued for (a list that may be changed in place)."""
+        return self.emitter.routes
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(type, envelope)`` after each committed event (must not block)."""
-        self._listeners.append(listener)
-
-    def _notify(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        for event_type, payload in events:
-            for listener in self._listeners:
-                try:
-                    listener(event_type, payload)
-                except Exception:
-                    logger.exception("event listener failed on %s", event_type)
-
-    def _emit(
-        self,
-        conn: Connection,
-        event_type: str,
-        data: dict[str, Any],
-        occurred_at: dt.datetime,
-        now: dt.datetime,
-        alarm_id: str | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        event_id = outbox.emit_event(
-            conn, event_type, data, occurred_at, now, self.routes, self._first_delay_s, alarm_id
-        )
-        return event_type, {"id": event_id, **envelope(event_type, occurred_at, data)}
+        self.emitter.add_listener(listener)
 
     # -- alarms ------------------------------------------------------------------------------------
     def raise_alarm(
@@ -229,12 +174,12 @@ class AlarmStore:
 
         The snapshot is written as a plain JPEG file; the crop is encrypted into the alarm's row.
         """
-        now = _now(now)
+        now = aware_now(now)
         alarm_id = str(uuid.uuid4())
         written: list[str] = []
         try:
             snapshot_path = self._save(alarm_id, draft.occurred_at, snapshot, ".jpg", written)
-            crop_key_id, crop_ct = (None, None) if crop is None else seal_crop(self.cipher, alarm_id, crop)
+            crop_key_id, crop_ct = (None, None) if crop is None else self.crops.seal(alarm_id, crop)
             alarm = Alarm(
                 id=alarm_id,
                 type=draft.type,
@@ -257,7 +202,7 @@ class AlarmStore:
                 conn.execute(
                     insert(ALARMS).values(**_row_values(alarm), crop_ct=crop_ct, crop_key_id=crop_key_id)
                 )
-                event = self._emit(
+                event = self.emitter.emit(
                     conn,
                     "alarm.raised",
                     alarm_data(alarm, self.delivery.public_base_url),
@@ -277,7 +222,7 @@ class AlarmStore:
             alarm.camera_id,
             alarm.subject.key(),
         )
-        self._notify([event])
+        self.emitter.notify([event])
         return alarm
 
     def _save(
@@ -302,7 +247,7 @@ class AlarmStore:
     def _transition(
         self, alarm_id: str, action: str, values: dict[str, Any], at_column: str, now: dt.datetime | None
     ) -> Alarm:
-        now = _now(now)
+        now = aware_now(now)
         if not str(next(iter(values.values())) or "").strip():
             raise ValueError(f"{action} needs who did it")
         target, allowed = TRANSITIONS[action]
@@ -316,11 +261,11 @@ class AlarmStore:
             if not changed:
                 next_state(alarm.state, action)  # raises IllegalTransitionError with the reason
                 raise IllegalTransitionError(f"cannot {action} alarm {alarm_id}")  # pragma: no cover
-            event = self._emit(
+            event = self.emitter.emit(
                 conn, f"alarm.{target}", alarm_data(alarm, self.delivery.public_base_url), now, now, alarm_id
             )
         logger.info("alarm %s %s by %s", alarm_id, target, next(iter(values.values())))
-        self._notify([event])
+        self.emitter.notify([event])
         return alarm
 
     def _get(self, conn: Connection, alarm_id: str) -> Alarm:
@@ -366,132 +311,42 @@ class AlarmStore:
             raise AlarmNotFoundError(f"no alarm {alarm_id}")
         if row.crop_ct is None:
             return None
-        return open_crop(self.cipher, alarm_id, row.crop_key_id, bytes(row.crop_ct))
+        return self.crops.open(alarm_id, row.crop_key_id, bytes(row.crop_ct))
+
+    # The registry's biometric holder of alarm crops is :attr:`crops`; these forward to it.
+    @property
+    def cipher(self) -> TemplateCipher:
+        return self.crops.cipher
 
     def forget_owners(self, owners: Sequence[Owner], now: dt.datetime | None = None) -> int:
-        """Redact the alarms of deleted registry persons; returns how many alarms changed.
-
-        Each alarm whose subject is one of ``owners`` loses its face crop (ciphertext, and any
-        legacy plain file) and is marked redacted; the alarm itself, its snapshot and its events stay.
-        """
-        now = _now(now)
-        people = [o for o in owners if o.kind in PERSON_KINDS]
-        changed = 0
-        for start in range(0, len(people), 200):
-            chunk = people[start : start + 200]
-            subject = or_(
-                *(and_(ALARMS.c.subject_kind == o.kind, ALARMS.c.subject_id == o.id) for o in chunk)
-            )
-            pending = or_(ALARMS.c.redacted_at.is_(None), ALARMS.c.crop_ct.is_not(None),
-                          ALARMS.c.crop_path.is_not(None))
-            with self.engine.begin() as conn:
-                rows = conn.execute(select(ALARMS.c.id, ALARMS.c.crop_path).where(subject, pending)).all()
-                ids = [str(r.id) for r in rows]
-                if not ids:
-                    continue
-                conn.execute(update(ALARMS).where(ALARMS.c.id.in_(ids))
-                             .values(crop_ct=None, crop_key_id=None, crop_path=None))
-                conn.execute(update(ALARMS).where(ALARMS.c.id.in_(ids), ALARMS.c.redacted_at.is_(None))
-                             .values(redacted_at=now))
-            for r in rows:
-                if r.crop_path:
-                    self.snapshots.delete(r.crop_path)
-            changed += len(ids)
-        db.checkpoint(self.engine)  # SQLite: no freed crop page survives in the WAL
-        if changed:
-            logger.info("redacted the crops of %d alarm(s) of %d deleted person(s)", changed, len(people))
-        return changed
+        return self.crops.forget_owners(owners, now)
 
     def crop_owners(self) -> builtins.list[Owner]:
-        """The registry persons that stored alarm face crops belong to (distinct)."""
-        query = (select(ALARMS.c.subject_kind, ALARMS.c.subject_id).distinct()
-                 .where(ALARMS.c.crop_ct.is_not(None), ALARMS.c.subject_kind.in_(PERSON_KINDS)))
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [Owner(r.subject_kind, r.subject_id) for r in rows]
+        return self.crops.crop_owners()
 
     def redact_orphans(self, existing: Callable[[Sequence[Owner]], set[Owner]],
                        now: dt.datetime | None = None) -> int:
-        """Redact crops whose person no longer exists in the registry; returns how many alarms changed.
+        return self.crops.redact_orphans(existing, now)
 
-        Closes the gap a deletion leaves: an alarm the live pipeline stores just after its person
-        was deleted (identified from the index a moment before) is redacted by the next sweep.
-        ``existing`` answers which of the given persons still exist (``Registry.existing_owners``).
-        """
-        owners = self.crop_owners()
-        gone = [o for o in owners if o not in existing(owners)] if owners else []
-        return self.forget_owners(gone, now) if gone else 0
-
-    def reencrypt(self, cipher: TemplateCipher, batch: int = 200) -> int:
-        """Re-encrypt every crop not under ``cipher``'s current key (key rotation); returns how many."""
-        current, done = cipher.current_key_id, 0
-        while True:
-            with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(ALARMS.c.id, ALARMS.c.crop_ct, ALARMS.c.crop_key_id)
-                    .where(ALARMS.c.crop_ct.is_not(None), ALARMS.c.crop_key_id != current)
-                    .limit(batch)
-                ).all()
-                for r in rows:
-                    jpeg = open_crop(cipher, r.id, r.crop_key_id, bytes(r.crop_ct))
-                    kid, blob = seal_jpeg(cipher, r.id, jpeg)
-                    conn.execute(
-                        update(ALARMS).where(ALARMS.c.id == r.id).values(crop_ct=blob, crop_key_id=kid)
-                    )
-            done += len(rows)
-            if len(rows) < batch:
-                break
-        db.checkpoint(self.engine)
-        return done
+    def reencrypt(self, cipher: TemplateCipher) -> int:
+        return self.crops.reencrypt(cipher)
 
     def key_ids_in_use(self) -> set[str]:
-        """Key ids of the stored crop ciphertexts."""
-        with self.engine.connect() as conn:
-            query = select(ALARMS.c.crop_key_id).where(ALARMS.c.crop_key_id.is_not(None)).distinct()
-            return {str(k) for k in conn.execute(query).scalars()}
+        return self.crops.key_ids_in_use()
 
-    def encrypt_legacy_crops(self, batch: int = 100) -> int:
-        """Encrypt the plain ``.crop.jpg`` files of older alarms into their rows, then delete the files.
-
-        Runs when the store opens with migrations; a crop file that is gone is dropped with a warning.
-        """
-        done = 0
-        while True:
-            with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(ALARMS.c.id, ALARMS.c.crop_path)
-                    .where(ALARMS.c.crop_path.is_not(None))
-                    .limit(batch)
-                ).all()
-                for r in rows:
-                    values: dict[str, Any] = {"crop_path": None}
-                    try:
-                        jpeg = self.snapshots.path(r.crop_path).read_bytes()
-                        kid, blob = seal_jpeg(self.cipher, r.id, jpeg)
-                        values.update(crop_ct=blob, crop_key_id=kid)
-                    except (OSError, ValueError) as exc:
-                        logger.warning("alarm %s: legacy crop %s unreadable, dropped: %s",
-                                       r.id, r.crop_path, exc)
-                    conn.execute(update(ALARMS).where(ALARMS.c.id == r.id).values(**values))
-            for r in rows:
-                self.snapshots.delete(r.crop_path)
-            done += len(rows)
-            if len(rows) < batch:
-                break
-        if done:
-            logger.info("encrypted %d plain alarm crop file(s) from an older version", done)
-        return done
+    def encrypt_legacy_crops(self) -> int:
+        return self.crops.encrypt_legacy_crops()
 
     # -- operational events ------------------------------------------------------------------------
     def record_event(self, event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> str:
         """Record an operational event (``camera.offline``, ``camera.online`` ...) and queue its delivery."""
-        now = _now(now)
+        now = aware_now(now)
         if "." not in event_type:
             raise ValueError(f"event type must look like 'camera.offline', got {event_type!r}")
         with self.engine.begin() as conn:
-            event = self._emit(conn, event_type, data, now, now)
+            event = self.emitter.emit(conn, event_type, data, now, now)
         logger.info("event %s %s recorded", event[1]["id"], event_type)
-        self._notify([event])
+        self.emitter.notify([event])
         return str(event[1]["id"])
 
     # -- retention ---------------------------------------------------------------------------------
@@ -501,7 +356,7 @@ class AlarmStore:
         Alarms go with their events, outbox rows, delivery log and snapshot files; operational
         events as old go too.
         """
-        now = _now(now)
+        now = aware_now(now)
         cutoff = now - older_than
         deleted = 0
         while True:

@@ -13,6 +13,16 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+
+def aware_now(now: dt.datetime | None) -> dt.datetime:
+    """``now``, which must be timezone-aware, or the current UTC time when ``None``."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
 AlarmType = Literal[
     "watchlist_person",
     "unknown_person",

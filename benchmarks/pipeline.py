@@ -28,9 +28,9 @@ import typer
 
 from benchmarks.machine import machine_info, results_dir
 from media.clips import demo_folder, gate_clip, vtest_clip
-from streams.config import CameraConfig
+from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
-from vision.cascade import ALL_ANALYSES, Cascade, FrameTask
+from vision.cascade import Cascade, FrameTask
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig

@@ -79,7 +79,8 @@ def recognize(
     """
     from estatewatch.recognize import ImageReadError, RegistryMatcher, chunks, dumps, human_line, read_image
     from models.fetch import ModelError
-    from vision.cascade import ALL_ANALYSES, Cascade, to_json
+    from streams.config import ALL_ANALYSES
+    from vision.cascade import Cascade, to_json
     from vision.config import VisionSettings
 
     stages = [s.strip() for s in run.split(",") if s.strip()]
@@ -127,7 +128,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     from api.app import create_app
     from api.keys import load_api_keys
     from estatewatch.service import Service
-    from models.store import data_dir
+    from storage.files import data_dir
 
     keys, key_file = load_api_keys(data_dir())
     service = Service(config, registry=registry)

@@ -20,8 +20,9 @@ from alarms.upkeep import AlarmUpkeep, UpkeepSchedule
 from api.ports import UnknownCameraError
 from api.schemas import AnalysisCounters, PublicCamera, Recognition, StreamStatus
 from estatewatch.config import ServiceConfig
+from streams.config import ALL_ANALYSES, Analysis
 from streams.health import HealthEvent
-from vision.cascade import ALL_ANALYSES, Analysis, Cascade, tasks_for, to_json
+from vision.cascade import Cascade, tasks_for, to_json
 from vision.engine import VisionEngine
 from vision.live import FramePipeline, FrameResult
 

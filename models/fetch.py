@@ -11,10 +11,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import Literal
 
 from models.manifest import ModelSpec, load_manifest
 from models.store import models_dir, wheels_dir
+from storage.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -141,20 +140,6 @@ def _apply_transform(spec: ModelSpec, data: bytes) -> bytes:
     raise ModelError(f"model {spec.name}: unknown transform {spec.transform!r}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def fetch_one(spec: ModelSpec, store: Path | None = None, cache: Path | None = None) -> ModelStatus:
     """Make one model present and verified in the store; returns its final status.
 
@@ -177,7 +162,7 @@ def fetch_one(spec: ModelSpec, store: Path | None = None, cache: Path | None = N
     if stored != spec.expected_stored_sha256:
         raise ModelError(f"model {spec.name}: sha256 mismatch after transform {spec.transform}: "
                          f"expected {spec.expected_stored_sha256}, got {stored}")
-    _write_atomic(status.path, data)
+    write_atomic(status.path, data)
     logger.info("model %s: stored %s (%d bytes)", spec.name, status.path, len(data))
     return ModelStatus(spec, status.path, "ok")
 

@@ -19,6 +19,10 @@ TASKS: tuple[Task, ...] = (
 )
 PROFILES = ("default", "permissive")
 
+EMBEDDING_DIM = 512
+"""Width of a ``face_embed`` model's output: every embedder of the pack gives ``(N, 512)`` float32,
+which the registry stores and searches (templates of another width are refused)."""
+
 
 class ManifestError(ValueError):
     """The manifest file itself is malformed."""

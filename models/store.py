@@ -11,10 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def data_dir() -> Path:
-    """The data directory (SQLite file, snapshots, models by default)."""
-    return Path(os.environ.get("ESTATEWATCH_DATA_DIR", "./data")).expanduser()
+from storage.files import data_dir
 
 
 def models_dir() -> Path:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from registry.service import BiometricHolder, Registry
+    from registry.service import Registry
+    from registry.templates import BiometricHolder
 
 app = typer.Typer(help="Manage the resident registry (enroll, import, export, delete).", no_args_is_help=True)
 
@@ -81,8 +82,8 @@ def enroll(
     actor: str | None = typer.Option(None, "--actor", help="Who is recorded in the audit log."),
 ) -> None:
     """Enroll a person from photos (each must show exactly one usable face)."""
+    from registry.changes import RegistryError
     from registry.enrollment import EnrollmentRefused
-    from registry.service import RegistryError
     from registry.types import Owner
     from vision.face.pipeline import FaceAnalyzer
 
@@ -137,7 +138,7 @@ def delete(
     actor: str | None = typer.Option(None, "--actor"),
 ) -> None:
     """Delete a person with every face template, crop and vehicle link."""
-    from registry.service import RegistryError
+    from registry.changes import RegistryError
     from registry.types import Owner
 
     if kind not in ("resident", "visitor", "watchlist"):
@@ -202,7 +203,7 @@ def add_vehicle(
     actor: str | None = typer.Option(None, "--actor"),
 ) -> None:
     """Register a resident's vehicle (the plate is normalised)."""
-    from registry.service import RegistryError
+    from registry.changes import RegistryError
 
     try:
         vid = _open(actor).add_vehicle(
@@ -226,7 +227,7 @@ def watch_plate(
     actor: str | None = typer.Option(None, "--actor"),
 ) -> None:
     """Put a plate on the watchlist."""
-    from registry.service import RegistryError
+    from registry.changes import RegistryError
 
     try:
         entry = _open(actor).add_watchlist_entry(label, reason=reason, severity=severity, plate=plate)

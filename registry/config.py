@@ -11,7 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.store import data_dir
+from storage.db import default_database_url
+from storage.files import data_dir
 
 SearchBackendName = Literal["exact", "faiss-ivf", "faiss-ivf-fp16"]
 
@@ -69,7 +70,7 @@ class RegistrySettings(BaseSettings):
         """The configured URL, or the default SQLite file in the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(data_dir() / 'estatewatch.db').resolve()}"
+        return default_database_url()
 
     def default_key_file(self, root: Path | None = None) -> Path:
         """Where a demo key is generated when none is configured (in ``root``, default the data dir)."""

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from registry.config import RegistrySettings
+from storage.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +133,4 @@ def read_key_file(path: Path) -> list[bytes]:
 def write_key_file(path: Path, keys_text: Sequence[str]) -> None:
     """Atomically write a key file readable by its owner only (0600, folder 0700)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write("\n".join(keys_text) + "\n")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_atomic(path, ("\n".join(keys_text) + "\n").encode("ascii"))

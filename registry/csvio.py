@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
-from registry.service import Registry, RegistryError
+from registry.changes import RegistryError
+from registry.service import Registry
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from registry.db import NAMING
+from storage.db import NAMING
 
 RESIDENT_STATUSES = ("active", "moved_out")
 SEVERITIES = ("low", "medium", "high", "critical")

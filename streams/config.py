@@ -55,7 +55,7 @@ class TamperConfig(BaseModel):
 
 
 Analysis = Literal["faces", "vehicles", "plates"]
-_ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
+ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
 
 
 class CameraConfig(BaseModel):
@@ -81,7 +81,7 @@ class CameraConfig(BaseModel):
     transport: Transport = Field(default=Transport.TCP, description="RTSP lower transport.")
     detect_fps: float = Field(default=5.0, gt=0, le=60,
                               description="Frames per second handed to detection.")
-    run: list[Analysis] = Field(default_factory=lambda: list(_ALL_ANALYSES),
+    run: list[Analysis] = Field(default_factory=lambda: list(ALL_ANALYSES),
                                 description="What this camera analyses (used by vision).")
     open_timeout_s: float = Field(default=5.0, gt=0, le=60,
                                   description="Give up opening a stream after this long.")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from models.manifest import Task
+from streams.config import ALL_ANALYSES, Analysis
 from vision.batcher import DynamicBatcher
 from vision.config import VisionSettings
 from vision.detector import Detector
@@ -45,8 +46,6 @@ from vision.sized import AtSize, SizedDetector, SizedImage
 from vision.types import F32, Detections, Face, Image, PlateReading
 from vision.vehicle.yolo import PERSON, VEHICLE_CLASSES, YoloDetector
 
-Analysis = Literal["faces", "vehicles", "plates"]
-ALL_ANALYSES: tuple[Analysis, ...] = ("faces", "vehicles", "plates")
 STAGE_TASKS: dict[Analysis, tuple[Task, ...]] = {
     "faces": ("face_detect", "face_embed"),
     "vehicles": ("vehicle_detect",),

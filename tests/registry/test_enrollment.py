@@ -162,7 +162,7 @@ def test_refusals(
 
 
 def test_refusal_to_add_to_unknown_owner(registry: Registry, analyzer: Any, image: ImageFn) -> None:
-    from registry.service import RegistryError
+    from registry.changes import RegistryError
 
     with pytest.raises(RegistryError, match="no resident"):
         registry.enroll([("y.jpg", jpeg(image("yaoming.jpg")))], analyzer, owner=Owner("resident", "missing"))

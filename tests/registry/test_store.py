@@ -12,10 +12,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from registry import db
+from registry.changes import RegistryError
 from registry.crypto import TemplateKeyError
 from registry.schema import AuditEntry, FaceTemplate, Resident, Vehicle, Visitor, WatchlistEntry
-from registry.service import Registry, RegistryError
+from registry.service import Registry
 from registry.types import Owner
+from storage.db import checkpoint, make_engine
 from tests.registry.builders import unit_vectors, with_similarity
 from tests.registry.conftest import RegistryFactory
 
@@ -150,7 +152,7 @@ def test_embeddings_are_not_plaintext(registry: Registry, db_url: str) -> None:
         assert plain[:64] not in row.embedding_ct and len(row.embedding_ct) == 12 + len(plain) + 16
         assert b"JPEG-CROP-BYTES" not in (row.crop_ct or b"")
     if db_url.startswith("sqlite"):
-        db.checkpoint(registry.engine)
+        checkpoint(registry.engine)
         raw = Path(registry.engine.url.database or "").read_bytes()
         assert plain[:64] not in raw and b"JPEG-CROP-BYTES" not in raw
     assert registry.load_crop(tid) == b"\xff\xd8JPEG-CROP-BYTES" * 20
@@ -284,7 +286,7 @@ def test_rotate_key_reencrypts_everything(make_registry: RegistryFactory) -> Non
 
 
 def test_migrations_upgrade_an_old_database_without_loss(db_url: str) -> None:
-    engine = db.make_engine(db_url)
+    engine = make_engine(db_url)
     db.upgrade(engine, "0001")
     with engine.begin() as conn:
         conn.execute(

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from media.plates import RenderedPlate, generate, load_background
+from streams.config import ALL_ANALYSES, Analysis
 from tests.tolerances import PIXEL_ATOL
-from vision.cascade import ALL_ANALYSES, Analysis, Cascade, FrameTask, ImageRecognition, to_json
+from vision.cascade import Cascade, FrameTask, ImageRecognition, to_json
 from vision.policy import RecognitionPolicy
 from vision.types import Image
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from models.manifest import EMBEDDING_DIM
 from vision.face.align import ALIGNED_SIZE
 from vision.model import Model, OnnxModel, register_family
 from vision.ops import normalise_nchw
@@ -22,8 +23,6 @@ from vision.session import SessionConfig
 from vision.types import F32, Image
 
 logger = logging.getLogger(__name__)
-
-EMBEDDING_DIM = 512
 
 
 def l2_normalise(x: F32, eps: float = 1e-12) -> F32:
