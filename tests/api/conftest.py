@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from media.clips import lobby_clip
+from media.images import media_dir
+from streams.testing.server import Mount, RtspTestServer, gstreamer_missing
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +25,24 @@ def site_dir(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         mp.delenv("ESTATEWATCH_TEMPLATE_KEY", raising=False)
         mp.delenv("ESTATEWATCH_TEMPLATE_KEY_FILE", raising=False)
         yield data
+
+
+@contextlib.contextmanager
+def lobby_camera() -> Iterator[RtspTestServer]:
+    """The demo's lobby clip (Yao Ming among 22 players) on a real RTSP server, at ``url("lobby")``.
+
+    Where GStreamer's RTSP server cannot run the test fails under CI and is skipped elsewhere.
+    """
+    missing = gstreamer_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the RTSP test server cannot run: {missing}")
+        pytest.skip(missing)
+    folder = media_dir() / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    server = RtspTestServer({"/lobby": Mount(file=lobby_clip(folder))})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

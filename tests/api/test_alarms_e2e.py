@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ from standardwebhooks.webhooks import Webhook
 from api.app import create_app
 from estatewatch.config import ServiceConfig
 from estatewatch.service import Service
-from media.clips import lobby_clip
-from media.images import image_path, media_dir
+from media.images import image_path
 from registry.service import Registry
-from streams.testing.server import Mount, RtspTestServer, gstreamer_missing
+from tests.api.conftest import lobby_camera
 from vision.face.pipeline import FaceAnalyzer
 
 SECRET = "whsec_" + base64.b64encode(b"estatewatch-e2e-test-secret-0001").decode()
@@ -80,36 +78,27 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def site(site_dir: Path) -> Iterator[tuple[Service, Receiver, str, TestClient]]:
-    missing = gstreamer_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the RTSP test server cannot run: {missing}")
-        pytest.skip(missing)
-    folder = media_dir() / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    server = RtspTestServer({"/lobby": Mount(file=lobby_clip(folder))})
-    server.start()
-    receiver = Receiver()
-    registry = Registry.open()
-    analyzer = FaceAnalyzer.from_store()
-    photo = image_path("yaoming.jpg")
-    owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="watched person",
-                               watchlist=True, reason="test", severity="critical")
-    analyzer.close()
-    config = ServiceConfig.model_validate({
-        "cameras": [{"id": "lobby", "url": server.url("lobby"), "detect_fps": 2, "run": ["faces"]}],
-        "webhooks": [{"url": receiver.url, "secret": SECRET}],
-        "alarms": {"public_base_url": "http://127.0.0.1:8000"},
-    })
-    service = Service(config, registry=registry)
-    service.start()
-    try:
-        with TestClient(create_app(service, frozenset([KEY]))) as client:
-            yield service, receiver, owner.id, client
-    finally:
-        service.stop()
-        receiver.close()
-        server.stop()
+    with lobby_camera() as server:
+        receiver = Receiver()
+        registry = Registry.open()
+        analyzer = FaceAnalyzer.from_store()
+        photo = image_path("yaoming.jpg")
+        owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="watched person",
+                                   watchlist=True, reason="test", severity="critical")
+        analyzer.close()
+        config = ServiceConfig.model_validate({
+            "cameras": [{"id": "lobby", "url": server.url("lobby"), "detect_fps": 2, "run": ["faces"]}],
+            "webhooks": [{"url": receiver.url, "secret": SECRET}],
+            "alarms": {"public_base_url": "http://127.0.0.1:8000"},
+        })
+        service = Service(config, registry=registry)
+        service.start()
+        try:
+            with TestClient(create_app(service, frozenset([KEY]))) as client:
+                yield service, receiver, owner.id, client
+        finally:
+            service.stop()
+            receiver.close()
 
 
 def test_one_signed_webhook_per_appearance(site: tuple[Service, Receiver, str, TestClient]) -> None:

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from media.clips import lobby_clip
-from media.images import image_path, media_dir
+from media.images import image_path
 from registry.service import Registry
-from streams.testing.server import Mount, RtspTestServer, free_port, gstreamer_missing
+from streams.testing.server import free_port
 from tests.alarms.conftest import SECRET, Received, Receiver
+from tests.api.conftest import lobby_camera
 from vision.face.pipeline import FaceAnalyzer
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp]
@@ -77,17 +77,8 @@ def pms() -> Iterator[Pms]:
 
 @pytest.fixture
 def camera() -> Iterator[str]:
-    missing = gstreamer_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the RTSP test server cannot run: {missing}")
-        pytest.skip(missing)
-    folder = media_dir() / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    server = RtspTestServer({"/lobby": Mount(file=lobby_clip(folder))})
-    server.start()
-    yield server.url("lobby")
-    server.stop()
+    with lobby_camera() as server:
+        yield server.url("lobby")
 
 
 @pytest.fixture
