@@ -29,6 +29,7 @@ from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from alarms.webhooks import WebhookSink
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import int_list
 
 logger = logging.getLogger(__name__)
 
@@ -190,11 +191,12 @@ def delivery(
     """Signed webhook deliveries per second through the outbox (SQLite, and PostgreSQL if given)."""
     logging.getLogger("alarms").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would dominate
+    relay_counts = int_list(relays, "--relays")
     results: list[DeliveryResultRow] = []
     with tempfile.TemporaryDirectory(prefix="ew-bench-delivery-") as tmp:
         targets = [("sqlite", None)] + ([("postgresql", database_url)] if database_url else [])
         for label, url in targets:
-            for n_relays in (int(r) for r in relays.split(",")):
+            for n_relays in relay_counts:
                 run_dir = Path(tmp) / f"{label}-{n_relays}"
                 db_url = url or f"sqlite:///{run_dir / 'estatewatch.db'}"
                 if url:

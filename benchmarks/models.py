@@ -28,6 +28,7 @@ import numpy.typing as npt
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import choice_list, int_list
 from media.images import read_image
 from models.fetch import require
 from models.manifest import Task, profile_models
@@ -144,14 +145,14 @@ def bench_models(
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/models-<provider>)."),
 ) -> None:
     """Measure every model's images/s at several batch sizes and record the results."""
-    sizes = sorted({int(b) for b in batches.split(",") if b.strip()})
+    sizes = sorted(set(int_list(batches, "--batches")))
     if 1 not in sizes:
         sizes.insert(0, 1)
     raw: dict[str, object] = {"profile": profile, "providers": [provider]}
     raw["intra_op_threads"] = intra_op_threads
     settings = VisionSettings.model_validate(raw)
     specs = profile_models(settings.profile)
-    wanted = {n.strip() for n in only.split(",") if n.strip()}
+    wanted = set(choice_list(only, "--only", [s.name for s in specs.values()])) if only.strip() else set()
     models: dict[str, Any] = {}
     used_provider = "CPUExecutionProvider"
     for task, spec in specs.items():

@@ -27,6 +27,7 @@ import psutil
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import choice, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
@@ -228,13 +229,12 @@ def pipeline(
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline."""
     logging.basicConfig(level=logging.WARNING)
-    counts = [int(c) for c in cameras.split(",") if c.strip()]
+    counts = int_list(cameras, "--cameras")
+    choice(batching, "--batching", ("service", "one"))
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
     typer.echo(f"  {baseline['frames_per_s']} frames/s")
-    if batching not in ("service", "one"):
-        raise typer.BadParameter("choose service or one", param_hint="--batching")
     settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
                               intra_op_threads=intra_op_threads)
     gate = GatingConfig() if gating else None

@@ -22,6 +22,8 @@ import numpy.typing as npt
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import choice_list, int_list
+from registry.search import BACKENDS
 
 logger = logging.getLogger(__name__)
 
@@ -155,22 +157,23 @@ def search(
     nprobe: str = typer.Option("16,32,64", help="IVF lists probed; comma-separated to sweep."),
 ) -> None:
     """1:N search latency (single and batched), ANN recall@1 against exact, and memory."""
+    size_list = int_list(sizes, "--sizes")
+    names = choice_list(backends, "--backends", BACKENDS)
+    probes = int_list(nprobe, "--nprobe")
     import faiss
 
     threads = faiss.omp_get_max_threads()
     results: list[SearchResult] = []
-    for size in (int(s) for s in sizes.split(",")):
+    for size in size_list:
         gallery = synthetic_gallery(size)
         q = noisy_queries(gallery, min(queries, 100) if size >= 1_000_000 else queries)
         exact_top1 = None
-        names = backends.split(",")
         if "exact" in names:
             res, exact_top1 = run_backend("exact", gallery, q, None, batch=batch)
             results.extend(res)
         else:  # recall needs the exact answer
             exact_top1 = np.argmax(q @ gallery.T, axis=1).astype(np.int64)
         for name in (n for n in names if n != "exact"):
-            probes = [int(p) for p in nprobe.split(",")]
             res, _ = run_backend(name, gallery, q, exact_top1, batch=batch, nprobes=probes)
             results.extend(res)
         del gallery

@@ -238,6 +238,10 @@ class FaissIVFSearch:
         )
 
 
+BACKENDS = ("exact", "faiss-ivf", "faiss-ivf-fp16")
+"""Names :func:`make_backend` builds."""
+
+
 def make_backend(name: str, dim: int, **options: Any) -> SearchBackend:
     """Build a backend by name: ``exact``, ``faiss-ivf`` or ``faiss-ivf-fp16``."""
     if name == "exact":
@@ -247,4 +251,4 @@ def make_backend(name: str, dim: int, **options: Any) -> SearchBackend:
             return FaissIVFSearch(dim, fp16=name.endswith("fp16"), **options)
         except ImportError as exc:
             raise RuntimeError(f"search backend {name!r} needs faiss-cpu (pip install faiss-cpu)") from exc
-    raise ValueError(f"unknown search backend {name!r}; use exact, faiss-ivf or faiss-ivf-fp16")
+    raise ValueError(f"unknown search backend {name!r}; use {', '.join(BACKENDS)}")
