@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import File, HTTPException, UploadFile, status
+from fastapi import File, HTTPException, UploadFile
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 """Largest photo accepted for enrollment or recognition."""
@@ -33,7 +33,7 @@ async def read_limited(upload: UploadFile, limit: int, name: str) -> bytes:
     """The upload's bytes; 413 naming it when it is larger than ``limit``."""
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(413,
                             f"{name}: larger than {limit // (1024 * 1024)} MB")
     return data
 
@@ -42,5 +42,5 @@ def check_image_type(upload: UploadFile, name: str) -> None:
     """415 when the part declares a content type that is not an image (none declared is fine)."""
     declared = (upload.content_type or "").lower()
     if declared and not declared.startswith(IMAGE_TYPES_OK):
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        raise HTTPException(415,
                             f"{name}: content type {declared!r} is not an image (JPEG, PNG, BMP, WebP)")

@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from fastapi import APIRouter, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CascadeDep, CurrentCaller, RegistryDep
@@ -53,7 +53,7 @@ def registry_refusals() -> Iterator[None]:
     try:
         yield
     except RegistryError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 def existing_resident(registry: Registry, resident_id: str) -> ResidentInfo:
