@@ -96,7 +96,16 @@ def registry_match_json(registry: Matcher, recognition: ImageRecognition
         if data is not None:
             data.pop("candidates", None)
         face_json.append(data)
-    return face_json, [None if m is None else dataclasses.asdict(m) for m in plates]
+    return face_json, [None if m is None else _plate_json(m) for m in plates]
+
+
+def _plate_json(match: PlateMatch) -> dict[str, Any]:
+    """A plate match as JSON values (a visitor's ``valid_until`` as ISO 8601)."""
+    data = dataclasses.asdict(match)
+    for owner in data["owners"]:
+        if owner["valid_until"] is not None:
+            owner["valid_until"] = owner["valid_until"].isoformat()
+    return data
 
 
 class FrameBuffer:
