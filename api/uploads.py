@@ -9,6 +9,9 @@ from fastapi import File, HTTPException, UploadFile
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 """Largest photo accepted for enrollment or recognition."""
 
+MAX_PHOTOS = 20
+"""Most photos one enrollment request may carry."""
+
 MAX_CSV_BYTES = 5 * 1024 * 1024
 """Largest CSV file accepted for an import."""
 
@@ -17,7 +20,7 @@ IMAGE_TYPES_OK = ("image/", "application/octet-stream")
 Responses = dict[int | str, dict[str, Any]]
 """The ``responses=`` of a route (documented error answers)."""
 
-Photos = Annotated[list[UploadFile], File(description="One or more photos (at most 10 MB each), "
+Photos = Annotated[list[UploadFile], File(description="1 to 20 photos (at most 10 MB each), "
                                                       "exactly one face each.")]
 ImageUpload = Annotated[UploadFile, File(description="A JPEG, PNG, BMP or WebP image (at most 10 MB).")]
 CsvUpload = Annotated[UploadFile, File(description="A UTF-8 CSV file (at most 5 MB); columns in the "

@@ -27,6 +27,7 @@ from api.registry_schemas import (
 from api.uploads import (
     MAX_CSV_BYTES,
     MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
     CsvUpload,
     Photos,
     Responses,
@@ -193,6 +194,8 @@ async def enroll(registry: Registry, cascade: Cascade, owner: Owner,
     """Read every photo (bounded), then enroll them all or none; a refusal is a 422 naming each photo."""
     if cascade.faces is None:
         raise HTTPException(503, "the service runs no face models, so it cannot enroll faces")
+    if len(photos) > MAX_PHOTOS:
+        raise HTTPException(422, f"{len(photos)} photos sent; at most {MAX_PHOTOS} per enrollment")
     named: list[tuple[str, bytes]] = []
     for i, upload in enumerate(photos):
         name = upload_name(upload, i)

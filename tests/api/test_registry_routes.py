@@ -309,6 +309,9 @@ def test_oversized_and_mistyped_uploads(client: TestClient, site: Site, image: I
     assert text.status_code == 415 and "a.txt" in text.json()["detail"]
     as_json = client.post(url, headers=AUTH, json={"photos": ["yaoming.jpg"]})
     assert as_json.status_code == 422 and as_json.json()["detail"][0]["loc"] == ["body", "photos"]
+    many = [("photos", (f"{i}.jpg", b"x", "image/jpeg")) for i in range(21)]
+    too_many = client.post(url, headers=AUTH, files=many)
+    assert too_many.status_code == 422 and "at most 20" in too_many.json()["detail"]
     assert site.registry is not None and count(site.registry, FaceTemplate) == 0
 
     def recognize(name: str, data: bytes, content_type: str) -> Any:
