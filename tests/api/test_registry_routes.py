@@ -351,11 +351,11 @@ def test_unknown_ids_are_404(client: TestClient, method: str, path: str) -> None
 
 def test_unknown_owner_of_a_new_vehicle_or_visitor_is_404(client: TestClient, site: Site) -> None:
     car = client.post("/api/v1/vehicles", json={"plate": "京A12345", "resident_id": "nope"}, headers=AUTH)
-    assert car.status_code == 404
+    assert car.status_code == 404 and car.json()["detail"] == "no resident 'nope'"
     visit = client.post("/api/v1/visitors", headers=AUTH, json={
         "name": "x", "host_resident_id": "nope", "valid_from": "2026-05-01T08:00:00Z",
         "valid_until": "2026-05-01T09:00:00Z"})
-    assert visit.status_code == 404
+    assert visit.status_code == 404 and visit.json()["detail"] == "no resident 'nope'"
     assert site.registry is not None and site.registry.list_vehicles() == []
 
 
