@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import CascadeDep, CurrentCaller, RegistryDep
-from api.registry_schemas import Deletion, EnrollmentRefusal, TemplateList, WatchlistIn, WatchlistOut
+from api.registry_schemas import (
+    Deletion,
+    EnrollmentRefusal,
+    TemplateList,
+    TemplatesDeleted,
+    WatchlistIn,
+    WatchlistOut,
+)
 from api.routes.residents import REFUSED, delete_owned_template, enroll, registry_refusals, template_list
 from api.uploads import Photos, Responses
 from registry.service import Registry
@@ -63,6 +70,13 @@ async def enroll_entry(entry_id: str, _caller: CurrentCaller, registry: Registry
                        photos: Photos) -> TemplateList:
     existing_entry(registry, entry_id)
     return await enroll(registry, cascade, Owner("watchlist", entry_id), photos)
+
+
+@router.delete("/{entry_id}/templates", summary="Delete all the entry's face templates and crops",
+               responses=NOT_FOUND)
+def delete_templates(entry_id: str, _caller: CurrentCaller, registry: RegistryDep) -> TemplatesDeleted:
+    existing_entry(registry, entry_id)
+    return TemplatesDeleted(deleted=registry.delete_templates(Owner("watchlist", entry_id)))
 
 
 @router.delete("/{entry_id}/templates/{template_id}", status_code=204, summary="Delete one face template",

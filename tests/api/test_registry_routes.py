@@ -221,6 +221,8 @@ def test_watchlist_person_is_enrolled_and_recognised(client: TestClient, image: 
     (face,) = body["faces"]
     assert face["match"]["owner"] == {"kind": "watchlist", "id": eid}
     assert face["match"]["owner_status"] == "watchlist" and face["match"]["severity"] == "critical"
+    assert client.delete(f"/api/v1/watchlist/{eid}/templates", headers=AUTH).json() == {"deleted": 1}
+    assert client.get(f"/api/v1/watchlist/{eid}/templates", headers=AUTH).json()["template_ids"] == []
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -343,6 +345,7 @@ def test_malformed_json_and_wrong_content_type(client: TestClient, site: Site) -
     ("GET", "/api/v1/visitors/nope"), ("DELETE", "/api/v1/visitors/nope"),
     ("DELETE", "/api/v1/vehicles/nope"), ("GET", "/api/v1/watchlist/nope"),
     ("DELETE", "/api/v1/watchlist/nope"), ("GET", "/api/v1/watchlist/nope/templates"),
+    ("DELETE", "/api/v1/watchlist/nope/templates"), ("DELETE", "/api/v1/watchlist/nope/templates/t"),
 ])
 def test_unknown_ids_are_404(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path, headers=AUTH, json={} if method == "PATCH" else None)

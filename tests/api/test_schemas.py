@@ -101,6 +101,7 @@ REGISTRY_JSON_ROUTES = {
     "DELETE /api/v1/visitors/{visitor_id}", "GET /api/v1/watchlist", "POST /api/v1/watchlist",
     "GET /api/v1/watchlist/{entry_id}", "DELETE /api/v1/watchlist/{entry_id}",
     "GET /api/v1/watchlist/{entry_id}/templates", "POST /api/v1/watchlist/{entry_id}/templates",
+    "DELETE /api/v1/watchlist/{entry_id}/templates",
     "POST /api/v1/recognize",
 }
 
