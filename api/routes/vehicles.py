@@ -9,6 +9,7 @@ from api.registry_schemas import ImportReport, VehicleIn, VehicleOut
 from api.routes.residents import REFUSED, csv_response, import_csv, registry_refusals
 from api.uploads import CsvUpload
 from registry import csvio
+from registry.plates import normalise_plate
 
 router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
 
@@ -16,13 +17,15 @@ router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
 @router.get("", summary="Vehicles, optionally of one resident or visitor")
 def list_vehicles(_caller: CurrentCaller, registry: RegistryDep,
                   resident_id: str | None = Query(None), visitor_id: str | None = Query(None),
-                  plate: str | None = Query(None, description="Part of the normalised plate.")
+                  plate: str | None = Query(None, description="Part of the plate, normalised "
+                                                              "(`沪b 678` finds 沪B67890).")
                   ) -> list[VehicleOut]:
     found = registry.list_vehicles()
+    plate = normalise_plate(plate) if plate else None
     return [VehicleOut.of(v) for v in found
             if (resident_id is None or v.resident_id == resident_id)
             and (visitor_id is None or v.visitor_id == visitor_id)
-            and (not plate or plate.upper() in v.plate)]
+            and (not plate or plate in v.plate)]
 
 
 @router.post("", status_code=201, summary="Register a vehicle of one resident or visitor",

@@ -190,6 +190,8 @@ def test_visitors_vehicles_and_watchlist(client: TestClient, site: Site) -> None
     assert car["plate"] == "沪B67890" and car["visitor_id"] == vid
     listed = client.get("/api/v1/vehicles", params={"visitor_id": vid}, headers=AUTH).json()
     assert [v["id"] for v in listed] == [car["id"]]
+    by_plate = client.get("/api/v1/vehicles", params={"plate": "沪b 678"}, headers=AUTH).json()
+    assert [v["id"] for v in by_plate] == [car["id"]]
     duplicate = client.post("/api/v1/vehicles", json={"plate": "沪B67890", "resident_id": host}, headers=AUTH)
     assert duplicate.status_code == 422 and "already registered" in duplicate.json()["detail"]
     both = client.post("/api/v1/vehicles", json={"plate": "京A11111", "resident_id": host, "visitor_id": vid},
