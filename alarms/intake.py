@@ -10,6 +10,7 @@ delivers them).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -83,6 +84,28 @@ def registry_matches(registry: Matcher, recognition: ImageRecognition
     plate_matches: list[PlateMatch | None] = [
         registry.match_plate(p.reading.text) if p.reading.valid else None for p in recognition.plates]
     return face_matches, plate_matches
+
+
+def registry_match_json(registry: Matcher, recognition: ImageRecognition
+                        ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
+    """:func:`registry_matches` as the ``match`` values of ``recognize --json`` (no candidates)."""
+    faces, plates = registry_matches(registry, recognition)
+    face_json: list[dict[str, Any] | None] = []
+    for match in faces:
+        data = None if match is None else match.to_dict()
+        if data is not None:
+            data.pop("candidates", None)
+        face_json.append(data)
+    return face_json, [None if m is None else _plate_json(m) for m in plates]
+
+
+def _plate_json(match: PlateMatch) -> dict[str, Any]:
+    """A plate match as JSON values (a visitor's ``valid_until`` as ISO 8601)."""
+    data = dataclasses.asdict(match)
+    for owner in data["owners"]:
+        if owner["valid_until"] is not None:
+            owner["valid_until"] = owner["valid_until"].isoformat()
+    return data
 
 
 class FrameBuffer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.ports import ServiceView
-from api.routes import alarms, cameras, health
+from api.routes import alarms, cameras, health, recognize, residents, vehicles, visitors, watchlist
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
 """Routes that answer without an API key; every other route requires one."""
@@ -22,4 +22,6 @@ def create_app(service: ServiceView, api_keys: frozenset[str]) -> FastAPI:
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(alarms.router)
+    for router in (residents.router, vehicles.router, visitors.router, watchlist.router, recognize.router):
+        app.include_router(router)
     return app

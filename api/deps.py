@@ -13,6 +13,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
+from registry.service import Registry
+from vision.cascade import Cascade
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -32,6 +34,20 @@ def get_alarm_reader(service: ServiceDep) -> AlarmReader:
     if service.store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the alarm store is not open yet")
     return service.store
+
+
+def get_registry(service: ServiceDep) -> Registry:
+    """The registry; 503 while the service is still opening it."""
+    if service.registry is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the registry is not open yet")
+    return service.registry
+
+
+def get_cascade(service: ServiceDep) -> Cascade:
+    """The service's loaded cascade; 503 while the models are not loaded."""
+    if service.cascade is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the models are not loaded yet")
+    return service.cascade
 
 
 def get_public_base_url(service: ServiceDep) -> str:
@@ -59,3 +75,5 @@ ReadinessDep = Annotated[Readiness, Depends(get_service)]
 AlarmsDep = Annotated[AlarmReader, Depends(get_alarm_reader)]
 PublicBaseUrl = Annotated[str, Depends(get_public_base_url)]
 CurrentCaller = Annotated[str, Depends(require_api_key)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+CascadeDep = Annotated[Cascade, Depends(get_cascade)]

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from alarms.records import Alarm, AlarmFilter, AlarmPage, Paging
 from api.schemas import PublicCamera, Recognition
 from streams.health import HealthEvent
+
+if TYPE_CHECKING:
+    from registry.service import Registry
+    from vision.cascade import Cascade
 
 
 class UnknownCameraError(LookupError):
@@ -85,5 +89,19 @@ class Readiness(Protocol):
         ...
 
 
-class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, Protocol):
+class RegistryDesk(Protocol):
+    """The registry and the loaded cascade, for the registry routes and recognition on demand."""
+
+    @property
+    def registry(self) -> Registry | None:
+        """``None`` until the service has opened the registry."""
+        ...
+
+    @property
+    def cascade(self) -> Cascade | None:
+        """The service's loaded models (``None`` until loaded); requests share them with the cameras."""
+        ...
+
+
+class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, Protocol):
     """Everything the app reads from the service: the union of what its routes need."""

@@ -62,18 +62,9 @@ class RegistryMatcher:
 
     def match(self, result: ImageRecognition) -> tuple[list[Json | None], list[Json | None]]:
         """JSON-able matches for ``result.faces`` and ``result.plates`` (``None`` where not matchable)."""
-        import dataclasses
+        from alarms.intake import registry_match_json
 
-        from alarms.intake import registry_matches
-
-        faces, plates = registry_matches(self.registry, result)
-        face_json: list[Json | None] = []
-        for match in faces:
-            data = None if match is None else match.to_dict()
-            if data is not None:
-                data.pop("candidates", None)
-            face_json.append(data)
-        return face_json, [None if m is None else dataclasses.asdict(m) for m in plates]
+        return registry_match_json(self.registry, result)
 
 
 def chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:

@@ -186,6 +186,11 @@ class Service:
     def public_base_url(self) -> str:
         return self.config.alarms.public_base_url
 
+    @property
+    def cascade(self) -> Cascade | None:
+        """The loaded cascade the cameras use (``None`` before :meth:`start`)."""
+        return self._cascade
+
     def refresh_gauges(self) -> None:
         """Bring the gauges up to date (called before each /metrics scrape)."""
         if self.pipeline is None:

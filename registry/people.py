@@ -32,7 +32,7 @@ from registry.schema import (
     utcnow,
 )
 from registry.templates import Templates
-from registry.types import DeletionReport, Owner, OwnerKind, ResidentInfo
+from registry.types import DeletionReport, Owner, OwnerKind, ResidentInfo, VisitorInfo, WatchlistInfo
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +206,19 @@ class People:
         change.audit("delete", "visitor", visitor_id, templates=templates, vehicles=vehicles)
         return DeletionReport(Owner("visitor", visitor_id), templates, vehicles, 1)
 
+    def list_visitors(self, host_resident_id: str | None = None) -> list[VisitorInfo]:
+        """Visitors (of one host, where given), latest visit first."""
+        query = select(Visitor).order_by(Visitor.valid_until.desc(), Visitor.id)
+        if host_resident_id:
+            query = query.where(Visitor.host_resident_id == host_resident_id)
+        with Session(self.engine) as session:
+            return [visitor_info(v) for v in session.scalars(query)]
+
+    def get_visitor(self, visitor_id: str) -> VisitorInfo | None:
+        with Session(self.engine) as session:
+            row = session.get(Visitor, visitor_id)
+            return None if row is None else visitor_info(row)
+
     def purge_expired_visitors(self, now: dt.datetime) -> list[str]:
         """Delete the visitors whose retention period has passed at ``now``; returns their ids."""
         retention = dt.timedelta(days=self.settings.visitor_retention_days)
@@ -239,6 +252,11 @@ class People:
         change.session.add(entry)
         change.audit("create", "watchlist", entry.id, severity=severity, plate=bool(plate))
         return entry.id
+
+    def list_watchlist(self) -> list[WatchlistInfo]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(WatchlistEntry).order_by(WatchlistEntry.label, WatchlistEntry.id))
+            return [WatchlistInfo(w.id, w.label, w.reason, w.severity, w.plate) for w in rows]
 
     def delete_watchlist_entry(self, entry_id: str) -> DeletionReport:
         with self.changes.begin() as change:
@@ -364,6 +382,10 @@ def resident_fields(**fields: Any) -> dict[str, Any]:
 
 def resident_info(r: Resident) -> ResidentInfo:
     return ResidentInfo(r.id, r.name, r.building, r.unit, r.room, r.phone, r.status, tuple(r.tags or ()))
+
+
+def visitor_info(v: Visitor) -> VisitorInfo:
+    return VisitorInfo(v.id, v.name, v.host_resident_id, aware(v.valid_from), aware(v.valid_until))
 
 
 def visit_status(valid_from: dt.datetime, valid_until: dt.datetime, now: dt.datetime) -> str:

@@ -195,6 +195,15 @@ class Templates:
             change.audit("delete", "face_template", template_id)
         self.after_biometric_delete()
 
+    def delete_templates(self, owner: Owner) -> int:
+        """Delete every template (and crop) of ``owner`` in one transaction; returns how many."""
+        with self.changes.begin() as change:
+            _check_owner(change.session, owner)
+            count = self.drop(change, getattr(FaceTemplate, f"{owner.kind}_id") == owner.id)
+            change.audit("delete", "face_template", None, owner=owner.id, templates=count)
+        self.after_biometric_delete()
+        return count
+
     def template_ids(self, owner: Owner, model_id: str | None = None) -> list[str]:
         query = select(FaceTemplate.id).where(getattr(FaceTemplate, f"{owner.kind}_id") == owner.id)
         if model_id:

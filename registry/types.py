@@ -48,6 +48,24 @@ class VehicleInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitorInfo:
+    id: str
+    name: str
+    host_resident_id: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistInfo:
+    id: str
+    label: str
+    reason: str
+    severity: str
+    plate: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FaceMatch:
     """What the registry says about one face embedding.
 

@@ -91,6 +91,21 @@ def is_vague(schema: dict[str, object], components: dict[str, dict[str, object]]
     return schema.get("type") == "object" and not schema.get("properties")
 
 
+REGISTRY_JSON_ROUTES = {
+    "GET /api/v1/residents", "POST /api/v1/residents", "POST /api/v1/residents/import",
+    "GET /api/v1/residents/{resident_id}", "PATCH /api/v1/residents/{resident_id}",
+    "DELETE /api/v1/residents/{resident_id}", "GET /api/v1/residents/{resident_id}/templates",
+    "POST /api/v1/residents/{resident_id}/templates", "DELETE /api/v1/residents/{resident_id}/templates",
+    "GET /api/v1/vehicles", "POST /api/v1/vehicles", "POST /api/v1/vehicles/import",
+    "GET /api/v1/visitors", "POST /api/v1/visitors", "GET /api/v1/visitors/{visitor_id}",
+    "DELETE /api/v1/visitors/{visitor_id}", "GET /api/v1/watchlist", "POST /api/v1/watchlist",
+    "GET /api/v1/watchlist/{entry_id}", "DELETE /api/v1/watchlist/{entry_id}",
+    "GET /api/v1/watchlist/{entry_id}/templates", "POST /api/v1/watchlist/{entry_id}/templates",
+    "DELETE /api/v1/watchlist/{entry_id}/templates",
+    "POST /api/v1/recognize",
+}
+
+
 def test_every_json_route_documents_its_response(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     components = spec["components"]["schemas"]
@@ -108,7 +123,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
     assert {"GET /healthz", "GET /readyz", "GET /api/v1/cameras", "GET /api/v1/cameras/events",
             "GET /api/v1/recognitions", "GET /api/v1/alarms", "GET /api/v1/alarms/{alarm_id}",
             "POST /api/v1/alarms/{alarm_id}/acknowledge", "POST /api/v1/alarms/{alarm_id}/resolve",
-            } == set(json_routes)
+            } | REGISTRY_JSON_ROUTES == set(json_routes)
     # The non-JSON routes say what they send instead.
     paths = spec["paths"]
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]

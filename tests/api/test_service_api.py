@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,6 +16,7 @@ from api.keys import load_api_keys
 from estatewatch.demo import demo_config, seed_registry
 from estatewatch.service import Service
 from media.clips import CAR_PHOTO, gate_plates
+from media.images import image_path
 from media.plates import generate, load_background
 
 KEY = "test-key-0123456789"
@@ -155,3 +158,24 @@ def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
         assert alarms and {a.type for a in alarms} == {"watchlist_person"}
     finally:
         service.stop()
+
+
+def test_recognize_and_enroll_use_the_running_service_models(client: tuple[TestClient, Service]) -> None:
+    """``POST /recognize`` and enrollment run on the service's own cascade (its engine's batchers)."""
+    tc, service = client
+    assert service.cascade is not None and service.cascade.engine is service.engine
+    players = image_path("players.jpg").read_bytes()
+    response = tc.post("/api/v1/recognize", headers=auth(),
+                       files={"image": ("players.jpg", players, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    matched = [f["match"] for f in response.json()["faces"] if f["match"]["status"] == "match"]
+    assert [(m["name"], m["owner"]["kind"], m["owner_status"]) for m in matched] == [
+        ("姚明 (demo)", "watchlist", "watchlist")]
+    resident = tc.post("/api/v1/residents", json={"name": "no face"}, headers=auth()).json()["id"]
+    ok, wall = cv2.imencode(".jpg", np.full((480, 640, 3), 200, np.uint8))
+    assert ok
+    refused = tc.post(f"/api/v1/residents/{resident}/templates", headers=auth(),
+                      files={"photos": ("wall.jpg", wall.tobytes(), "image/jpeg")})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"]["refusals"] == [{"photo": "wall.jpg", "reasons": ["no face found"]}]
+    assert tc.delete(f"/api/v1/residents/{resident}", headers=auth()).status_code == 200
