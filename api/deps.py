@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.accounts.principal import STATIC_KEY, Principal, Scope
-from api.accounts.store import Accounts, Actor
+from api.accounts.store import Accounts, Actor, CredentialError
 from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
 
 _bearer = HTTPBearer(auto_error=False, description="Login token or API key as a bearer token")
@@ -62,15 +62,19 @@ def authenticate(
     from ``ESTATEWATCH_API_KEYS`` (or the generated key file) has full access.
     """
     offered = bearer.credentials if bearer is not None else header
-    if offered:
-        for key in request.app.state.api_keys:
-            if hmac.compare_digest(offered.encode(), key.encode()):
-                return STATIC_KEY
-        principal = accounts.authenticate(offered)
-        if principal is not None:
-            return principal
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, invalid, expired or revoked credentials",
-                        headers={"WWW-Authenticate": "Bearer"})
+    if not offered:
+        raise _unauthorized("credentials required: 'Authorization: Bearer <token or key>' or 'X-API-Key'")
+    for key in request.app.state.api_keys:
+        if hmac.compare_digest(offered.encode(), key.encode()):
+            return STATIC_KEY
+    try:
+        return accounts.authenticate(offered)
+    except CredentialError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+def _unauthorized(why: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, why, headers={"WWW-Authenticate": "Bearer"})
 
 
 CurrentCaller = Annotated[Principal, Depends(authenticate)]

@@ -46,6 +46,10 @@ class UnknownAccountError(AccountError, LookupError):
     """No such user or key."""
 
 
+class CredentialError(ValueError):
+    """Credentials that do not authenticate, with why (for the 401 body)."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str
@@ -266,32 +270,42 @@ class Accounts:
         return self.key(key_id)
 
     # -- authentication --------------------------------------------------------------------------
-    def authenticate(self, credential: str) -> Principal | None:
-        """The principal of a live session token or an unrevoked key, else ``None``."""
+    def authenticate(self, credential: str) -> Principal:
+        """The principal of a live session token or an unrevoked key.
+
+        Raises:
+            CredentialError: saying why not (unknown, expired, revoked, user disabled).
+        """
         if credential.startswith(TOKEN_PREFIX):
             return self._session_principal(_digest(credential))
         if credential.startswith(KEY_PREFIX):
             return self._key_principal(_digest(credential))
-        return None
+        raise CredentialError("invalid credentials")
 
-    def _session_principal(self, token_hash: str) -> Principal | None:
-        query = (select(USERS, SESSIONS.c.id.label("session_id"), SESSIONS.c.expires_at)
-                 .join(SESSIONS, SESSIONS.c.user_id == USERS.c.id)
-                 .where(SESSIONS.c.token_hash == token_hash, SESSIONS.c.revoked_at.is_(None),
-                        USERS.c.disabled.is_(False)))
+    def _session_principal(self, token_hash: str) -> Principal:
+        query = (select(USERS, SESSIONS.c.id.label("session_id"), SESSIONS.c.expires_at,
+                        SESSIONS.c.revoked_at)
+                 .join(SESSIONS, SESSIONS.c.user_id == USERS.c.id).where(SESSIONS.c.token_hash == token_hash))
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None or _utc(row.expires_at) <= self.clock():
-            return None
-        return _user_principal(_user(row._mapping), row.session_id)
-
-    def _key_principal(self, key_hash: str) -> Principal | None:
-        with self.engine.connect() as conn:
-            query = select(KEYS).where(KEYS.c.key_hash == key_hash, KEYS.c.revoked_at.is_(None))
             row = conn.execute(query).first()
         if row is None:
-            return None
+            raise CredentialError("unknown token")
+        if row.revoked_at is not None:
+            raise CredentialError("token revoked (logged out, or the user was disabled)")
+        if _utc(row.expires_at) <= self.clock():
+            raise CredentialError("token expired: log in again")
+        if row.disabled:
+            raise CredentialError("user disabled")
+        return _user_principal(_user(row._mapping), row.session_id)
+
+    def _key_principal(self, key_hash: str) -> Principal:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(KEYS).where(KEYS.c.key_hash == key_hash)).first()
+        if row is None:
+            raise CredentialError("unknown key")
         key = _key(row._mapping)
+        if key.revoked_at is not None:
+            raise CredentialError("key revoked")
         return Principal(kind="key", id=key.id, name=f"key:{key.name}", role=None, scopes=key.scopes,
                          cameras=key.cameras)
 
