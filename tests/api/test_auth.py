@@ -349,3 +349,20 @@ def test_every_route_but_the_public_ones_needs_credentials(site: Site) -> None:
     documented = {(method, path) for path, item in site.client.get("/openapi.json").json()["paths"].items()
                   for method in item if path not in PUBLIC_ROUTES}
     assert documented and documented <= checked, "the walk missed documented routes"
+
+
+def test_tables_match_their_migrations(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.accounts.schema import metadata
+
+    accounts = Accounts.open(db_url)
+    try:
+        with accounts.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                             "version_table": "api_alembic_version"})
+            diff = [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
+    finally:
+        accounts.close()
+    assert diff == []
