@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "ewt_"
 KEY_PREFIX = "ewk_"
 Clock = Callable[[], dt.datetime]
+SESSION_KEEP = dt.timedelta(days=1)
+"""How long an expired session row is kept (so its token is told "expired", not "unknown")."""
 
 
 class AccountError(ValueError):
@@ -215,6 +217,8 @@ class Accounts:
         token, now = TOKEN_PREFIX + secrets.token_urlsafe(32), self.clock()
         session_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
+            # Sessions long past their expiry go (a day later: till then a late call hears "expired").
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now - SESSION_KEEP))
             conn.execute(insert(SESSIONS).values(id=session_id, token_hash=_digest(token), user_id=user.id,
                                                  created_at=now, expires_at=now + self.token_ttl))
             principal = _user_principal(user, session_id)

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.routing import Route
 
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from api.accounts.limiter import LoginLimits
 from api.accounts.principal import ROLE_SCOPES
-from api.accounts.schema import USERS
+from api.accounts.schema import SESSIONS, USERS
 from api.accounts.store import Accounts, bootstrap_admin
 from api.app import PUBLIC_ROUTES, create_app
 from api.schemas import Recognition
@@ -123,6 +123,11 @@ def test_tokens_expire(site: Site) -> None:
     site.clock.advance(minutes=1)
     expired = site.client.get("/api/v1/auth/me", headers=viewer)
     assert expired.status_code == 401 and expired.json()["detail"] == "token expired: log in again"
+    site.clock.advance(days=1, seconds=1)
+    site.login("viewer1")  # purges sessions expired over a day ago
+    with site.accounts.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SESSIONS)).scalar_one() == 1
+    assert site.client.get("/api/v1/auth/me", headers=viewer).json()["detail"] == "unknown token"
 
 
 @pytest.mark.parametrize("credentials", [
