@@ -365,7 +365,10 @@ def bootstrap_admin(accounts: Accounts, password: str | None) -> str | None:
     if accounts.has_users():
         return None
     generated = None if password else secrets.token_urlsafe(12)
-    accounts.create_user(Actor(SYSTEM, None), "admin", password or str(generated), "admin")
+    try:
+        accounts.create_user(Actor(SYSTEM, None), "admin", password or str(generated), "admin")
+    except AccountError:  # another process starting on the same database was first
+        return None
     if generated is not None:
         logger.warning("\n%s\n  first admin created: user 'admin', one-time password: %s\n"
                        "  (shown only now; set ESTATEWATCH_ADMIN_PASSWORD to choose it instead)\n%s",
