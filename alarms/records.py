@@ -60,6 +60,8 @@ class AlarmFilter:
     types: tuple[AlarmType, ...] | None = None
     severities: tuple[Severity, ...] | None = None
     camera_id: str | None = None
+    camera_ids: tuple[str, ...] | None = None
+    """Only these cameras (a caller limited to them); camera-less alarms are left out."""
     zone: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None

@@ -436,6 +436,8 @@ def _conditions(f: AlarmFilter) -> builtins.list[Any]:
         conditions.append(c.severity.in_(f.severities))
     if f.camera_id is not None:
         conditions.append(c.camera_id == f.camera_id)
+    if f.camera_ids is not None:
+        conditions.append(c.camera_id.in_(f.camera_ids))
     if f.zone is not None:
         conditions.append(c.zone == f.zone)
     if f.since is not None:

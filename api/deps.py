@@ -7,16 +7,19 @@ one service the composition root handed to :func:`api.app.create_app`.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.accounts.principal import STATIC_KEY, Principal, Scope
+from api.accounts.store import Accounts, Actor, CredentialError
 from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
 from registry.service import Registry
 from vision.cascade import Cascade
 
-_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+_bearer = HTTPBearer(auto_error=False, description="Login token or API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
@@ -54,19 +57,59 @@ def get_public_base_url(service: ServiceDep) -> str:
     return service.public_base_url
 
 
-def require_api_key(
+def get_accounts(request: Request) -> Accounts:
+    """Users, keys and sessions (set on ``app.state.accounts`` by :func:`api.app.create_app`)."""
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+def authenticate(
     request: Request,
+    accounts: AccountsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
-) -> str:
-    """Accept ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; 401 otherwise."""
+) -> Principal:
+    """Who calls: ``Authorization: Bearer <token or key>`` or ``X-API-Key: <key>``; 401 otherwise.
+
+    A login token or integrator key acts with its user's or key's scopes and cameras; a key
+    from ``ESTATEWATCH_API_KEYS`` (or the generated key file) has full access.
+    """
     offered = bearer.credentials if bearer is not None else header
-    if offered:
-        for key in request.app.state.api_keys:
-            if hmac.compare_digest(offered.encode(), key.encode()):
-                return "api-key"
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key",
-                        headers={"WWW-Authenticate": "Bearer"})
+    if not offered:
+        raise _unauthorized("credentials required: 'Authorization: Bearer <token or key>' or 'X-API-Key'")
+    for key in request.app.state.api_keys:
+        if hmac.compare_digest(offered.encode(), key.encode()):
+            return STATIC_KEY
+    try:
+        return accounts.authenticate(offered)
+    except CredentialError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+def _unauthorized(why: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, why, headers={"WWW-Authenticate": "Bearer"})
+
+
+CurrentCaller = Annotated[Principal, Depends(authenticate)]
+"""Any authenticated caller; routes that change or read something narrower use :func:`require_scope`."""
+
+
+def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
+    """A dependency: the caller, who must hold ``scope`` (403 otherwise)."""
+    def check(principal: CurrentCaller) -> Principal:
+        if scope not in principal.scopes:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the scope {scope!r}")
+        return principal
+
+    return check
+
+
+def actor(request: Request, principal: Principal) -> Actor:
+    """Who acts and from which client address, for the audit log."""
+    return Actor(principal, request.client.host if request.client else None)
 
 
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]
@@ -74,6 +117,7 @@ RecognitionsDep = Annotated[RecognitionLog, Depends(get_service)]
 ReadinessDep = Annotated[Readiness, Depends(get_service)]
 AlarmsDep = Annotated[AlarmReader, Depends(get_alarm_reader)]
 PublicBaseUrl = Annotated[str, Depends(get_public_base_url)]
-CurrentCaller = Annotated[str, Depends(require_api_key)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CascadeDep = Annotated[Cascade, Depends(get_cascade)]
+RegistryReader = Annotated[Principal, Depends(require_scope("registry:read"))]
+RegistryWriter = Annotated[Principal, Depends(require_scope("registry:write"))]

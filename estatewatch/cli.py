@@ -121,18 +121,23 @@ def recognize(
 def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
                  registry: Registry | None = None) -> None:
     """Start the service (models load in the background; /readyz says when) and serve the API."""
+    import os
     import threading
 
     import uvicorn
 
+    from api.accounts.store import Accounts, bootstrap_admin
     from api.app import create_app
     from api.keys import load_api_keys
     from estatewatch.service import Service
     from storage.files import data_dir
 
     keys, key_file = load_api_keys(data_dir())
+    accounts = Accounts.open()  # users, integrator keys, audit log: migrated before serving
+    bootstrap_admin(accounts, os.environ.get("ESTATEWATCH_ADMIN_PASSWORD"))
     service = Service(config, registry=registry)
-    app = create_app(service, keys)  # mypy checks here that Service gives the API its api.ports.ServiceView
+    # mypy checks here that Service gives the API its api.ports.ServiceView
+    app = create_app(service, keys, accounts)
     failure: list[BaseException] = []
 
     def start() -> None:
@@ -147,7 +152,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     typer.echo(banner)
     typer.echo(f"  API:      http://{host}:{port}/docs   (health: /healthz, /readyz, metrics: /metrics)")
     typer.echo("  API key:  " + (f"in {key_file}" if key_file else "from ESTATEWATCH_API_KEYS")
-               + "  (send it as 'Authorization: Bearer <key>')")
+               + "  (send it as 'Authorization: Bearer <key>'; users log in at /api/v1/auth/login)")
     if key_file:
         typer.echo(f"  try:      curl -H \"Authorization: Bearer $(cat {key_file})\" "
                    f"http://{host}:{port}/api/v1/recognitions?limit=3")
@@ -156,6 +161,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     finally:
         starter.join(timeout=120)
         service.stop()
+        accounts.close()
     if failure:
         raise typer.Exit(1)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from alarms.intake import registry_match_json
-from api.deps import CascadeDep, CurrentCaller, RegistryDep
+from api.deps import CascadeDep, RegistryDep, RegistryReader
 from api.registry_schemas import StillRecognition
 from api.uploads import MAX_PHOTO_BYTES, ImageUpload, check_image_type, read_limited, upload_name
 from registry.enrollment import decode_photo
@@ -52,7 +52,7 @@ def recognize_one(cascade: Cascade, registry: Registry, image: Image, run: list[
                         415: {"description": "The part is not an image"},
                         422: {"description": "Not a decodable image, or a stage the service does not run"},
                         503: {"description": "The models or the registry are not loaded"}})
-async def recognize(_caller: CurrentCaller, cascade: CascadeDep, registry: RegistryDep,
+async def recognize(_caller: RegistryReader, cascade: CascadeDep, registry: RegistryDep,
                     image: ImageUpload,
                     run: list[Analysis] | None = Query(None, description="Stages (default: all the service "
                                                                          "runs).")) -> StillRecognition:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from fastapi import APIRouter, HTTPException, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import CascadeDep, CurrentCaller, RegistryDep
+from api.deps import CascadeDep, RegistryDep, RegistryReader, RegistryWriter
 from api.registry_schemas import (
     Deletion,
     EnrollmentRefusal,
@@ -78,7 +78,7 @@ def matches(info: ResidentInfo, name: str | None, where: dict[str, str | None],
 
 @router.get("", summary="Residents, searched by name, address, status and tags")
 def list_residents(
-    _caller: CurrentCaller, registry: RegistryDep,
+    _caller: RegistryReader, registry: RegistryDep,
     name: str | None = Query(None, description="Part of the name, any case."),
     building: str | None = Query(None), unit: str | None = Query(None), room: str | None = Query(None),
     status_: ResidentStatus | None = Query(None, alias="status"),
@@ -91,7 +91,7 @@ def list_residents(
 
 
 @router.post("", status_code=201, summary="Add a resident", responses=REFUSED)
-def create_resident(body: ResidentIn, _caller: CurrentCaller, registry: RegistryDep) -> ResidentOut:
+def create_resident(body: ResidentIn, _caller: RegistryWriter, registry: RegistryDep) -> ResidentOut:
     with registry_refusals():
         resident_id = registry.add_resident(**body.model_dump())
     return ResidentOut.of(existing_resident(registry, resident_id))
@@ -99,14 +99,14 @@ def create_resident(body: ResidentIn, _caller: CurrentCaller, registry: Registry
 
 @router.get("/export", summary="Every resident as CSV",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_residents(_caller: CurrentCaller, registry: RegistryDep) -> Response:
+def export_residents(_caller: RegistryReader, registry: RegistryDep) -> Response:
     return csv_response(registry, csvio.export_residents, "residents.csv")
 
 
 @router.post("/import", summary="Create or update residents from CSV, with a per-row report",
              responses={413: {"description": "File too large"},
                         422: {"description": "Not UTF-8 or a required column is missing (nothing stored)"}})
-async def import_residents(_caller: CurrentCaller, registry: RegistryDep, file: CsvUpload) -> ImportReport:
+async def import_residents(_caller: RegistryWriter, registry: RegistryDep, file: CsvUpload) -> ImportReport:
     """Import residents from CSV.
 
     Columns ``id,name,building,unit,room,phone,status,tags`` (tags separated by ``;``); a row whose
@@ -116,12 +116,12 @@ async def import_residents(_caller: CurrentCaller, registry: RegistryDep, file: 
 
 
 @router.get("/{resident_id}", summary="One resident", responses=NOT_FOUND)
-def get_resident(resident_id: str, _caller: CurrentCaller, registry: RegistryDep) -> ResidentOut:
+def get_resident(resident_id: str, _caller: RegistryReader, registry: RegistryDep) -> ResidentOut:
     return ResidentOut.of(existing_resident(registry, resident_id))
 
 
 @router.patch("/{resident_id}", summary="Change a resident's fields", responses={**NOT_FOUND, **REFUSED})
-def update_resident(resident_id: str, body: ResidentPatch, _caller: CurrentCaller,
+def update_resident(resident_id: str, body: ResidentPatch, _caller: RegistryWriter,
                     registry: RegistryDep) -> ResidentOut:
     existing_resident(registry, resident_id)
     changes = body.model_dump(exclude_unset=True)
@@ -137,14 +137,14 @@ def update_resident(resident_id: str, body: ResidentPatch, _caller: CurrentCalle
 @router.delete("/{resident_id}", summary="Delete a resident with every template, crop, vehicle and "
                                         "hosted visitor; their alarm face crops are redacted",
                responses=NOT_FOUND)
-def delete_resident(resident_id: str, _caller: CurrentCaller, registry: RegistryDep) -> Deletion:
+def delete_resident(resident_id: str, _caller: RegistryWriter, registry: RegistryDep) -> Deletion:
     existing_resident(registry, resident_id)
     return Deletion.of(registry.delete_resident(resident_id))
 
 
 # -- face templates --------------------------------------------------------------------------
 @router.get("/{resident_id}/templates", summary="The resident's face templates", responses=NOT_FOUND)
-def list_templates(resident_id: str, _caller: CurrentCaller, registry: RegistryDep) -> TemplateList:
+def list_templates(resident_id: str, _caller: RegistryReader, registry: RegistryDep) -> TemplateList:
     existing_resident(registry, resident_id)
     return template_list(registry, Owner("resident", resident_id))
 
@@ -155,7 +155,7 @@ def list_templates(resident_id: str, _caller: CurrentCaller, registry: RegistryD
                         415: {"description": "A part is not an image"},
                         422: {"model": EnrollmentRefusal, "description": "Which photo is refused and why"},
                         503: {"description": "The face models are not loaded"}})
-async def enroll_resident(resident_id: str, _caller: CurrentCaller, registry: RegistryDep,
+async def enroll_resident(resident_id: str, _caller: RegistryWriter, registry: RegistryDep,
                           cascade: CascadeDep, photos: Photos) -> TemplateList:
     existing_resident(registry, resident_id)
     return await enroll(registry, cascade, Owner("resident", resident_id), photos)
@@ -163,7 +163,7 @@ async def enroll_resident(resident_id: str, _caller: CurrentCaller, registry: Re
 
 @router.delete("/{resident_id}/templates", summary="Delete all the resident's face templates and crops",
                responses=NOT_FOUND)
-def delete_templates(resident_id: str, _caller: CurrentCaller, registry: RegistryDep) -> TemplatesDeleted:
+def delete_templates(resident_id: str, _caller: RegistryWriter, registry: RegistryDep) -> TemplatesDeleted:
     existing_resident(registry, resident_id)
     return TemplatesDeleted(deleted=registry.delete_templates(Owner("resident", resident_id)))
 
@@ -171,7 +171,7 @@ def delete_templates(resident_id: str, _caller: CurrentCaller, registry: Registr
 @router.delete("/{resident_id}/templates/{template_id}", status_code=204,
                summary="Delete one face template and its crop",
                responses={404: {"description": "No such resident or template of theirs"}})
-def delete_template(resident_id: str, template_id: str, _caller: CurrentCaller,
+def delete_template(resident_id: str, template_id: str, _caller: RegistryWriter,
                     registry: RegistryDep) -> None:
     existing_resident(registry, resident_id)
     delete_owned_template(registry, Owner("resident", resident_id), template_id)

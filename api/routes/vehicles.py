@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.deps import CurrentCaller, RegistryDep
+from api.deps import RegistryDep, RegistryReader, RegistryWriter
 from api.registry_schemas import ImportReport, VehicleIn, VehicleOut
 from api.routes.residents import REFUSED, csv_response, import_csv, registry_refusals
 from api.uploads import CsvUpload
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
 
 
 @router.get("", summary="Vehicles, optionally of one resident or visitor")
-def list_vehicles(_caller: CurrentCaller, registry: RegistryDep,
+def list_vehicles(_caller: RegistryReader, registry: RegistryDep,
                   resident_id: str | None = Query(None), visitor_id: str | None = Query(None),
                   plate: str | None = Query(None, description="Part of the plate, normalised "
                                                               "(`沪b 678` finds 沪B67890).")
@@ -30,7 +30,7 @@ def list_vehicles(_caller: CurrentCaller, registry: RegistryDep,
 
 @router.post("", status_code=201, summary="Register a vehicle of one resident or visitor",
              responses={**REFUSED, 404: {"description": "No such resident or visitor"}})
-def add_vehicle(body: VehicleIn, _caller: CurrentCaller, registry: RegistryDep) -> VehicleOut:
+def add_vehicle(body: VehicleIn, _caller: RegistryWriter, registry: RegistryDep) -> VehicleOut:
     if body.resident_id and registry.get_resident(body.resident_id) is None:
         raise HTTPException(404, f"no resident {body.resident_id!r}")
     if body.visitor_id and registry.get_visitor(body.visitor_id) is None:
@@ -42,14 +42,14 @@ def add_vehicle(body: VehicleIn, _caller: CurrentCaller, registry: RegistryDep) 
 
 @router.get("/export", summary="Residents' vehicles as CSV",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def export_vehicles(_caller: CurrentCaller, registry: RegistryDep) -> Response:
+def export_vehicles(_caller: RegistryReader, registry: RegistryDep) -> Response:
     return csv_response(registry, csvio.export_vehicles, "vehicles.csv")
 
 
 @router.post("/import", summary="Register vehicles from CSV, with a per-row report",
              responses={413: {"description": "File too large"},
                         422: {"description": "Not UTF-8 or a required column is missing (nothing stored)"}})
-async def import_vehicles(_caller: CurrentCaller, registry: RegistryDep, file: CsvUpload) -> ImportReport:
+async def import_vehicles(_caller: RegistryWriter, registry: RegistryDep, file: CsvUpload) -> ImportReport:
     """Import vehicles from CSV.
 
     Columns ``plate,plate_colour,plate_type,parking_permit,resident_id,name,building,unit,room``; the
@@ -61,7 +61,7 @@ async def import_vehicles(_caller: CurrentCaller, registry: RegistryDep, file: C
 
 @router.delete("/{vehicle_id}", status_code=204, summary="Delete a vehicle",
                responses={404: {"description": "No such vehicle"}})
-def delete_vehicle(vehicle_id: str, _caller: CurrentCaller, registry: RegistryDep) -> None:
+def delete_vehicle(vehicle_id: str, _caller: RegistryWriter, registry: RegistryDep) -> None:
     if not any(v.id == vehicle_id for v in registry.list_vehicles()):
         raise HTTPException(404, f"no vehicle {vehicle_id!r}")
     registry.delete_vehicle(vehicle_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.deps import CurrentCaller, RegistryDep
+from api.deps import RegistryDep, RegistryReader, RegistryWriter
 from api.registry_schemas import Deletion, VisitorIn, VisitorOut
 from api.routes.residents import REFUSED, registry_refusals
 from api.uploads import Responses
@@ -23,14 +23,14 @@ def existing_visitor(registry: Registry, visitor_id: str) -> VisitorInfo:
 
 
 @router.get("", summary="Visitors, latest visit first")
-def list_visitors(_caller: CurrentCaller, registry: RegistryDep,
+def list_visitors(_caller: RegistryReader, registry: RegistryDep,
                   host_resident_id: str | None = Query(None)) -> list[VisitorOut]:
     return [VisitorOut.of(v) for v in registry.list_visitors(host_resident_id)]
 
 
 @router.post("", status_code=201, summary="Add a visitor of a resident for a time window",
              responses={**REFUSED, 404: {"description": "No such host resident"}})
-def add_visitor(body: VisitorIn, _caller: CurrentCaller, registry: RegistryDep) -> VisitorOut:
+def add_visitor(body: VisitorIn, _caller: RegistryWriter, registry: RegistryDep) -> VisitorOut:
     if registry.get_resident(body.host_resident_id) is None:
         raise HTTPException(404, f"no resident {body.host_resident_id!r}")
     with registry_refusals():
@@ -39,12 +39,12 @@ def add_visitor(body: VisitorIn, _caller: CurrentCaller, registry: RegistryDep) 
 
 
 @router.get("/{visitor_id}", summary="One visitor", responses=NOT_FOUND)
-def get_visitor(visitor_id: str, _caller: CurrentCaller, registry: RegistryDep) -> VisitorOut:
+def get_visitor(visitor_id: str, _caller: RegistryReader, registry: RegistryDep) -> VisitorOut:
     return VisitorOut.of(existing_visitor(registry, visitor_id))
 
 
 @router.delete("/{visitor_id}", summary="Delete a visitor with their templates, crops and vehicles",
                responses=NOT_FOUND)
-def delete_visitor(visitor_id: str, _caller: CurrentCaller, registry: RegistryDep) -> Deletion:
+def delete_visitor(visitor_id: str, _caller: RegistryWriter, registry: RegistryDep) -> Deletion:
     existing_visitor(registry, visitor_id)
     return Deletion.of(registry.delete_visitor(visitor_id))

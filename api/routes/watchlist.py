@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from api.deps import CascadeDep, CurrentCaller, RegistryDep
+from api.deps import CascadeDep, RegistryDep, RegistryReader, RegistryWriter
 from api.registry_schemas import (
     Deletion,
     EnrollmentRefusal,
@@ -30,13 +30,13 @@ def existing_entry(registry: Registry, entry_id: str) -> WatchlistInfo:
 
 
 @router.get("", summary="Watchlist entries")
-def list_watchlist(_caller: CurrentCaller, registry: RegistryDep) -> list[WatchlistOut]:
+def list_watchlist(_caller: RegistryReader, registry: RegistryDep) -> list[WatchlistOut]:
     return [WatchlistOut.of(e) for e in registry.list_watchlist()]
 
 
 @router.post("", status_code=201, summary="Add a watchlist entry (a person, a plate, or both)",
              responses=REFUSED)
-def add_entry(body: WatchlistIn, _caller: CurrentCaller, registry: RegistryDep) -> WatchlistOut:
+def add_entry(body: WatchlistIn, _caller: RegistryWriter, registry: RegistryDep) -> WatchlistOut:
     with registry_refusals():
         entry_id = registry.add_watchlist_entry(body.label, reason=body.reason, severity=body.severity,
                                                 plate=body.plate)
@@ -44,19 +44,19 @@ def add_entry(body: WatchlistIn, _caller: CurrentCaller, registry: RegistryDep) 
 
 
 @router.get("/{entry_id}", summary="One watchlist entry", responses=NOT_FOUND)
-def get_entry(entry_id: str, _caller: CurrentCaller, registry: RegistryDep) -> WatchlistOut:
+def get_entry(entry_id: str, _caller: RegistryReader, registry: RegistryDep) -> WatchlistOut:
     return WatchlistOut.of(existing_entry(registry, entry_id))
 
 
 @router.delete("/{entry_id}", summary="Delete a watchlist entry with its templates and crops",
                responses=NOT_FOUND)
-def delete_entry(entry_id: str, _caller: CurrentCaller, registry: RegistryDep) -> Deletion:
+def delete_entry(entry_id: str, _caller: RegistryWriter, registry: RegistryDep) -> Deletion:
     existing_entry(registry, entry_id)
     return Deletion.of(registry.delete_watchlist_entry(entry_id))
 
 
 @router.get("/{entry_id}/templates", summary="The entry's face templates", responses=NOT_FOUND)
-def list_templates(entry_id: str, _caller: CurrentCaller, registry: RegistryDep) -> TemplateList:
+def list_templates(entry_id: str, _caller: RegistryReader, registry: RegistryDep) -> TemplateList:
     existing_entry(registry, entry_id)
     return template_list(registry, Owner("watchlist", entry_id))
 
@@ -66,7 +66,7 @@ def list_templates(entry_id: str, _caller: CurrentCaller, registry: RegistryDep)
                         415: {"description": "A part is not an image"},
                         422: {"model": EnrollmentRefusal, "description": "Which photo is refused and why"},
                         503: {"description": "The face models are not loaded"}})
-async def enroll_entry(entry_id: str, _caller: CurrentCaller, registry: RegistryDep, cascade: CascadeDep,
+async def enroll_entry(entry_id: str, _caller: RegistryWriter, registry: RegistryDep, cascade: CascadeDep,
                        photos: Photos) -> TemplateList:
     existing_entry(registry, entry_id)
     return await enroll(registry, cascade, Owner("watchlist", entry_id), photos)
@@ -74,13 +74,13 @@ async def enroll_entry(entry_id: str, _caller: CurrentCaller, registry: Registry
 
 @router.delete("/{entry_id}/templates", summary="Delete all the entry's face templates and crops",
                responses=NOT_FOUND)
-def delete_templates(entry_id: str, _caller: CurrentCaller, registry: RegistryDep) -> TemplatesDeleted:
+def delete_templates(entry_id: str, _caller: RegistryWriter, registry: RegistryDep) -> TemplatesDeleted:
     existing_entry(registry, entry_id)
     return TemplatesDeleted(deleted=registry.delete_templates(Owner("watchlist", entry_id)))
 
 
 @router.delete("/{entry_id}/templates/{template_id}", status_code=204, summary="Delete one face template",
                responses={404: {"description": "No such entry or template of theirs"}})
-def delete_template(entry_id: str, template_id: str, _caller: CurrentCaller, registry: RegistryDep) -> None:
+def delete_template(entry_id: str, template_id: str, _caller: RegistryWriter, registry: RegistryDep) -> None:
     existing_entry(registry, entry_id)
     delete_owned_template(registry, Owner("watchlist", entry_id), template_id)
