@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
+
+from storage import migrations
 
 logger = logging.getLogger(__name__)
 
@@ -16,9 +16,5 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the account tables to ``revision`` (default: the newest)."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    migrations.upgrade(engine, MIGRATIONS, revision)
     logger.debug("account tables migrated to %s", revision)
