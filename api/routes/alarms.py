@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alarms.records import Alarm, AlarmFilter, Paging
 from alarms.store import AlarmNotFoundError, IllegalTransitionError
+from alarms.types import AlarmType, Severity
 from api.accounts.principal import Principal
 from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, require_scope
 from api.ports import AlarmReader
@@ -53,15 +55,54 @@ def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm
 @router.get("", summary="Alarms, newest first")
 def list_alarms(
     caller: Reader, store: AlarmsDep, base_url: PublicBaseUrl,
-    state: list[State] | None = Query(None, description="Only these states."),
+    state: list[State] | None = Query(None, description="Only these states (repeat for several)."),
+    type: list[AlarmType] | None = Query(None, description="Only these alarm types (repeat for several)."),
+    severity: list[Severity] | None = Query(None, description="Only these severities (repeat for several)."),
     camera_id: str | None = Query(None),
+    zone: str | None = Query(None, description="Only alarms in this zone."),
     since: dt.datetime | None = Query(None, description="Occurred at or after (ISO 8601)."),
+    until: dt.datetime | None = Query(None, description="Occurred before (ISO 8601)."),
     limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
 ) -> AlarmList:
     cameras = None if caller.cameras is None else tuple(sorted(caller.cameras))
-    page = store.list(AlarmFilter(states=tuple(state) if state else None, camera_id=camera_id,
-                                  camera_ids=cameras, since=since), Paging(limit, offset))
+    wanted = AlarmFilter(states=tuple(state) if state else None, types=tuple(type) if type else None,
+                         severities=tuple(severity) if severity else None, camera_id=camera_id,
+                         camera_ids=cameras, zone=zone, since=since, until=until)
+    page = store.list(wanted, Paging(limit, offset))
     return AlarmList(total=page.total, items=[PublicAlarm.of(a, base_url) for a in page.items])
+
+
+class BulkAcknowledge(AlarmAction):
+    """Several alarms acknowledged at once (a guard clearing a burst)."""
+
+    ids: list[str] = Field(min_length=1, max_length=500, description="Alarm ids.")
+
+
+class BulkResult(BaseModel):
+    """What happened to each id: acknowledged, not found (or not visible), or not allowed now."""
+
+    acknowledged: list[PublicAlarm]
+    not_found: list[str]
+    conflicts: dict[str, str] = Field(description="Alarm id -> why it cannot be acknowledged now.")
+
+
+@router.post("/acknowledge", summary="Acknowledge several open alarms")
+def acknowledge_many(request: Request, body: BulkAcknowledge, caller: Writer, store: AlarmsDep,
+                     accounts: AccountsDep, base_url: PublicBaseUrl) -> BulkResult:
+    result = BulkResult(acknowledged=[], not_found=[], conflicts={})
+    for alarm_id in dict.fromkeys(body.ids):  # each id once, in the order given
+        try:
+            visible_alarm(store, alarm_id, caller)
+            ack = partial(store.acknowledge, alarm_id)
+            alarm = _transition(request, caller, accounts, alarm_id, ack, body)
+        except HTTPException as exc:
+            if exc.status_code == 409:
+                result.conflicts[alarm_id] = str(exc.detail)
+            else:
+                result.not_found.append(alarm_id)
+            continue
+        result.acknowledged.append(PublicAlarm.of(alarm, base_url))
+    return result
 
 
 @router.get("/{alarm_id}", summary="One alarm", responses={404: {"description": "No such alarm"}})

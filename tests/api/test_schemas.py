@@ -123,6 +123,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
     assert {"GET /healthz", "GET /readyz", "GET /api/v1/cameras", "GET /api/v1/cameras/events",
             "GET /api/v1/recognitions", "GET /api/v1/alarms", "GET /api/v1/alarms/{alarm_id}",
             "POST /api/v1/alarms/{alarm_id}/acknowledge", "POST /api/v1/alarms/{alarm_id}/resolve",
+            "POST /api/v1/alarms/acknowledge",
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
