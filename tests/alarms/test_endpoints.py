@@ -136,7 +136,8 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(
     relay.run_once(clock.at)
     during = r.requests[-1]
     assert len(during.headers["webhook-signature"].split(" ")) == 2
-    assert verify_signature(old, during.headers, during.body) and verify_signature(new, during.headers, during.body)
+    assert verify_signature(old, during.headers, during.body)
+    assert verify_signature(new, during.headers, during.body)
 
     clock.at = T0 + dt.timedelta(minutes=10)
     store.raise_alarm(make_draft(subject_id="wl-2"), now=clock.at)
@@ -150,7 +151,8 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(
     store.raise_alarm(make_draft(subject_id="wl-3"), now=clock.at)
     relay.run_once(clock.at)
     last = r.requests[-1]
-    assert verify_signature(newest, last.headers, last.body) and not verify_signature(new, last.headers, last.body)
+    assert verify_signature(newest, last.headers, last.body)
+    assert not verify_signature(new, last.headers, last.body)
     relay.stop()
 
 
@@ -162,7 +164,8 @@ def test_disabled_endpoint_gets_nothing_until_enabled(
     endpoint, _ = store.webhooks.create(r.url, "boss", now=T0)
     store.raise_alarm(make_draft(), now=T0)  # queued, then given up by the disable
     disabled = store.webhooks.disable(endpoint.id, "boss", "receiver moves", now=T0)
-    assert (disabled.enabled, disabled.disabled_by, disabled.disabled_reason) == (False, "boss", "receiver moves")
+    assert (disabled.enabled, disabled.disabled_by) == (False, "boss")
+    assert disabled.disabled_reason == "receiver moves"
     store.raise_alarm(make_draft(subject_id="wl-2"), now=T0)
     assert relay.run_once(T0).claimed == 0 and r.requests == []
     assert [m.status for m in store.messages(endpoint.id)] == ["dead"]
