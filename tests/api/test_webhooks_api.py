@@ -9,15 +9,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from alarms.config import RelayConfig
 from alarms.endpoints import WebhookSinks
 from alarms.relay import Relay
 from alarms.schema import WEBHOOK_ENDPOINTS
+from alarms.store import AlarmStore
 from alarms.webhooks import verify_signature
+from api.app import create_app
+from estatewatch.config import ServiceConfig
+from estatewatch.service import Service
+from registry.service import Registry
 from tests.alarms.conftest import Received, Receiver
-from tests.api.test_auth import STATIC, Site, make_site, raise_alarm
+from tests.api.test_auth import CONFIG, KEY, STATIC, Site, make_site, raise_alarm
+from tests.waiting import wait_until
 
 HOOKS = "/api/v1/webhooks"
 
@@ -208,3 +215,38 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(
     assert response.status_code == status, response.text
     assert says in response.text
     assert client.get(HOOKS, headers=STATIC).json() == before, "nothing half-written"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_running_service_delivers_to_endpoints_managed_over_http(
+    db_url: str, tmp_path: Path, hook: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's own relay threads, started before the endpoint exists, pick up every change."""
+    monkeypatch.setenv("ESTATEWATCH_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ESTATEWATCH_TEMPLATE_KEY", raising=False)
+    monkeypatch.delenv("ESTATEWATCH_TEMPLATE_KEY_FILE", raising=False)
+    registry = Registry.open(url=db_url)
+    store = AlarmStore.open(db_url, data_dir=tmp_path, cipher=registry.cipher)
+    config = {**CONFIG, "alarms": {"retention_days": 3650}}  # the test's alarms happened in May
+    service = Service(ServiceConfig.model_validate(config), registry=registry, store=store)
+    service._start_alarms()  # the alarm side of start(): store, relay, upkeep (no models, no cameras)
+    try:
+        with TestClient(create_app(service, frozenset([KEY]))) as client:
+            made = client.post(HOOKS, headers=STATIC, json={"url": hook.url}).json()
+            raise_alarm(store, "gate", "京A11111")
+            wait_until(lambda: len(hook.requests) == 1, timeout=30, what="the first delivery",
+                       seen=lambda: len(hook.requests))
+            assert verify_signature(made["secret"], hook.requests[0].headers, hook.requests[0].body)
+            rotated = client.post(f"{HOOKS}/{made['id']}/rotate", headers=STATIC).json()
+            raise_alarm(store, "gate", "京A22222")
+            wait_until(lambda: len(hook.requests) == 2, timeout=30, what="the delivery after the rotation",
+                       seen=lambda: len(hook.requests))
+            for secret in (made["secret"], rotated["secret"]):
+                assert verify_signature(secret, hook.requests[1].headers, hook.requests[1].body)
+            client.post(f"{HOOKS}/{made['id']}/disable", headers=STATIC)
+            raise_alarm(store, "gate", "京A33333")
+            assert len(store.messages(made["id"])) == 2, "nothing is queued for a disabled endpoint"
+    finally:
+        service.stop()
+        store.close()
+        registry.close()
