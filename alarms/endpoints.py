@@ -74,8 +74,8 @@ def check_url(url: str) -> str:
     """``url`` if it is an absolute http(s) URL with a host (ValueError saying what is wrong)."""
     if len(url) > MAX_URL_CHARS:
         raise ValueError(f"the URL is longer than {MAX_URL_CHARS} characters")
-    if any(c.isspace() for c in url):
-        raise ValueError("the URL must not contain whitespace")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError("the URL must not contain whitespace or control characters")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"the URL must start with http:// or https://, got {parts.scheme or 'no'} scheme")

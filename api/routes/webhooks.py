@@ -8,9 +8,9 @@ written to the audit log, never with a secret; URL passwords are masked in answe
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alarms.config import EventFilter
@@ -31,13 +31,18 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such endpoint (or message)"}}
 EventTypes = list[EventFilter]
+Text = Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+"""Free text: no control characters but tab and newlines (PostgreSQL refuses NUL)."""
+MessageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The message's id (from its delivery log).")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=2**31)]
 
 
 class NewWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2000, description="Receiver URL, http:// or https://.")
-    description: str = Field("", max_length=500, description="What it is for (the property system ...).")
+    description: Text = Field("", description="What it is for (the property system ...).")
     event_types: EventTypes = Field(
         default_factory=lambda: list(DEFAULT_EVENT_TYPES), min_length=1, max_length=50,
         description="Event types sent: `alarm.raised`, a family `alarm.*`, or `*`; default `alarm.*`.")
@@ -52,7 +57,7 @@ class WebhookChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, min_length=1, max_length=2000, description="New receiver URL.")
-    description: str | None = Field(None, max_length=500)
+    description: Text | None = None
     event_types: EventTypes | None = Field(None, min_length=1, max_length=50)
     enabled: bool | None = Field(None, description="False disables it (as `/disable`), true enables it.")
 
@@ -74,7 +79,7 @@ class WebhookChange(BaseModel):
 class DisableRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field("", max_length=500, description="Why (default: who disabled it).")
+    reason: Text = Field("", description="Why (default: who disabled it).")
 
 
 class RotateRequest(BaseModel):
@@ -255,7 +260,7 @@ def rotate_secret(request: Request, endpoint_id: str, caller: WebhookAdmin, webh
 def list_messages(
     endpoint_id: str, caller: WebhookAdmin, webhooks: WebhooksDep,
     status: Literal["pending", "delivered", "failed", "dead"] | None = Query(None),
-    limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: Limit = 50, offset: Offset = 0,
 ) -> MessageList:
     try:
         page = webhooks.messages(endpoint_id, Paging(limit, offset), status)
@@ -266,8 +271,8 @@ def list_messages(
 
 @router.get("/{endpoint_id}/messages/{message_id}/attempts", summary="Each attempt to deliver a message",
             responses=NOT_FOUND)
-def list_attempts(endpoint_id: str, message_id: int, caller: WebhookAdmin, webhooks: WebhooksDep,
-                  limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> AttemptList:
+def list_attempts(endpoint_id: str, message_id: MessageId, caller: WebhookAdmin, webhooks: WebhooksDep,
+                  limit: Limit = 50, offset: Offset = 0) -> AttemptList:
     try:
         page = webhooks.attempts(endpoint_id, message_id, Paging(limit, offset))
     except (EndpointNotFoundError, MessageNotFoundError) as exc:
@@ -278,7 +283,7 @@ def list_attempts(endpoint_id: str, message_id: int, caller: WebhookAdmin, webho
 @router.post("/{endpoint_id}/messages/{message_id}/replay", status_code=202,
              summary="Deliver a message again (the receiver sees the same webhook-id)",
              responses={**NOT_FOUND, 409: {"description": "The endpoint is disabled"}})
-def replay_message(request: Request, endpoint_id: str, message_id: int, caller: WebhookAdmin,
+def replay_message(request: Request, endpoint_id: str, message_id: MessageId, caller: WebhookAdmin,
                    webhooks: WebhooksDep, accounts: AccountsDep) -> Message:
     try:
         message = webhooks.replay(endpoint_id, message_id)

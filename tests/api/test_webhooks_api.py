@@ -177,6 +177,27 @@ def test_webhook_routes_need_the_webhooks_admin_scope(site: Site, hook: Receiver
     assert [e["id"] for e in site.client.get(HOOKS, headers=STATIC).json()] == [made.json()["id"]]
 
 
+def test_patch_changes_the_filter_and_the_state_and_is_audited(site: Site) -> None:
+    made = site.client.post(HOOKS, headers=STATIC, json={"url": "https://pms.example/hook"}).json()
+    path = f"{HOOKS}/{made['id']}"
+    changed = site.client.patch(path, headers=STATIC, json={
+        "url": "https://ops:pw@pms.example/v2", "description": "运维", "event_types": ["camera.offline"]})
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["url"], body["description"], body["event_types"]) == (
+        "https://ops:***@pms.example/v2", "运维", ["camera.offline"])
+    raise_alarm(site.store, "gate", "京A11111")
+    site.store.record_event("camera.offline", {"camera_id": "gate"})
+    assert [m.type for m in site.store.messages(made["id"])] == ["camera.offline"]
+    off = site.client.patch(path, headers=STATIC, json={"enabled": False}).json()
+    assert (off["enabled"], off["disabled_by"]) == (False, "api-key")
+    assert off["disabled_reason"] == "disabled by api-key"
+    assert site.client.patch(path, headers=STATIC, json={"enabled": True}).json()["enabled"] is True
+    audit = [e for e in site.client.get("/api/v1/audit", headers=STATIC).json() if e["entity"] == "webhook"]
+    assert [e["action"] for e in reversed(audit)] == ["create", "update", "update", "update"]
+    assert audit[-2]["details"]["url"] == "https://ops:***@pms.example/v2" and "pw@" not in str(audit)
+
+
 @pytest.fixture(scope="module")
 def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One site for the table of bad requests (each leaves it as it found it)."""
@@ -203,6 +224,10 @@ def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         ("get", "/{id}/messages/999/attempts", None, 404, "has no message 999"),
         ("post", "/{id}/messages/999/replay", None, 404, "has no message 999"),
         ("get", "/{id}/messages?limit=0", None, 422, "greater than or equal"),
+        ("post", "", {"url": "https://pms.example/h", "description": "a\u0000b"}, 422, "pattern"),
+        ("post", "", {"url": "https://pms.example/h\u0000"}, 422, "control characters"),
+        ("post", "/{id}/disable", {"reason": "x" * 501}, 422, "at most 500"),
+        ("get", "/{id}/messages/99999999999999999999/attempts", None, 422, "less than or equal"),
     ],
 )
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(
