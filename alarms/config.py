@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -28,7 +29,16 @@ EVENT_TYPES = (
 DEFAULT_RETRY_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 """Delay before each attempt: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
 
-EventFilter = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$|^\*$")]
+EventFilter = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$|^[a-z_]+\.\*$|^\*$")
+]
+"""One entry of an event filter: a type (``alarm.raised``), a family (``alarm.*``) or everything (``*``)."""
+
+
+def event_accepted(filters: Sequence[str], event_type: str) -> bool:
+    """Whether ``event_type`` passes ``filters`` (exact types, ``family.*`` prefixes, ``*``) (pure)."""
+    family = event_type.split(".", 1)[0] + ".*"
+    return any(f in ("*", event_type, family) for f in filters)
 
 
 def _endpoint_id(kind: str, *parts: str) -> str:
@@ -71,7 +81,7 @@ class _Endpoint(_Strict):
 
     def accepts(self, event_type: str) -> bool:
         """Whether events of ``event_type`` go to this endpoint."""
-        return "*" in self.events or event_type in self.events
+        return event_accepted(self.events, event_type)
 
 
 class WebhookConfig(_Endpoint):
@@ -143,7 +153,7 @@ class MqttConfig(_Strict):
     )
 
     def accepts(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+        return event_accepted(self.events, event_type)
 
     def endpoint_id(self) -> str:
         return self.id or _endpoint_id("mqtt", self.host, str(self.port), self.topic_prefix)

@@ -5,6 +5,7 @@ The composition root calls :func:`build_relay` once, starts it, and stops it at 
     store = AlarmStore.open(delivery=config.delivery)
     relay = build_relay(store, config.delivery)
     store.add_listener(lambda _type, _event: relay.wake())
+    store.webhooks.add_listener(relay.wake)
     relay.start()
     ...
     relay.stop(); store.close()
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from alarms.config import DeliveryConfig
 from alarms.connector import ConnectorSink
+from alarms.endpoints import WebhookSinks
 from alarms.mqtt import MqttSink
 from alarms.relay import Relay
 from alarms.sinks import Sink
@@ -30,6 +32,10 @@ def build_sinks(config: DeliveryConfig) -> list[Sink]:
 
 
 def build_relay(store: AlarmStore, config: DeliveryConfig | None = None, name: str = "relay") -> Relay:
-    """A relay over the store's database for every endpoint of ``config`` (default: the store's)."""
+    """A relay for every endpoint of ``config`` (default: the store's) and of the API.
+
+    The webhook endpoints managed over the API are re-read while it runs.
+    """
     config = config or store.delivery
-    return Relay(store.engine, build_sinks(config), config.relay, name=name)
+    return Relay(store.engine, build_sinks(config), config.relay, name=name,
+                 source=WebhookSinks(store.webhooks))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from alarms import outbox
-from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig
+from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig, event_accepted
 from alarms.events import envelope
 from alarms.outbox import Route
 
@@ -33,7 +33,7 @@ class EndpointRoute:
     events: tuple[str, ...] = ("*",)
 
     def accepts(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+        return event_accepted(self.events, event_type)
 
 
 def routes_from_config(config: DeliveryConfig) -> list[EndpointRoute]:
@@ -51,10 +51,14 @@ class EventEmitter:
     Args:
         routes: the endpoints and the events each accepts (the list is used, not copied).
         first_delay_s: delay before a message's first delivery attempt.
+        more_routes: endpoints read in the emitting transaction (those managed over the API), so
+            one created a moment ago gets the next event without a restart.
     """
 
-    def __init__(self, routes: list[Route], first_delay_s: float) -> None:
+    def __init__(self, routes: list[Route], first_delay_s: float,
+                 more_routes: Callable[[Connection], Iterable[Route]] | None = None) -> None:
         self.routes, self.first_delay_s = routes, first_delay_s
+        self.more_routes = more_routes
         self._listeners: list[EventListener] = []
 
     def add_listener(self, listener: EventListener) -> None:
@@ -71,8 +75,9 @@ class EventEmitter:
         alarm_id: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Record the event in ``conn``'s transaction; returns ``(type, envelope)`` for :meth:`notify`."""
+        routes = self.routes if self.more_routes is None else [*self.routes, *self.more_routes(conn)]
         event_id = outbox.emit_event(
-            conn, event_type, data, occurred_at, now, self.routes, self.first_delay_s, alarm_id
+            conn, event_type, data, occurred_at, now, routes, self.first_delay_s, alarm_id
         )
         return event_type, {"id": event_id, **envelope(event_type, occurred_at, data)}
 

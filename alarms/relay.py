@@ -12,9 +12,11 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -46,8 +48,26 @@ class RoundReport:
     attempts: list[DeliveryAttempt] = field(default_factory=list)
 
 
+class SinkSource(Protocol):
+    """Endpoints that change while the relay runs (those managed over the API), re-read each round."""
+
+    def versions(self, conn: Connection) -> dict[str, int]:
+        """Each endpoint's version; a sink is rebuilt when its version moves, dropped when it is gone."""
+        ...
+
+    def sinks(self, conn: Connection, endpoint_ids: Collection[str]) -> Sequence[Sink]:
+        """Sinks of these endpoints as stored now."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Relay:
-    """Delivers outbox messages to ``sinks`` (one per endpoint id) by the ``config``'s schedule."""
+    """Delivers outbox messages to ``sinks`` (one per endpoint id) by the ``config``'s schedule.
+
+    ``source`` adds endpoints that may appear, change or go while it runs; a fixed sink wins over a
+    source's endpoint with the same id.
+    """
 
     def __init__(
         self,
@@ -57,12 +77,17 @@ class Relay:
         *,
         clock: Clock = utcnow,
         name: str = "relay",
+        source: SinkSource | None = None,
     ) -> None:
         self.engine = engine
         self.config = config or RelayConfig()
-        self.sinks = {s.endpoint_id: s for s in sinks}
+        self.sinks: Mapping[str, Sink] = {s.endpoint_id: s for s in sinks}
         if len(self.sinks) != len(sinks):
             raise ValueError("sinks must have distinct endpoint ids")
+        self._fixed = dict(self.sinks)
+        self.source = source
+        self._versions: dict[str, int] = {}
+        self._sinks_lock = threading.Lock()
         self.clock = clock
         self.name = name
         self._pool = ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix=f"{name}-send")
@@ -77,17 +102,33 @@ class Relay:
         """Claim due messages as of ``now``, deliver them, record the outcomes."""
         now = now or self.clock()
         with self.engine.begin() as conn:
-            active = set(self.sinks) - outbox.disabled_endpoints(conn, self.sinks)
+            sinks = self._refresh(conn)
+            active = set(sinks) - outbox.disabled_endpoints(conn, sinks)
             messages = outbox.claim(conn, active, now, self.config.batch_size, self.config.lease_s)
         report = RoundReport(claimed=len(messages))
         if not messages:
             return report
-        results = list(self._pool.map(self._deliver, messages))
+        results = list(self._pool.map(partial(self._deliver, sinks), messages))
         self._record(messages, results, now, report)
         return report
 
-    def _deliver(self, message: OutboxMessage) -> DeliveryResult:
-        sink = self.sinks[message.endpoint_id]
+    def _refresh(self, conn: Connection) -> Mapping[str, Sink]:
+        """The sinks of this round: the fixed ones and the source's, rebuilt where they changed."""
+        if self.source is None:
+            return self.sinks
+        with self._sinks_lock:
+            versions = {k: v for k, v in self.source.versions(conn).items() if k not in self._fixed}
+            if versions != self._versions:
+                moved = [k for k, v in versions.items() if self._versions.get(k) != v]
+                sinks = {k: v for k, v in self.sinks.items() if k in self._fixed or k in versions}
+                sinks.update((s.endpoint_id, s) for s in self.source.sinks(conn, moved))
+                self.sinks, self._versions = sinks, versions  # a new mapping: rounds in flight keep theirs
+                logger.info("relay %s: %d endpoint(s) changed, %d sink(s) now", self.name, len(moved),
+                            len(sinks))
+            return self.sinks
+
+    def _deliver(self, sinks: Mapping[str, Sink], message: OutboxMessage) -> DeliveryResult:
+        sink = sinks[message.endpoint_id]
         started = time.perf_counter()
         try:
             result = sink.deliver(message)
@@ -257,4 +298,6 @@ class Relay:
         self._pool.shutdown(wait=True)
         for sink in self.sinks.values():
             sink.close()
+        if self.source is not None:
+            self.source.close()
         logger.info("relay %s stopped", self.name)

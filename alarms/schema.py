@@ -10,6 +10,8 @@ They share the registry's database but have their own metadata and Alembic versi
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
 - ``delivery_attempts``: the delivery log, one row per attempt.
 - ``delivery_endpoints``: per-endpoint health (failing since, disabled).
+- ``webhook_endpoints``: webhook endpoints managed over the API, their signing secrets encrypted
+  with the registry's keyring (the previous one too, while a rotation's overlap lasts).
 """
 
 from __future__ import annotations
@@ -174,3 +176,30 @@ EVENTS = cast(Table, AlarmEventRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
 ATTEMPTS = cast(Table, DeliveryAttemptRow.__table__)
 ENDPOINTS = cast(Table, EndpointRow.__table__)
+
+
+class WebhookEndpointRow(Base):
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    description: Mapped[str] = mapped_column(String(500), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    secret_ct: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    """The ``whsec_`` secret, AES-GCM encrypted with the registry's keyring; associated data: the id."""
+    secret_key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+    secret_fingerprint: Mapped[str] = mapped_column(String(16), nullable=False)
+    """First hex digits of the secret's SHA-256: tells secrets apart without revealing them."""
+    previous_secret_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_key_id: Mapped[str | None] = mapped_column(String(16))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """Until then deliveries are signed with the previous secret too (a rotation's overlap)."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    disabled_by: Mapped[str | None] = mapped_column(String(100))
+    """Who disabled it over the API (when, and why, are the endpoint's health row's)."""
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    """Raised by every change: relays rebuild an endpoint's sink when it moves."""
+
+
+WEBHOOK_ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)

@@ -5,7 +5,8 @@ operational events such as ``camera.offline``) and one outbox message per intere
 the same transaction, so an alarm is never stored without its notifications or the other way round.
 
 Its parts: :class:`~alarms.emitter.EventEmitter` records the events and tells listeners;
-:class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person.
+:class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person;
+:class:`~alarms.endpoints.WebhookEndpoints` holds the webhook endpoints managed over the API.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from alarms import db, outbox
 from alarms.config import DeliveryConfig
 from alarms.crops import AlarmCrops
 from alarms.emitter import EventEmitter, EventListener, routes_from_config
+from alarms.endpoints import WebhookEndpoints
 from alarms.events import alarm_data
 from alarms.outbox import Route
 from alarms.records import Alarm, AlarmFilter, AlarmPage, AlarmState, DeliveryAttempt, MessageInfo, Paging
@@ -108,9 +110,11 @@ class AlarmStore:
         self.delivery = delivery or DeliveryConfig()
         self.snapshots = SnapshotStore(snapshots_root)
         self.crops = AlarmCrops(engine, self.snapshots, cipher)
+        self.webhooks = WebhookEndpoints(engine, lambda: self.crops.cipher)
         self.emitter = EventEmitter(
             list(routes) if routes is not None else list(routes_from_config(self.delivery)),
             self.delivery.relay.retry_schedule_s[0],
+            self.webhooks.routes,
         )
 
     @classmethod
@@ -329,10 +333,10 @@ class AlarmStore:
         return self.crops.redact_orphans(existing, now)
 
     def reencrypt(self, cipher: TemplateCipher) -> int:
-        return self.crops.reencrypt(cipher)
+        return self.crops.reencrypt(cipher) + self.webhooks.reencrypt(cipher)
 
     def key_ids_in_use(self) -> set[str]:
-        return self.crops.key_ids_in_use()
+        return self.crops.key_ids_in_use() | self.webhooks.key_ids_in_use()
 
     def encrypt_legacy_crops(self) -> int:
         return self.crops.encrypt_legacy_crops()

@@ -182,9 +182,19 @@ class WebhookSink:
         config: WebhookConfig,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        retire_at: Sequence[float | None] = (),
     ) -> None:
+        """A sink for ``config``'s endpoint.
+
+        ``retire_at[i]``: unix time from which ``config.secrets()[i]`` no longer signs (a rotation's
+        overlap ending); missing or ``None``: it always signs.
+        """
         self.config = config
-        self._keys = [decode_secret(s) for s in config.secrets()]
+        keys = [decode_secret(s) for s in config.secrets()]
+        ends = [*retire_at, *[None] * (len(keys) - len(retire_at))]
+        self._keys = list(zip(keys, ends, strict=True))
+        if all(end is not None for end in ends):
+            raise ValueError("at least one secret must sign without an end")
         self._own_client = client is None
         self.client = client or make_http_client(config.verify_tls, config.ca_file)
         self.clock = clock
@@ -196,13 +206,17 @@ class WebhookSink:
     def accepts(self, event_type: str) -> bool:
         return self.config.accepts(event_type)
 
+    def keys_at(self, timestamp: float) -> list[bytes]:
+        """The keys that sign at ``timestamp``: those not retired yet."""
+        return [key for key, end in self._keys if end is None or timestamp < end]
+
     def headers(self, message: OutboxMessage, body: bytes) -> dict[str, str]:
         timestamp = int(self.clock())
         return {
             "content-type": "application/json",
             "webhook-id": message.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(self._keys, message.event_id, timestamp, body),
+            "webhook-signature": signature_header(self.keys_at(timestamp), message.event_id, timestamp, body),
         }
 
     def deliver(self, message: OutboxMessage) -> DeliveryResult:

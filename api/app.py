@@ -20,6 +20,7 @@ from api.routes import (
     vehicles,
     visitors,
     watchlist,
+    webhooks,
 )
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -50,6 +51,6 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     app.include_router(cameras.router)
     app.include_router(alarms.router)
     for router in (auth.router, users.router, keys.router, audit.router, residents.router, vehicles.router,
-                   visitors.router, watchlist.router, recognize.router):
+                   visitors.router, watchlist.router, recognize.router, webhooks.router):
         app.include_router(router)
     return app

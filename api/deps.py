@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from alarms.endpoints import WebhookEndpoints
 from api.accounts.principal import STATIC_KEY, Principal, Scope
 from api.accounts.store import Accounts, Actor, CredentialError
 from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
@@ -37,6 +38,13 @@ def get_alarm_reader(service: ServiceDep) -> AlarmReader:
     if service.store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the alarm store is not open yet")
     return service.store
+
+
+def get_webhooks(service: ServiceDep) -> WebhookEndpoints:
+    """The webhook endpoints managed over the API; 503 while the service is still opening the store."""
+    if service.webhooks is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the alarm store is not open yet")
+    return service.webhooks
 
 
 def get_registry(service: ServiceDep) -> Registry:
@@ -121,3 +129,5 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 CascadeDep = Annotated[Cascade, Depends(get_cascade)]
 RegistryReader = Annotated[Principal, Depends(require_scope("registry:read"))]
 RegistryWriter = Annotated[Principal, Depends(require_scope("registry:write"))]
+WebhooksDep = Annotated[WebhookEndpoints, Depends(get_webhooks)]
+WebhookAdmin = Annotated[Principal, Depends(require_scope("webhooks:admin"))]

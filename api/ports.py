@@ -18,6 +18,7 @@ from api.schemas import PublicCamera, Recognition
 from streams.health import HealthEvent
 
 if TYPE_CHECKING:
+    from alarms.endpoints import WebhookEndpoints
     from registry.service import Registry
     from vision.cascade import Cascade
 
@@ -103,5 +104,14 @@ class RegistryDesk(Protocol):
         ...
 
 
-class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, Protocol):
+class WebhookDesk(Protocol):
+    """The webhook endpoints managed over the API (in the alarm store's database)."""
+
+    @property
+    def webhooks(self) -> WebhookEndpoints | None:
+        """``None`` until the service has opened the alarm store."""
+        ...
+
+
+class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, WebhookDesk, Protocol):
     """Everything the app reads from the service: the union of what its routes need."""

@@ -27,6 +27,7 @@ from vision.engine import VisionEngine
 from vision.live import FramePipeline, FrameResult
 
 if TYPE_CHECKING:
+    from alarms.endpoints import WebhookEndpoints
     from alarms.relay import Relay
     from alarms.store import AlarmStore
     from registry.service import Registry
@@ -101,6 +102,7 @@ class Service:
         self.relay = build_relay(self.store, self.store.delivery)
         relay = self.relay
         self.store.add_listener(lambda _type, _event: relay.wake())
+        self.store.webhooks.add_listener(relay.wake)  # created, rotated, replayed: the next round now
         relay.start()
         retention = dt.timedelta(days=self.config.alarms.retention_days)
         self.upkeep = AlarmUpkeep(self.alarmist, self.store, self.registry, retention,
@@ -185,6 +187,11 @@ class Service:
     @property
     def public_base_url(self) -> str:
         return self.config.alarms.public_base_url
+
+    @property
+    def webhooks(self) -> WebhookEndpoints | None:
+        """The webhook endpoints managed over the API (``None`` before the alarm store is open)."""
+        return None if self.store is None else self.store.webhooks
 
     @property
     def cascade(self) -> Cascade | None:

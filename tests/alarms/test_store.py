@@ -76,13 +76,14 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0002"
+    assert db.current_revision(store.engine) == "a0004"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
         "alarm_events",
         "outbox_messages",
         "delivery_attempts",
+        "webhook_endpoints",
         "alarms_alembic_version",
     } <= tables
     assert "alembic_version" not in tables  # the registry's table stays the registry's

@@ -106,6 +106,16 @@ REGISTRY_JSON_ROUTES = {
 }
 
 
+WEBHOOK_JSON_ROUTES = {
+    "POST /api/v1/webhooks", "GET /api/v1/webhooks", "GET /api/v1/webhooks/{endpoint_id}",
+    "PATCH /api/v1/webhooks/{endpoint_id}", "POST /api/v1/webhooks/{endpoint_id}/disable",
+    "POST /api/v1/webhooks/{endpoint_id}/enable", "POST /api/v1/webhooks/{endpoint_id}/rotate",
+    "GET /api/v1/webhooks/{endpoint_id}/messages",
+    "GET /api/v1/webhooks/{endpoint_id}/messages/{message_id}/attempts",
+    "POST /api/v1/webhooks/{endpoint_id}/messages/{message_id}/replay",
+}
+
+
 def test_every_json_route_documents_its_response(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     components = spec["components"]["schemas"]
@@ -127,7 +137,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
-            } | REGISTRY_JSON_ROUTES == set(json_routes)
+            } | REGISTRY_JSON_ROUTES | WEBHOOK_JSON_ROUTES == set(json_routes)
     # The non-JSON routes say what they send instead.
     paths = spec["paths"]
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
