@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -18,6 +19,7 @@ EVENT_TYPES = (
     "alarm.raised",
     "alarm.acknowledged",
     "alarm.resolved",
+    "alarm.commented",
     "camera.offline",
     "camera.online",
     "camera.tampered",
@@ -25,10 +27,22 @@ EVENT_TYPES = (
 )
 """Event types the store emits. Filters may name others (forward compatibility) but not be empty."""
 
+OPT_IN_EVENT_TYPES = frozenset({"alarm.commented"})
+"""Event types an endpoint gets only when its filter names them: ``*`` means every other type, so
+endpoints configured before these existed keep receiving exactly what they did."""
+
 DEFAULT_RETRY_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 """Delay before each attempt: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
 
 EventFilter = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+\.[a-z_]+$|^\*$")]
+
+
+def accepts_event(filters: Collection[str], event_type: str) -> bool:
+    """Whether an endpoint whose event filter is ``filters`` gets events of ``event_type`` (pure).
+
+    ``*`` matches every type but the :data:`OPT_IN_EVENT_TYPES`, which must be named.
+    """
+    return event_type in filters or ("*" in filters and event_type not in OPT_IN_EVENT_TYPES)
 
 
 def _endpoint_id(kind: str, *parts: str) -> str:
@@ -65,13 +79,14 @@ class _Endpoint(_Strict):
     events: list[EventFilter] = Field(
         default_factory=lambda: ["*"],
         min_length=1,
-        description="Event types sent to this endpoint, e.g. [alarm.raised]; default all ('*').",
+        description="Event types sent to this endpoint, e.g. [alarm.raised]; default all ('*'), "
+        "which leaves out alarm.commented unless it is named too.",
     )
     timeout_s: float = Field(default=15.0, gt=0, le=120, description="Per-request timeout in seconds.")
 
     def accepts(self, event_type: str) -> bool:
         """Whether events of ``event_type`` go to this endpoint."""
-        return "*" in self.events or event_type in self.events
+        return accepts_event(self.events, event_type)
 
 
 class WebhookConfig(_Endpoint):
@@ -143,7 +158,7 @@ class MqttConfig(_Strict):
     )
 
     def accepts(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+        return accepts_event(self.events, event_type)
 
     def endpoint_id(self) -> str:
         return self.id or _endpoint_id("mqtt", self.host, str(self.port), self.topic_prefix)

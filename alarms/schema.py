@@ -117,6 +117,35 @@ class AlarmEventRow(Base):
         String(36), ForeignKey("alarms.id", ondelete="CASCADE"), index=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    seq: Mapped[int] = mapped_column(SERIAL, nullable=False)
+    """Commit order: taken from :class:`EventCounterRow` inside the event's transaction (the live
+    feed's event id; a client resumes after the last one it saw)."""
+
+    __table_args__ = (Index("uq_alarm_events_seq", "seq", unique=True),)
+
+
+class EventCounterRow(Base):
+    """One row: the last ``alarm_events.seq`` handed out.
+
+    Incrementing it locks the row until the transaction ends (the whole database on SQLite), so
+    events get their ``seq`` in commit order, and purging old events never reuses a number.
+    """
+
+    __tablename__ = "alarm_event_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(SERIAL, nullable=False)
+
+
+class AlarmCommentRow(Base):
+    __tablename__ = "alarm_comments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alarm_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("alarms.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    author: Mapped[str] = mapped_column(String(100), nullable=False)
+    author_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class OutboxRow(Base):
@@ -174,3 +203,5 @@ EVENTS = cast(Table, AlarmEventRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
 ATTEMPTS = cast(Table, DeliveryAttemptRow.__table__)
 ENDPOINTS = cast(Table, EndpointRow.__table__)
+EVENT_COUNTER = cast(Table, EventCounterRow.__table__)
+COMMENTS = cast(Table, AlarmCommentRow.__table__)
