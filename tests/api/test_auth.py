@@ -357,7 +357,8 @@ def test_every_route_but_the_public_ones_needs_credentials(site: Site) -> None:
     checked: set[tuple[str, str]] = set()
     for route in iter_route_contexts(site.client.app.routes):  # type: ignore[attr-defined]
         if isinstance(route.original_route, WebSocketRoute):  # no headers: closed with 4401 after accept
-            with pytest.raises(WebSocketDisconnect) as closed, site.client.websocket_connect(route.path) as ws:
+            client = site.client
+            with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(route.path) as ws:
                 ws.receive_text()
             assert closed.value.code == 4401, f"websocket {route.path} closed with {closed.value.code}"
             checked.add(("websocket", route.path))
