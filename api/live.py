@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from alarms.emitter import EventListener
@@ -238,19 +239,24 @@ class LiveHub:
         """Feed an accepted WebSocket until the client leaves: backlog after ``after``, ``ready``, live."""
         self.attach(source)
         subscription = self.subscribe(principal)
-        sender = asyncio.ensure_future(self._send(websocket, subscription, source, after))
-        receiver = asyncio.ensure_future(_until_disconnect(websocket))
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            async with anyio.create_task_group() as tasks:
+
+                async def send() -> None:
+                    try:
+                        await self._send(websocket, subscription, source, after)
+                    except (WebSocketDisconnect, OSError, RuntimeError) as exc:  # the client went away
+                        logger.debug("live feed of %s %s ended: %r", principal.kind, principal.name, exc)
+                    tasks.cancel_scope.cancel()
+
+                async def receive() -> None:
+                    await _until_disconnect(websocket)
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(send)
+                tasks.start_soon(receive)
         finally:
             self.unsubscribe(subscription)
-            for task in (sender, receiver):
-                task.cancel()
-            results = await asyncio.gather(sender, receiver, return_exceptions=True)
-        failure = results[0]
-        if isinstance(failure, Exception) and not isinstance(failure, WebSocketDisconnect):
-            # a client gone mid-send ends here too (the server's own error differs by transport)
-            logger.info("live feed of %s %s ended: %r", principal.kind, principal.name, failure)
 
     async def _send(
         self, websocket: WebSocket, subscription: Subscription, source: EventSource, after: int | None
