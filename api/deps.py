@@ -123,7 +123,10 @@ def actor(request: Request, principal: Principal) -> Actor:
 
 
 def event_actor(principal: Principal) -> EventActor:
-    """Who acts, as alarm events name them: a user's name, or a key's (full-access keys: ``api-key``)."""
+    """Who acts, as alarm events name them: a user name, or a key as the audit log does.
+
+    Integrator keys are ``key:<name>``, full-access keys ``api-key``.
+    """
     return EventActor(principal.name, "user" if principal.kind == "user" else "key")
 
 

@@ -201,7 +201,7 @@ class AlarmList(_Body):
 
 
 class EventActorBody(_Body):
-    """Who acted: a user (their user name) or an API key (its name; full-access keys: ``api-key``)."""
+    """Who acted: a user (their user name) or an API key (``key:<name>``; full-access keys ``api-key``)."""
 
     name: str
     kind: Literal["user", "key"]

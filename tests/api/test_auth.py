@@ -357,11 +357,11 @@ def test_every_route_but_the_public_ones_needs_credentials(site: Site) -> None:
     checked: set[tuple[str, str]] = set()
     for route in iter_route_contexts(site.client.app.routes):  # type: ignore[attr-defined]
         if isinstance(route.original_route, WebSocketRoute):  # no headers: closed with 4401 after accept
-            client = site.client
-            with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(route.path) as ws:
+            client, path = site.client, str(route.path)
+            with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(path) as ws:
                 ws.receive_text()
             assert closed.value.code == 4401, f"websocket {route.path} closed with {closed.value.code}"
-            checked.add(("websocket", route.path))
+            checked.add(("websocket", path))
             continue
         assert isinstance(route.original_route, Route) and route.path and route.methods, (
             f"{route.original_route!r}: a new kind of route; check its authentication here")
