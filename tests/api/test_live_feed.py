@@ -183,8 +183,51 @@ def test_a_client_that_does_not_read_loses_its_oldest_events_and_is_told_how_man
     assert [m["id"] for m in messages[1:]] == [str(seq) for seq in range(head - 7, head + 1)]
 
 
+class RecordingSocket:
+    """The transport end of a feed: keeps what is sent, and leaves after ``ready``.
+
+    On the first message it raises ``burst`` alarms on the loop's own thread, so they reach the
+    client's queue while the backlog is still being replayed.
+    """
+
+    def __init__(self, store: AlarmStore, burst: int) -> None:
+        self.store, self.burst = store, burst
+        self.sent: list[dict[str, Any]] = []
+        self.leave = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+        if self.burst:
+            for i in range(self.burst):
+                raise_alarm(self.store, "gate", f"京C{i:05d}")
+            self.burst = 0
+            await asyncio.sleep(0)  # the hand-offs run: the 2-event queue overflows mid-replay
+        if self.sent[-1]["kind"] == "ready":
+            self.leave.set()  # what the feed sends at once after ``ready`` is still kept
+
+    async def receive(self) -> dict[str, Any]:
+        await self.leave.wait()
+        return {"type": "websocket.disconnect", "code": 1000}
+
+
+def test_events_dropped_while_replaying_are_read_from_the_store(site: Site) -> None:
+    """A queue that overflows during the backlog loses nothing: the store still has those events."""
+    for i in range(5):
+        raise_alarm(site.store, "gate", f"京A{i:05d}")
+
+    async def scenario() -> list[dict[str, Any]]:
+        socket = RecordingSocket(site.store, burst=10)
+        hub = LiveHub(queue_size=2, replay_page=2)
+        await asyncio.wait_for(hub.serve(socket, STATIC_KEY, site.store, 0), 60)  # type: ignore[arg-type]
+        return socket.sent
+
+    sent = asyncio.run(scenario())
+    assert [m["kind"] for m in sent] == ["event"] * 15 + ["ready"], "no 'lost': the replay caught up"
+    assert [int(m["id"]) for m in sent[:-1]] == list(range(1, 16))
+
+
 def test_many_subscribers_each_get_every_event(site: Site) -> None:
-    clients = [site.client.websocket_connect(LIVE, headers=STATIC) for _ in range(10)]
+    clients = [site.client.websocket_connect(LIVE, headers=STATIC) for _ in range(50)]
     sessions = [c.__enter__() for c in clients]
     try:
         for ws in sessions:
