@@ -310,3 +310,6 @@ class AlarmSettings(BaseModel):
     public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
                                  description="Base URL receivers use to fetch alarm snapshots.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
+    live_queue: int = Field(256, ge=1, le=100_000,
+                            description="Live alarm feed: events kept per WebSocket client that reads "
+                                        "too slowly; past it the oldest are dropped and the client is told.")
