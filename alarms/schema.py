@@ -6,7 +6,9 @@ They share the registry's database but have their own metadata and Alembic versi
 - ``alarms``: one row per raised alarm, with its state transitions (who, when) and its face crop
   (encrypted; removed and the row marked redacted when the registry deletes the subject).
 - ``alarm_events``: every event emitted (``alarm.raised``, ``camera.offline`` ...); its id is the
-  ``webhook-id`` receivers see, the same for every endpoint and every retry.
+  ``webhook-id`` receivers see, the same for every endpoint and every retry; its ``seq`` orders
+  events as they committed (the live feed's event id), numbered from ``alarm_event_counter``.
+- ``alarm_comments``: guards' comments on alarms (each also an ``alarm.commented`` event).
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
 - ``delivery_attempts``: the delivery log, one row per attempt.
 - ``delivery_endpoints``: per-endpoint health (failing since, disabled).
