@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import insert, select
@@ -103,3 +104,19 @@ def test_migration_numbers_existing_events_in_time_order(db_url: str) -> None:
         assert counter == 3 and outbox_rows == ["msg_0"], "the outbox survives the migration"
     finally:
         engine.dispose()
+
+
+def test_concurrent_writers_get_distinct_numbers_without_gaps(make_store: StoreFactory) -> None:
+    store = make_store()
+
+    def raise_some(worker: int) -> None:
+        for i in range(8):
+            store.raise_alarm(make_draft(subject_id=f"wl-{worker}-{i}"), now=T0)
+
+    threads = [threading.Thread(target=raise_some, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [e.seq for e in store.events_after(0)] == list(range(1, 33))
+    assert store.last_event_seq() == 32
