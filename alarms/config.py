@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -19,12 +19,17 @@ EVENT_TYPES = (
     "alarm.raised",
     "alarm.acknowledged",
     "alarm.resolved",
+    "alarm.commented",
     "camera.offline",
     "camera.online",
     "camera.tampered",
     "endpoint.disabled",
 )
 """Event types the store emits. Filters may name others (forward compatibility) but not be empty."""
+
+OPT_IN_EVENT_TYPES = frozenset({"alarm.commented"})
+"""Event types an endpoint gets only when its filter names them: ``*`` means every other type, so
+endpoints configured before these existed keep receiving exactly what they did."""
 
 DEFAULT_RETRY_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 """Delay before each attempt: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h."""
@@ -35,10 +40,17 @@ EventFilter = Annotated[
 """One entry of an event filter: a type (``alarm.raised``), a family (``alarm.*``) or everything (``*``)."""
 
 
-def event_accepted(filters: Sequence[str], event_type: str) -> bool:
-    """Whether ``event_type`` passes ``filters`` (exact types, ``family.*`` prefixes, ``*``) (pure)."""
-    family = event_type.split(".", 1)[0] + ".*"
-    return any(f in ("*", event_type, family) for f in filters)
+def accepts_event(filters: Collection[str], event_type: str) -> bool:
+    """Whether an endpoint whose event filter is ``filters`` gets events of ``event_type`` (pure).
+
+    Entries are exact types (``alarm.raised``), families (``alarm.*``) or ``*``; ``*`` and the
+    families match every type but the :data:`OPT_IN_EVENT_TYPES`, which must be named.
+    """
+    if event_type in filters:
+        return True
+    if event_type in OPT_IN_EVENT_TYPES:
+        return False
+    return "*" in filters or event_type.split(".", 1)[0] + ".*" in filters
 
 
 def _endpoint_id(kind: str, *parts: str) -> str:
@@ -75,13 +87,14 @@ class _Endpoint(_Strict):
     events: list[EventFilter] = Field(
         default_factory=lambda: ["*"],
         min_length=1,
-        description="Event types sent to this endpoint, e.g. [alarm.raised]; default all ('*').",
+        description="Event types sent to this endpoint, e.g. [alarm.raised]; default all ('*'), "
+        "which leaves out alarm.commented unless it is named too.",
     )
     timeout_s: float = Field(default=15.0, gt=0, le=120, description="Per-request timeout in seconds.")
 
     def accepts(self, event_type: str) -> bool:
         """Whether events of ``event_type`` go to this endpoint."""
-        return event_accepted(self.events, event_type)
+        return accepts_event(self.events, event_type)
 
 
 class WebhookConfig(_Endpoint):
@@ -153,7 +166,7 @@ class MqttConfig(_Strict):
     )
 
     def accepts(self, event_type: str) -> bool:
-        return event_accepted(self.events, event_type)
+        return accepts_event(self.events, event_type)
 
     def endpoint_id(self) -> str:
         return self.id or _endpoint_id("mqtt", self.host, str(self.port), self.topic_prefix)
@@ -305,3 +318,6 @@ class AlarmSettings(BaseModel):
     public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
                                  description="Base URL receivers use to fetch alarm snapshots.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
+    live_queue: int = Field(256, ge=1, le=100_000,
+                            description="Live alarm feed: events kept per WebSocket client that reads "
+                                        "too slowly; past it the oldest are dropped and the client is told.")

@@ -15,14 +15,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from alarms import outbox
-from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig, event_accepted
-from alarms.events import envelope
+from alarms.config import ConnectorConfig, DeliveryConfig, MqttConfig, WebhookConfig, accepts_event
 from alarms.outbox import Route
 
 logger = logging.getLogger(__name__)
 
 EventListener = Callable[[str, dict[str, Any]], None]
-"""Called after commit with ``(event type, envelope)``: the live feed, waking the relay."""
+"""Called after commit with ``(event type, envelope)``: the live feed, waking the relay.
+
+The envelope is the webhook body ``{type, timestamp, data}`` plus the event's ``id`` (its
+``webhook-id``) and ``seq`` (its place in commit order, see :func:`alarms.outbox.next_seq`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class EndpointRoute:
     events: tuple[str, ...] = ("*",)
 
     def accepts(self, event_type: str) -> bool:
-        return event_accepted(self.events, event_type)
+        return accepts_event(self.events, event_type)
 
 
 def routes_from_config(config: DeliveryConfig) -> list[EndpointRoute]:
@@ -76,10 +78,10 @@ class EventEmitter:
     ) -> tuple[str, dict[str, Any]]:
         """Record the event in ``conn``'s transaction; returns ``(type, envelope)`` for :meth:`notify`."""
         routes = self.routes if self.more_routes is None else [*self.routes, *self.more_routes(conn)]
-        event_id = outbox.emit_event(
+        event = outbox.record_event(
             conn, event_type, data, occurred_at, now, routes, self.first_delay_s, alarm_id
         )
-        return event_type, {"id": event_id, **envelope(event_type, occurred_at, data)}
+        return event_type, {"id": event.id, "seq": event.seq, **event.payload}
 
     def notify(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Tell every listener about committed events; a failing listener is logged, not raised."""

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from alarms.records import Alarm
+from alarms.records import Alarm, AlarmComment
 
 PRIVATE_DETAIL_KEYS = frozenset({"embedding", "embeddings", "crop", "crop_path", "face_crop", "template"})
 """Detail keys never sent anywhere, even if a rule put them there by mistake."""
@@ -58,4 +58,15 @@ def alarm_data(alarm: Alarm, public_base_url: str) -> dict[str, Any]:
         "resolution_note": alarm.resolution_note,
         "redacted": alarm.redacted,
         "redacted_at": iso(alarm.redacted_at) if alarm.redacted_at else None,
+    }
+
+
+def comment_data(comment: AlarmComment) -> dict[str, Any]:
+    """A comment as ``alarm.commented`` events and the comments route carry it."""
+    return {
+        "id": comment.id,
+        "alarm_id": comment.alarm_id,
+        "created_at": iso(comment.created_at),
+        "author": comment.author.to_dict(),
+        "text": comment.text,
     }

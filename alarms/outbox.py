@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from alarms.events import envelope, new_event_id
 from alarms.records import DeliveryAttempt, OutboxMessage
-from alarms.schema import ATTEMPTS, ENDPOINTS, EVENTS, OUTBOX
+from alarms.schema import ATTEMPTS, ENDPOINTS, EVENT_COUNTER, EVENTS, OUTBOX
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ __all__ = [
     "claim",
     "emit_event",
     "finish",
+    "record_event",
 ]
 MAX_ERROR_CHARS = 500
 
@@ -129,6 +130,15 @@ def decide(
     return Decision("pending", now + dt.timedelta(seconds=delay))
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as recorded: its ``webhook-id``, its place in commit order and its envelope."""
+
+    id: str
+    seq: int
+    payload: dict[str, Any]
+
+
 def emit_event(
     conn: Connection,
     event_type: str,
@@ -143,14 +153,44 @@ def emit_event(
 
     Runs inside the caller's transaction: the event and its outbox rows commit (or not) with it.
     """
+    return record_event(conn, event_type, data, occurred_at, now, routes, first_delay_s, alarm_id).id
+
+
+def next_seq(conn: Connection) -> int:
+    """The next event sequence number, taken in ``conn``'s transaction.
+
+    The counter row stays locked until the transaction ends (on SQLite the whole database is), so
+    numbers are handed out in commit order: a reader that has seen ``seq`` N has seen every event
+    below N that will ever commit. Call it last in a transaction, after its other row locks.
+    """
+    counter = EVENT_COUNTER.c
+    step = update(EVENT_COUNTER).where(counter.id == 1).values(last_seq=counter.last_seq + 1)
+    seq = conn.execute(step.returning(counter.last_seq)).scalar_one_or_none()
+    if seq is None:
+        raise RuntimeError("the alarm store has no event counter: migrate it (alarms.db.upgrade)")
+    return int(seq)
+
+
+def record_event(
+    conn: Connection,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: dt.datetime,
+    now: dt.datetime,
+    routes: Iterable[Route],
+    first_delay_s: float = 0.0,
+    alarm_id: str | None = None,
+) -> RecordedEvent:
+    """:func:`emit_event`, returning the recorded event with its sequence number."""
     event_id = new_event_id()
     payload = envelope(event_type, occurred_at, data)
+    targets = [r.endpoint_id for r in routes if r.accepts(event_type)]
+    seq = next_seq(conn)
     conn.execute(
         insert(EVENTS).values(
-            id=event_id, type=event_type, occurred_at=occurred_at, alarm_id=alarm_id, payload=payload
+            id=event_id, type=event_type, occurred_at=occurred_at, alarm_id=alarm_id, payload=payload, seq=seq
         )
     )
-    targets = [r.endpoint_id for r in routes if r.accepts(event_type)]
     if targets:
         disabled = set(
             conn.execute(
@@ -181,8 +221,8 @@ def emit_event(
         ]
         if rows:
             conn.execute(insert(OUTBOX), rows)
-    logger.debug("event %s %s queued for %s", event_id, event_type, targets)
-    return event_id
+    logger.debug("event %s (seq %d) %s queued for %s", event_id, seq, event_type, targets)
+    return RecordedEvent(event_id, seq, payload)
 
 
 def claim(

@@ -140,3 +140,57 @@ class EndpointHealth:
     last_success_at: dt.datetime | None
     disabled_at: dt.datetime | None
     disabled_reason: str | None
+
+
+ActorKind = Literal["user", "key"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventActor:
+    """Who acted on an alarm, as its events name them: a user name, or an API key's name."""
+
+    name: str
+    kind: ActorKind
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("an actor needs a name")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmComment:
+    """A guard's comment on an alarm."""
+
+    id: str
+    alarm_id: str
+    created_at: dt.datetime
+    author: EventActor
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A recorded event: ``seq`` orders events as they committed (the live feed's event id).
+
+    ``payload`` is the webhook body ``{type, timestamp, data}``; ``id`` its ``webhook-id``.
+    """
+
+    seq: int
+    id: str
+    type: str
+    alarm_id: str | None
+    payload: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.payload.get("data") or {}
+        return data
+
+    @property
+    def camera_id(self) -> str | None:
+        """The camera the event is about (an alarm's camera, a camera event's camera), if any."""
+        camera = self.data.get("camera_id")
+        return camera if isinstance(camera, str) else None

@@ -6,7 +6,9 @@ They share the registry's database but have their own metadata and Alembic versi
 - ``alarms``: one row per raised alarm, with its state transitions (who, when) and its face crop
   (encrypted; removed and the row marked redacted when the registry deletes the subject).
 - ``alarm_events``: every event emitted (``alarm.raised``, ``camera.offline`` ...); its id is the
-  ``webhook-id`` receivers see, the same for every endpoint and every retry.
+  ``webhook-id`` receivers see, the same for every endpoint and every retry; its ``seq`` orders
+  events as they committed (the live feed's event id), numbered from ``alarm_event_counter``.
+- ``alarm_comments``: guards' comments on alarms (each also an ``alarm.commented`` event).
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
 - ``delivery_attempts``: the delivery log, one row per attempt.
 - ``delivery_endpoints``: per-endpoint health (failing since, disabled).
@@ -119,6 +121,35 @@ class AlarmEventRow(Base):
         String(36), ForeignKey("alarms.id", ondelete="CASCADE"), index=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    seq: Mapped[int] = mapped_column(SERIAL, nullable=False)
+    """Commit order: taken from :class:`EventCounterRow` inside the event's transaction (the live
+    feed's event id; a client resumes after the last one it saw)."""
+
+    __table_args__ = (Index("uq_alarm_events_seq", "seq", unique=True),)
+
+
+class EventCounterRow(Base):
+    """One row: the last ``alarm_events.seq`` handed out.
+
+    Incrementing it locks the row until the transaction ends (the whole database on SQLite), so
+    events get their ``seq`` in commit order, and purging old events never reuses a number.
+    """
+
+    __tablename__ = "alarm_event_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(SERIAL, nullable=False)
+
+
+class AlarmCommentRow(Base):
+    __tablename__ = "alarm_comments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alarm_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("alarms.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    author: Mapped[str] = mapped_column(String(100), nullable=False)
+    author_kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class OutboxRow(Base):
@@ -203,3 +234,6 @@ class WebhookEndpointRow(Base):
 
 
 WEBHOOK_ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
+
+EVENT_COUNTER = cast(Table, EventCounterRow.__table__)
+COMMENTS = cast(Table, AlarmCommentRow.__table__)

@@ -30,10 +30,21 @@ from alarms.config import DeliveryConfig
 from alarms.crops import AlarmCrops
 from alarms.emitter import EventEmitter, EventListener, routes_from_config
 from alarms.endpoints import WebhookEndpoints
-from alarms.events import alarm_data
+from alarms.events import alarm_data, comment_data
 from alarms.outbox import Route
-from alarms.records import Alarm, AlarmFilter, AlarmPage, AlarmState, DeliveryAttempt, MessageInfo, Paging
-from alarms.schema import ALARMS, EVENTS
+from alarms.records import (
+    Alarm,
+    AlarmComment,
+    AlarmFilter,
+    AlarmPage,
+    AlarmState,
+    DeliveryAttempt,
+    EventActor,
+    MessageInfo,
+    Paging,
+    StoredEvent,
+)
+from alarms.schema import ALARMS, COMMENTS, EVENT_COUNTER, EVENTS
 from alarms.snapshots import SnapshotStore
 from alarms.types import AlarmDraft, Subject, aware_now
 from registry.crypto import TemplateCipher
@@ -238,18 +249,54 @@ class AlarmStore:
         written.append(relative)
         return relative
 
-    def acknowledge(self, alarm_id: str, who: str, now: dt.datetime | None = None) -> Alarm:
-        """Open -> acknowledged, by ``who``; emits ``alarm.acknowledged``."""
-        return self._transition(alarm_id, "acknowledge", {"acknowledged_by": who}, "acknowledged_at", now)
+    def acknowledge(
+        self,
+        alarm_id: str,
+        who: str,
+        now: dt.datetime | None = None,
+        *,
+        note: str = "",
+        actor: EventActor | None = None,
+    ) -> Alarm:
+        """Open -> acknowledged, by ``who``; emits ``alarm.acknowledged``.
 
-    def resolve(self, alarm_id: str, who: str, note: str = "", now: dt.datetime | None = None) -> Alarm:
+        The event's data is the alarm plus, when given, ``actor`` (who was authenticated) and
+        ``note`` (the guard's note, kept only in the event).
+        """
+        extra = {"note": note} if note else {}
+        return self._transition(
+            alarm_id, "acknowledge", {"acknowledged_by": who}, "acknowledged_at", now, actor, extra
+        )
+
+    def resolve(
+        self,
+        alarm_id: str,
+        who: str,
+        note: str = "",
+        now: dt.datetime | None = None,
+        *,
+        actor: EventActor | None = None,
+    ) -> Alarm:
         """open/acknowledged -> resolved, by ``who`` with an optional ``note``; emits ``alarm.resolved``."""
         return self._transition(
-            alarm_id, "resolve", {"resolved_by": who, "resolution_note": note or None}, "resolved_at", now
+            alarm_id,
+            "resolve",
+            {"resolved_by": who, "resolution_note": note or None},
+            "resolved_at",
+            now,
+            actor,
+            {},
         )
 
     def _transition(
-        self, alarm_id: str, action: str, values: dict[str, Any], at_column: str, now: dt.datetime | None
+        self,
+        alarm_id: str,
+        action: str,
+        values: dict[str, Any],
+        at_column: str,
+        now: dt.datetime | None,
+        actor: EventActor | None,
+        extra: dict[str, Any],
     ) -> Alarm:
         now = aware_now(now)
         if not str(next(iter(values.values())) or "").strip():
@@ -265,12 +312,83 @@ class AlarmStore:
             if not changed:
                 next_state(alarm.state, action)  # raises IllegalTransitionError with the reason
                 raise IllegalTransitionError(f"cannot {action} alarm {alarm_id}")  # pragma: no cover
-            event = self.emitter.emit(
-                conn, f"alarm.{target}", alarm_data(alarm, self.delivery.public_base_url), now, now, alarm_id
-            )
+            data = {**alarm_data(alarm, self.delivery.public_base_url), **_acted(actor), **extra}
+            event = self.emitter.emit(conn, f"alarm.{target}", data, now, now, alarm_id)
         logger.info("alarm %s %s by %s", alarm_id, target, next(iter(values.values())))
         self.emitter.notify([event])
         return alarm
+
+    # -- comments and history ----------------------------------------------------------------------
+    def add_comment(
+        self, alarm_id: str, text: str, author: EventActor, now: dt.datetime | None = None
+    ) -> AlarmComment:
+        """Add ``author``'s comment to an alarm (any state); emits ``alarm.commented``.
+
+        Endpoints get ``alarm.commented`` only when their event filter names it.
+        """
+        now = aware_now(now)
+        text = text.strip()
+        if not text:
+            raise ValueError("a comment needs text")
+        comment = AlarmComment(str(uuid.uuid4()), alarm_id, now, author, text)
+        with self.engine.begin() as conn:
+            alarm = self._get(conn, alarm_id)
+            conn.execute(
+                insert(COMMENTS).values(
+                    id=comment.id,
+                    alarm_id=alarm_id,
+                    created_at=now,
+                    author=author.name,
+                    author_kind=author.kind,
+                    text=text,
+                )
+            )
+            data = {
+                **alarm_data(alarm, self.delivery.public_base_url),
+                **_acted(author),
+                "comment": comment_data(comment),
+            }
+            event = self.emitter.emit(conn, "alarm.commented", data, now, now, alarm_id)
+        logger.info("alarm %s commented by %s %s", alarm_id, author.kind, author.name)
+        self.emitter.notify([event])
+        return comment
+
+    def comments(self, alarm_id: str) -> builtins.list[AlarmComment]:
+        """The alarm's comments, oldest first (:class:`AlarmNotFoundError` if no such alarm)."""
+        with self.engine.connect() as conn:
+            self._get(conn, alarm_id)
+            query = select(COMMENTS).where(COMMENTS.c.alarm_id == alarm_id)
+            rows = conn.execute(query.order_by(COMMENTS.c.created_at, COMMENTS.c.id)).all()
+        return [
+            AlarmComment(
+                id=r.id,
+                alarm_id=r.alarm_id,
+                created_at=r.created_at,
+                author=EventActor(r.author, r.author_kind),
+                text=r.text,
+            )
+            for r in rows
+        ]
+
+    def alarm_events(self, alarm_id: str) -> builtins.list[StoredEvent]:
+        """The alarm's history (raised, acknowledged, commented, resolved ...) in commit order."""
+        with self.engine.connect() as conn:
+            self._get(conn, alarm_id)
+            query = select(EVENTS).where(EVENTS.c.alarm_id == alarm_id).order_by(EVENTS.c.seq)
+            rows = conn.execute(query).all()
+        return [_stored_event(r) for r in rows]
+
+    def events_after(self, seq: int, limit: int = 500) -> builtins.list[StoredEvent]:
+        """Up to ``limit`` events with a sequence number above ``seq``, in commit order."""
+        query = select(EVENTS).where(EVENTS.c.seq > seq).order_by(EVENTS.c.seq).limit(limit)
+        with self.engine.connect() as conn:
+            return [_stored_event(r) for r in conn.execute(query).all()]
+
+    def last_event_seq(self) -> int:
+        """The sequence number of the newest committed event (0 before the first)."""
+        with self.engine.connect() as conn:
+            seq = conn.execute(select(EVENT_COUNTER.c.last_seq).where(EVENT_COUNTER.c.id == 1)).scalar()
+        return int(seq or 0)
 
     def _get(self, conn: Connection, alarm_id: str) -> Alarm:
         row = conn.execute(select(*ALARM_COLUMNS).where(ALARMS.c.id == alarm_id)).first()
@@ -379,6 +497,7 @@ class AlarmStore:
                     )
                 )
                 conn.execute(delete(EVENTS).where(EVENTS.c.alarm_id.in_(ids)))
+                conn.execute(delete(COMMENTS).where(COMMENTS.c.alarm_id.in_(ids)))
                 conn.execute(delete(ALARMS).where(ALARMS.c.id.in_(ids)))
             for r in rows:
                 for relative in (r.snapshot_path, r.crop_path):
@@ -449,6 +568,14 @@ def _conditions(f: AlarmFilter) -> builtins.list[Any]:
     if f.until is not None:
         conditions.append(c.occurred_at < f.until)
     return conditions
+
+
+def _acted(actor: EventActor | None) -> dict[str, Any]:
+    return {} if actor is None else {"actor": actor.to_dict()}
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    return StoredEvent(seq=int(row.seq), id=row.id, type=row.type, alarm_id=row.alarm_id, payload=row.payload)
 
 
 def _row_values(alarm: Alarm) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
 from api.accounts.store import Accounts
+from api.live import LiveHub
 from api.ports import ServiceView
 from api.routes import (
     alarms,
@@ -29,7 +30,7 @@ PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redir
 
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
-               login_limits: LoginLimits | None = None) -> FastAPI:
+               login_limits: LoginLimits | None = None, live: LiveHub | None = None) -> FastAPI:
     """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`).
 
     Args:
@@ -38,15 +39,18 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
         accounts: users, integrator keys and the audit log; without them (tests of static keys)
             a temporary database that vanishes with the process.
         login_limits: the failed-login limits (default: 5 per user, 20 per address in 15 minutes).
+        live: the live alarm feed's hub (default: 256 queued events per client, a ping every 20 s).
     """
     if not api_keys:
         raise ValueError("at least one API key is required")
     app = FastAPI(title="Estatewatch", version="0.1.0",
-                  description="Security core for smart residential communities.")
+                  description="Security core for smart residential communities.",
+                  openapi_tags=[{"name": "alarms", "description": alarms.DESCRIPTION}])
     app.state.service = service
     app.state.api_keys = api_keys
     app.state.accounts = accounts or Accounts.ephemeral()
     app.state.login_limits = login_limits or LoginLimits()
+    app.state.live = live or LiveHub()
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(alarms.router)

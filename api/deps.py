@@ -12,8 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from alarms.endpoints import WebhookEndpoints
+from alarms.records import EventActor
 from api.accounts.principal import STATIC_KEY, Principal, Scope
 from api.accounts.store import Accounts, Actor, CredentialError
 from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
@@ -76,7 +78,6 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 def authenticate(
     request: Request,
-    accounts: AccountsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
@@ -85,12 +86,21 @@ def authenticate(
     A login token or integrator key acts with its user's or key's scopes and cameras; a key
     from ``ESTATEWATCH_API_KEYS`` (or the generated key file) has full access.
     """
-    offered = bearer.credentials if bearer is not None else header
+    return principal_for(request, bearer.credentials if bearer is not None else header)
+
+
+def principal_for(connection: HTTPConnection, offered: str | None) -> Principal:
+    """The principal of a credential offered on ``connection`` (a request or a WebSocket); 401 otherwise.
+
+    The one place credentials are checked: HTTP routes through :func:`authenticate`, the live
+    feed with the token it found in the query, the subprotocol or the headers.
+    """
     if not offered:
         raise _unauthorized("credentials required: 'Authorization: Bearer <token or key>' or 'X-API-Key'")
-    for key in request.app.state.api_keys:
+    for key in connection.app.state.api_keys:
         if hmac.compare_digest(offered.encode(), key.encode()):
             return STATIC_KEY
+    accounts: Accounts = connection.app.state.accounts
     try:
         return accounts.authenticate(offered)
     except CredentialError as exc:
@@ -118,6 +128,14 @@ def require_scope(scope: Scope) -> Callable[[Principal], Principal]:
 def actor(request: Request, principal: Principal) -> Actor:
     """Who acts and from which client address, for the audit log."""
     return Actor(principal, request.client.host if request.client else None)
+
+
+def event_actor(principal: Principal) -> EventActor:
+    """Who acts, as alarm events name them: a user name, or a key as the audit log does.
+
+    Integrator keys are ``key:<name>``, full-access keys ``api-key``.
+    """
+    return EventActor(principal.name, "user" if principal.kind == "user" else "key")
 
 
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]

@@ -7,13 +7,16 @@ checks there that the service satisfies :class:`ServiceView` (structurally, no i
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from alarms.records import Alarm, AlarmFilter, AlarmPage, Paging
+from alarms.records import Alarm, AlarmComment, AlarmFilter, AlarmPage, EventActor, Paging, StoredEvent
+from api.live import EventSource
 from api.schemas import PublicCamera, Recognition
 from streams.health import HealthEvent
 
@@ -45,8 +48,10 @@ class RecognitionLog(Protocol):
         ...
 
 
-class AlarmReader(Protocol):
-    """The alarm store as the alarm routes use it: read, acknowledge, resolve, the snapshot file.
+class AlarmReader(EventSource, Protocol):
+    """The alarm store as the alarm routes and the live feed use it.
+
+    Read, acknowledge, resolve, comment, the snapshot file, an alarm's history, committed events.
 
     Both state changes raise ``alarms.store.AlarmNotFoundError`` and ``IllegalTransitionError``.
     """
@@ -55,9 +60,23 @@ class AlarmReader(Protocol):
 
     def get(self, alarm_id: str) -> Alarm: ...
 
-    def acknowledge(self, alarm_id: str, who: str) -> Alarm: ...
+    def acknowledge(
+        self, alarm_id: str, who: str, now: dt.datetime | None = None, *, note: str = "",
+        actor: EventActor | None = None,
+    ) -> Alarm: ...
 
-    def resolve(self, alarm_id: str, who: str, note: str = "") -> Alarm: ...
+    def resolve(
+        self, alarm_id: str, who: str, note: str = "", now: dt.datetime | None = None, *,
+        actor: EventActor | None = None,
+    ) -> Alarm: ...
+
+    def add_comment(
+        self, alarm_id: str, text: str, author: EventActor, now: dt.datetime | None = None
+    ) -> AlarmComment: ...
+
+    def comments(self, alarm_id: str) -> builtins.list[AlarmComment]: ...
+
+    def alarm_events(self, alarm_id: str) -> builtins.list[StoredEvent]: ...
 
     def snapshot_file(self, alarm_id: str) -> Path | None: ...
 

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from alarms.events import alarm_data
-from alarms.records import Alarm, AlarmState
+from alarms.events import alarm_data, comment_data
+from alarms.records import Alarm, AlarmComment, AlarmState, StoredEvent
 from alarms.types import AlarmType, Severity, SubjectKind
 from streams.backoff import BackoffSchedule
 from streams.config import Analysis, CameraConfig, TamperConfig, Transport
@@ -198,4 +198,47 @@ class PublicAlarm(_Body):
 class AlarmList(_Body):
     total: int = Field(description="Alarms matching the filter, all pages.")
     items: list[PublicAlarm]
+
+
+class EventActorBody(_Body):
+    """Who acted: a user (their user name) or an API key (``key:<name>``; full-access keys ``api-key``)."""
+
+    name: str
+    kind: Literal["user", "key"]
+
+
+class AlarmCommentBody(_Body):
+    """A guard's comment on an alarm."""
+
+    id: str
+    alarm_id: str
+    created_at: IsoTime
+    author: EventActorBody
+    text: str
+
+    @classmethod
+    def of(cls, comment: AlarmComment) -> AlarmCommentBody:
+        return cls.model_validate(comment_data(comment))
+
+
+class AlarmEventBody(_Body):
+    """One step of an alarm's history (``alarm.raised``, ``.acknowledged``, ``.commented``, ``.resolved``)."""
+
+    id: str = Field(description="The event's place in commit order: the live feed's event id.")
+    event_id: str = Field(description="The event's `webhook-id` (`msg_...`).")
+    type: str
+    timestamp: IsoTime
+    state: AlarmState = Field(description="The alarm's state after the event.")
+    actor: EventActorBody | None = Field(description="Who acted; null for the system (raised, upkeep).")
+    note: str | None = Field(description="The acknowledge note or the resolution note.")
+    comment: AlarmCommentBody | None = Field(description="For `alarm.commented`: the comment.")
+
+    @classmethod
+    def of(cls, event: StoredEvent) -> AlarmEventBody:
+        data = event.data
+        note = data.get("resolution_note") if event.type == "alarm.resolved" else data.get("note")
+        return cls.model_validate({
+            "id": str(event.seq), "event_id": event.id, "type": event.type,
+            "timestamp": event.payload["timestamp"], "state": data["state"], "actor": data.get("actor"),
+            "note": note or None, "comment": data.get("comment")})
 

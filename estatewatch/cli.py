@@ -129,6 +129,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     from api.accounts.store import Accounts, bootstrap_admin
     from api.app import create_app
     from api.keys import load_api_keys
+    from api.live import LiveHub
     from estatewatch.service import Service
     from storage.files import data_dir
 
@@ -137,7 +138,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     bootstrap_admin(accounts, os.environ.get("ESTATEWATCH_ADMIN_PASSWORD"))
     service = Service(config, registry=registry)
     # mypy checks here that Service gives the API its api.ports.ServiceView
-    app = create_app(service, keys, accounts)
+    app = create_app(service, keys, accounts, live=LiveHub(queue_size=config.alarms.live_queue))
     failure: list[BaseException] = []
 
     def start() -> None:

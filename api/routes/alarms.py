@@ -1,7 +1,8 @@
-"""Alarms: list, read, acknowledge, resolve, and the snapshot image.
+"""Alarms: list, read, acknowledge, resolve, comment, their history, the snapshot, the live feed.
 
 Reading needs ``alarms:read``, acting ``alarms:write``. A caller limited to some cameras sees
-only their alarms: any other alarm answers 404, as if it did not exist.
+only their alarms: any other alarm answers 404, as if it did not exist (and the live feed never
+sends it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,11 +20,33 @@ from alarms.records import Alarm, AlarmFilter, Paging
 from alarms.store import AlarmNotFoundError, IllegalTransitionError
 from alarms.types import AlarmType, Severity
 from api.accounts.principal import Principal
-from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, require_scope
-from api.ports import AlarmReader
-from api.schemas import AlarmList, PublicAlarm
+from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, event_actor, principal_for, require_scope
+from api.live import LiveHub
+from api.ports import AlarmReader, ServiceView
+from api.schemas import AlarmCommentBody, AlarmEventBody, AlarmList, PublicAlarm
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+
+DESCRIPTION = """Alarms: list, read, acknowledge (with a note), resolve, comment, each alarm's history
+(`GET /api/v1/alarms/{id}/events`: raised, acknowledged, commented, resolved, with who acted).
+
+**Live feed** (a WebSocket, so not listed below): `GET /api/v1/alarms/live`, needs `alarms:read`.
+
+* Credentials: the query parameter `access_token=<token or key>`, or the subprotocols
+  `estatewatch.v1, bearer.<token or key>` (the server answers `estatewatch.v1`), or the usual
+  `Authorization: Bearer` / `X-API-Key` headers. A missing, wrong, expired or revoked credential
+  closes the socket with code 4401, one without `alarms:read` with 4403, a bad `last_event_id`
+  with 4400, a store not yet open with 1013.
+* `last_event_id=<id>`: first every later event from the store, in order, then the live ones,
+  with no gap and no duplicate. Without it the feed starts at the newest event.
+* Messages (JSON text): `{"kind": "event", "id", "type", "timestamp", "alarm": {...}}` for
+  `alarm.*` events (`alarm` as `GET /api/v1/alarms/{id}` answers it, plus `actor`, `note`,
+  `comment` where the event has them); `{"kind": "event", "id", "type", "timestamp", "data"}` for
+  camera and endpoint events (with `cameras:read`); `{"kind": "ready", "last_event_id"}` once the
+  backlog is sent; `{"kind": "lost", "count"}` where a client too slow to keep its queue (256
+  events) lost the oldest; `{"kind": "ping"}` after 20 s of silence.
+* A caller limited to some cameras receives only their events.
+"""
 
 State = Literal["open", "acknowledged", "resolved"]
 Reader = Annotated[Principal, Depends(require_scope("alarms:read"))]
@@ -38,7 +61,8 @@ class AlarmAction(BaseModel):
     by: str | None = Field(None, min_length=1, max_length=100,
                            description="The guard acting, for API keys (an integrator's guard); a logged-in "
                                        "user always acts as themselves. Default: the caller's name.")
-    note: str = Field("", max_length=2000, description="Resolution note.")
+    note: str = Field("", max_length=2000, description="Resolution note; for acknowledge, a note kept in "
+                                                       "the alarm's history (its events).")
 
 
 def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm:
@@ -93,7 +117,7 @@ def acknowledge_many(request: Request, body: BulkAcknowledge, caller: Writer, st
     for alarm_id in dict.fromkeys(body.ids):  # each id once, in the order given
         try:
             visible_alarm(store, alarm_id, caller)
-            ack = partial(store.acknowledge, alarm_id)
+            ack = partial(store.acknowledge, alarm_id, note=body.note, actor=event_actor(caller))
             alarm = _transition(request, caller, accounts, alarm_id, ack, body)
         except HTTPException as exc:
             if exc.status_code == 409:
@@ -103,6 +127,87 @@ def acknowledge_many(request: Request, body: BulkAcknowledge, caller: Writer, st
             continue
         result.acknowledged.append(PublicAlarm.of(alarm, base_url))
     return result
+
+
+@router.websocket("/live", name="live alarm feed")
+async def live(websocket: WebSocket) -> None:
+    """The live feed (see the router's description and README): authenticate, then serve."""
+    subprotocol = "estatewatch.v1" if "estatewatch.v1" in websocket.scope.get("subprotocols", []) else None
+    await websocket.accept(subprotocol)
+    try:
+        caller = principal_for(websocket, _offered_credential(websocket))
+    except HTTPException as exc:
+        await websocket.close(4401, str(exc.detail)[:120])
+        return
+    if "alarms:read" not in caller.scopes:
+        await websocket.close(4403, "this needs the scope 'alarms:read'")
+        return
+    raw = websocket.query_params.get("last_event_id")
+    if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        await websocket.close(4400, "last_event_id must be an event id from this feed (digits)")
+        return
+    service: ServiceView = websocket.app.state.service
+    if service.store is None:
+        await websocket.close(1013, "the alarm store is not open yet")
+        return
+    hub: LiveHub = websocket.app.state.live
+    await hub.serve(websocket, caller, service.store, None if raw is None else int(raw))
+
+
+def _offered_credential(websocket: WebSocket) -> str | None:
+    """The token or key offered: ``access_token`` query, ``bearer.<token>`` subprotocol, or a header."""
+    if token := websocket.query_params.get("access_token"):
+        return token
+    for offered in websocket.scope.get("subprotocols", []):
+        if offered.startswith("bearer.") and len(offered) > len("bearer."):
+            return str(offered[len("bearer."):])
+    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip()
+    return websocket.headers.get("x-api-key")
+
+
+class CommentText(BaseModel):
+    """A comment on an alarm."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="The comment (not blank).")
+
+
+@router.post("/{alarm_id}/comments", status_code=201, summary="Comment on an alarm",
+             responses={404: {"description": "No such alarm"}})
+def add_comment(request: Request, alarm_id: str, body: CommentText, caller: Writer, store: AlarmsDep,
+                accounts: AccountsDep) -> AlarmCommentBody:
+    alarm = visible_alarm(store, alarm_id, caller)
+    try:
+        comment = store.add_comment(alarm_id, body.text, event_actor(caller))
+    except AlarmNotFoundError:  # deleted meanwhile (retention)
+        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
+    accounts.record(actor(request, caller), "comment", "alarm", alarm_id, comment_id=comment.id,
+                    camera_id=alarm.camera_id)
+    return AlarmCommentBody.of(comment)
+
+
+@router.get("/{alarm_id}/comments", summary="An alarm's comments, oldest first",
+            responses={404: {"description": "No such alarm"}})
+def list_comments(alarm_id: str, caller: Reader, store: AlarmsDep) -> list[AlarmCommentBody]:
+    visible_alarm(store, alarm_id, caller)
+    try:
+        return [AlarmCommentBody.of(c) for c in store.comments(alarm_id)]
+    except AlarmNotFoundError:
+        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
+
+
+@router.get("/{alarm_id}/events", summary="An alarm's history, oldest first",
+            responses={404: {"description": "No such alarm"}})
+def alarm_events(alarm_id: str, caller: Reader, store: AlarmsDep) -> list[AlarmEventBody]:
+    """Raised, acknowledged (by whom, with the note), commented, resolved: each with who acted."""
+    visible_alarm(store, alarm_id, caller)
+    try:
+        return [AlarmEventBody.of(e) for e in store.alarm_events(alarm_id)]
+    except AlarmNotFoundError:
+        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
 
 
 @router.get("/{alarm_id}", summary="One alarm", responses={404: {"description": "No such alarm"}})
@@ -129,8 +234,8 @@ def _transition(request: Request, caller: Principal, accounts: AccountsDep, alar
 def acknowledge(request: Request, alarm_id: str, action: AlarmAction, caller: Writer, store: AlarmsDep,
                 accounts: AccountsDep, base_url: PublicBaseUrl) -> PublicAlarm:
     visible_alarm(store, alarm_id, caller)
-    alarm = _transition(request, caller, accounts, alarm_id, lambda who: store.acknowledge(alarm_id, who),
-                        action)
+    alarm = _transition(request, caller, accounts, alarm_id, lambda who: store.acknowledge(
+        alarm_id, who, note=action.note, actor=event_actor(caller)), action)
     return PublicAlarm.of(alarm, base_url)
 
 
@@ -140,7 +245,8 @@ def resolve(request: Request, alarm_id: str, action: AlarmAction, caller: Writer
             accounts: AccountsDep, base_url: PublicBaseUrl) -> PublicAlarm:
     visible_alarm(store, alarm_id, caller)
     alarm = _transition(request, caller, accounts, alarm_id,
-                        lambda who: store.resolve(alarm_id, who, action.note), action)
+                        lambda who: store.resolve(alarm_id, who, action.note, actor=event_actor(caller)),
+                        action)
     return PublicAlarm.of(alarm, base_url)
 
 

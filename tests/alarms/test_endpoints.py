@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from alarms.config import RelayConfig, event_accepted
+from alarms.config import RelayConfig, accepts_event
 from alarms.endpoints import (
     EndpointDisabledError,
     EndpointNotFoundError,
@@ -77,7 +77,7 @@ def test_check_url(url: str, expected_error: str | None) -> None:
     ],
 )
 def test_event_filters(filters: list[str], event_type: str, accepted: bool) -> None:
-    assert event_accepted(filters, event_type) is accepted
+    assert accepts_event(filters, event_type) is accepted
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
 
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
@@ -355,6 +356,13 @@ def test_every_route_but_the_public_ones_needs_credentials(site: Site) -> None:
     seen_public: set[str] = set()
     checked: set[tuple[str, str]] = set()
     for route in iter_route_contexts(site.client.app.routes):  # type: ignore[attr-defined]
+        if isinstance(route.original_route, WebSocketRoute):  # no headers: closed with 4401 after accept
+            client, path = site.client, str(route.path)
+            with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect(path) as ws:
+                ws.receive_text()
+            assert closed.value.code == 4401, f"websocket {route.path} closed with {closed.value.code}"
+            checked.add(("websocket", path))
+            continue
         assert isinstance(route.original_route, Route) and route.path and route.methods, (
             f"{route.original_route!r}: a new kind of route; check its authentication here")
         if route.path in PUBLIC_ROUTES:
@@ -372,6 +380,7 @@ def test_every_route_but_the_public_ones_needs_credentials(site: Site) -> None:
     documented = {(method, path) for path, item in site.client.get("/openapi.json").json()["paths"].items()
                   for method in item if path not in PUBLIC_ROUTES}
     assert documented and documented <= checked, "the walk missed documented routes"
+    assert ("websocket", "/api/v1/alarms/live") in checked
 
 
 def test_tables_match_their_migrations(db_url: str) -> None:

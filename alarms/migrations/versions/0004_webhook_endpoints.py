@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "a0004"
-down_revision = "a0002"
+down_revision = "a0003"
 branch_labels = None
 depends_on = None
 
