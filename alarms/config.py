@@ -285,6 +285,21 @@ class DeliveryConfig(_Strict):
         return self
 
 
+class ClipSettings(BaseModel):
+    """Alarm clips: each camera buffers its encoded video; an alarm gets pre_s before to post_s after."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Buffer each camera's video and write a clip per alarm.")
+    pre_s: float = Field(5.0, ge=0, le=60, description="Seconds of video before the alarm.")
+    post_s: float = Field(5.0, ge=0, le=60, description="Seconds of video after the alarm.")
+
+    @property
+    def keep_s(self) -> float:
+        """How much each camera buffers: the window, and the margin for writing it."""
+        return self.pre_s + self.post_s + 3.0
+
+
 class AlarmSettings(BaseModel):
     """Where alarms are kept and how long."""
 
@@ -295,3 +310,4 @@ class AlarmSettings(BaseModel):
     public_base_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://",
                                  description="Base URL receivers use to fetch alarm snapshots.")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="Outbox relay tuning.")
+    clips: ClipSettings = Field(default_factory=ClipSettings, description="Video clips of alarms.")

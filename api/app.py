@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
 from api.accounts.store import Accounts
+from api.live import LiveHub, LiveSettings
 from api.ports import ServiceView
 from api.routes import (
     alarms,
@@ -28,7 +32,7 @@ PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redir
 
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
-               login_limits: LoginLimits | None = None) -> FastAPI:
+               login_limits: LoginLimits | None = None, live: LiveSettings | None = None) -> FastAPI:
     """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`).
 
     Args:
@@ -37,11 +41,22 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
         accounts: users, integrator keys and the audit log; without them (tests of static keys)
             a temporary database that vanishes with the process.
         login_limits: the failed-login limits (default: 5 per user, 20 per address in 15 minutes).
+        live: the WebRTC live-view limits (default: 4 viewers per camera).
     """
     if not api_keys:
         raise ValueError("at least one API key is required")
-    app = FastAPI(title="Estatewatch", version="0.1.0",
+    hub = LiveHub(live)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await hub.close()  # every live viewer goes with the app's event loop
+
+    app = FastAPI(title="Estatewatch", version="0.1.0", lifespan=lifespan,
                   description="Security core for smart residential communities.")
+    app.state.live = hub
+    with contextlib.suppress(AttributeError, ValueError):  # a second app on one service: counted once
+        service.metrics.register(hub)
     app.state.service = service
     app.state.api_keys = api_keys
     app.state.accounts = accounts or Accounts.ephemeral()

@@ -15,7 +15,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.accounts.principal import STATIC_KEY, Principal, Scope
 from api.accounts.store import Accounts, Actor, CredentialError
-from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
+from api.live import LiveHub
+from api.ports import AlarmReader, CameraStatus, LiveVideo, Readiness, RecognitionLog, ServiceView
 from registry.service import Registry
 from vision.cascade import Cascade
 
@@ -112,7 +113,15 @@ def actor(request: Request, principal: Principal) -> Actor:
     return Actor(principal, request.client.host if request.client else None)
 
 
+def get_live_hub(request: Request) -> LiveHub:
+    """The app's WebRTC viewers (set on ``app.state.live`` by :func:`api.app.create_app`)."""
+    hub: LiveHub = request.app.state.live
+    return hub
+
+
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]
+LiveVideoDep = Annotated[LiveVideo, Depends(get_service)]
+LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 RecognitionsDep = Annotated[RecognitionLog, Depends(get_service)]
 ReadinessDep = Annotated[Readiness, Depends(get_service)]
 AlarmsDep = Annotated[AlarmReader, Depends(get_alarm_reader)]

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from alarms.records import Alarm, AlarmFilter, AlarmPage, Paging
 from api.schemas import PublicCamera, Recognition
 from streams.health import HealthEvent
+from streams.packets import PacketTap
 
 if TYPE_CHECKING:
     from registry.service import Registry
@@ -60,6 +61,10 @@ class AlarmReader(Protocol):
 
     def snapshot_file(self, alarm_id: str) -> Path | None: ...
 
+    def clip_file(self, alarm_id: str) -> Path | None:
+        """The alarm's MP4 clip once written (``None`` before, or for an alarm without one)."""
+        ...
+
 
 class AlarmDesk(Protocol):
     """Where the alarm routes find the store and the site's public URL (for snapshot links)."""
@@ -103,5 +108,13 @@ class RegistryDesk(Protocol):
         ...
 
 
-class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, Protocol):
+class LiveVideo(Protocol):
+    """The cameras' encoded packets, for live view over WebRTC."""
+
+    def video_tap(self, camera_id: str) -> PacketTap | None:
+        """The camera's packet tap; ``None`` before the cameras start; :class:`UnknownCameraError`."""
+        ...
+
+
+class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, LiveVideo, Protocol):
     """Everything the app reads from the service: the union of what its routes need."""

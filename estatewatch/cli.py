@@ -137,7 +137,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     bootstrap_admin(accounts, os.environ.get("ESTATEWATCH_ADMIN_PASSWORD"))
     service = Service(config, registry=registry)
     # mypy checks here that Service gives the API its api.ports.ServiceView
-    app = create_app(service, keys, accounts)
+    app = create_app(service, keys, accounts, live=config.live)
     failure: list[BaseException] = []
 
     def start() -> None:
