@@ -164,17 +164,17 @@ class LiveHub(Collector):
 
     async def _negotiate(self, viewer: _Viewer, tap: PacketTap, offer_sdp: str) -> str:
         pc = viewer.pc
+        viewer.track = PassthroughTrack(tap, asyncio.get_running_loop())
+        sender = pc.addTrack(viewer.track)
+        # Before the offer is read, so that the answer accepts H.264 only (the camera's packets).
+        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
+        for transceiver in pc.getTransceivers():
+            if transceiver.sender is sender:
+                transceiver.setCodecPreferences(h264)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:
             raise InvalidOfferError(f"the SDP offer is not valid: {exc or type(exc).__name__}") from None
-        video = [t for t in pc.getTransceivers() if t.kind == "video"]
-        if not video:
-            raise InvalidOfferError("the SDP offer has no video media section (m=video)")
-        h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/h264"]
-        video[0].setCodecPreferences(h264)
-        viewer.track = PassthroughTrack(tap, asyncio.get_running_loop())
-        pc.addTrack(viewer.track)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
