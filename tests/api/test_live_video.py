@@ -177,8 +177,9 @@ def test_a_viewer_that_never_connects_is_dropped(site: Site) -> None:
 
     asyncio.run(offer_only())
     assert site.hub.viewers("gate") == 1
-    wait_until(lambda: site.hub.viewers() == 0 and site.hub.active_tracks() == 0, timeout=CONNECT_TIMEOUT_S + 10,
-               what="the unconnected viewer to be dropped", seen=lambda: site.hub.viewers())
+    wait_until(lambda: site.hub.viewers() == 0 and site.hub.active_tracks() == 0,
+               timeout=CONNECT_TIMEOUT_S + 10, what="the unconnected viewer to be dropped",
+               seen=lambda: site.hub.viewers())
 
 
 def test_camera_scope_and_unknown_cameras_answer_404(site: Site) -> None:
@@ -197,7 +198,8 @@ def test_an_alarm_gets_a_browser_playable_clip_that_retention_deletes(site: Site
                what="the clip buffer to fill")
     now = dt.datetime.now(dt.UTC)
     draft = AlarmDraft(type="unknown_person", severity="medium", rule_id="test", camera_id="gate", zone=None,
-                       occurred_at=now, subject=Subject(kind="unknown_track", id="gate:1"), dedup_key="test|t1|gate")
+                       occurred_at=now, subject=Subject(kind="unknown_track", id="gate:1"),
+                       dedup_key="test|t1|gate")
     alarm = store.raise_alarm(draft)
     url = f"/api/v1/alarms/{alarm.id}/clip"
     early = site.client.get(url, headers=auth())
@@ -209,7 +211,8 @@ def test_an_alarm_gets_a_browser_playable_clip_that_retention_deletes(site: Site
     assert body["clip_url"].endswith(url)
     response = site.client.get(url, headers=auth())
     assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
-    assert response.content[4:8] == b"ftyp" and response.content.find(b"moov") < response.content.find(b"mdat")
+    content = response.content
+    assert content[4:8] == b"ftyp" and content.find(b"moov") < content.find(b"mdat")  # faststart
     clip = store.clip_file(alarm.id)
     assert clip is not None
     with av.open(str(clip)) as container:

@@ -123,7 +123,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
     assert {"GET /healthz", "GET /readyz", "GET /api/v1/cameras", "GET /api/v1/cameras/events",
             "GET /api/v1/recognitions", "GET /api/v1/alarms", "GET /api/v1/alarms/{alarm_id}",
             "POST /api/v1/alarms/{alarm_id}/acknowledge", "POST /api/v1/alarms/{alarm_id}/resolve",
-            "POST /api/v1/alarms/acknowledge",
+            "POST /api/v1/alarms/acknowledge", "POST /api/v1/cameras/{camera_id}/webrtc",
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
@@ -132,6 +132,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
     paths = spec["paths"]
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     assert "image/jpeg" in paths["/api/v1/alarms/{alarm_id}/snapshot"]["get"]["responses"]["200"]["content"]
+    assert "video/mp4" in paths["/api/v1/alarms/{alarm_id}/clip"]["get"]["responses"]["200"]["content"]
 
 
 @pytest.mark.parametrize(("schema", "vague"), [
