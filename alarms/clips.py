@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 WRITE_MARGIN_S = 0.5
 """Wait this much past the window's end, so that the packets arriving last are in it."""
+LATE_WAIT_S = 5.0
+"""A camera running late (its newest packet older than the window's end) is waited for this long more."""
 
 
 class ClipTargets(Protocol):
@@ -38,6 +40,7 @@ class ClipTargets(Protocol):
 @dataclass(order=True, slots=True)
 class _Pending:
     due: float
+    deadline: float = field(compare=False)
     alarm_id: str = field(compare=False)
     camera_id: str = field(compare=False)
     occurred_at: dt.datetime = field(compare=False)
@@ -91,10 +94,10 @@ class ClipRecorder:
         self.schedule(str(data["id"]), str(camera_id), occurred_at)
 
     def schedule(self, alarm_id: str, camera_id: str, occurred_at: dt.datetime) -> None:
-        wait = occurred_at.timestamp() + self._settings.post_s + WRITE_MARGIN_S - time.time()
+        due = time.monotonic() + max(occurred_at.timestamp() + self._settings.post_s + WRITE_MARGIN_S
+                                     - time.time(), 0.0)
         with self._cond:
-            heapq.heappush(self._pending, _Pending(time.monotonic() + max(wait, 0.0), alarm_id, camera_id,
-                                                   occurred_at))
+            heapq.heappush(self._pending, _Pending(due, due + LATE_WAIT_S, alarm_id, camera_id, occurred_at))
             self._cond.notify_all()
 
     def idle(self, timeout: float) -> bool:
@@ -114,6 +117,8 @@ class ClipRecorder:
                         return
                     delay = self._pending[0].due - time.monotonic() if self._pending else None
                     self._cond.wait(delay)
+            if self._late(job):
+                continue
             try:
                 self._write(job)
             except Exception:
@@ -122,6 +127,19 @@ class ClipRecorder:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
+
+    def _late(self, job: _Pending) -> bool:
+        """Put the job back for a moment if the camera's packets have not reached the window's end."""
+        end = job.occurred_at.timestamp() + self._settings.post_s
+        newest = self._buffers[job.camera_id].newest_wall()
+        if self._stopping or newest is None or newest >= end or time.monotonic() >= job.deadline:
+            return False
+        with self._cond:
+            job.due = time.monotonic() + 0.25
+            heapq.heappush(self._pending, job)
+            self._busy -= 1
+            self._cond.notify_all()
+        return True
 
     def _write(self, job: _Pending) -> ClipInfo | None:
         at = job.occurred_at.timestamp()

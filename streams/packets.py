@@ -250,17 +250,24 @@ class PacketBuffer:
     def window(self, start_wall: float, end_wall: float) -> list[EncodedPacket]:
         """Packets from the last key frame at or before ``start_wall`` up to ``end_wall`` (Unix seconds).
 
-        Starts at the oldest key frame kept when the buffer does not reach back that far.
+        Starts at the oldest key frame kept when the buffer does not reach back that far; empty
+        when no packet arrived between the two (the camera was down: no stale video instead).
         """
         with self._lock:
             gops = list(self._gops)
-        if not gops:
-            return []
         first = 0
         for n, gop in enumerate(gops):
             if gop[0].wall <= start_wall:
                 first = n
-        return [p for gop in gops[first:] for p in gop if p.wall <= end_wall]
+        packets = [p for gop in gops[first:] for p in gop if p.wall <= end_wall]
+        if not packets or packets[-1].wall < start_wall:
+            return []
+        return packets
+
+    def newest_wall(self) -> float | None:
+        """When the newest packet arrived (Unix seconds), None when empty."""
+        with self._lock:
+            return self._gops[-1][-1].wall if self._gops else None
 
     def seconds(self) -> float:
         """How many seconds the buffer holds now."""

@@ -129,6 +129,8 @@ def test_the_buffer_keeps_whole_groups_of_pictures_back_to_keep_s() -> None:
     assert window[-1].wall <= 1000.0 + 8.5 and len(window) == 38
     older = buffer.window(1000.0, 1000.0 + 8.0)  # before the buffer: from its oldest key frame
     assert older[0] is held[0]
+    assert buffer.window(1000.0 + 20, 1000.0 + 25) == []  # the camera went quiet: no stale video
+    assert buffer.newest_wall() == held[-1].wall
 
 
 def test_a_new_connection_empties_the_buffer() -> None:
