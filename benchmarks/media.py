@@ -198,7 +198,10 @@ def run_media_benchmark(seconds: float = 30.0, rounds: int = 3) -> dict[str, Any
     if missing:
         raise RuntimeError(missing)
     clip = h264_clip(WIDTH, HEIGHT, fps=FPS, seconds=30)
-    results: dict[str, Any] = {"machine": machine_info(), "camera": f"{WIDTH}x{HEIGHT}@{FPS} H.264, GOP 2 s",
+    with av.open(str(clip)) as container:
+        mbps = container.bit_rate / 1e6
+    results: dict[str, Any] = {"machine": machine_info(),
+                               "camera": f"{WIDTH}x{HEIGHT}@{FPS} H.264, GOP 2 s, {mbps:.1f} Mbit/s",
                                "detect_fps": DETECT_FPS}
     with RtspTestServer({"/clip": Mount(file=clip)}) as server:
         url = server.url("clip")

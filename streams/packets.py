@@ -179,6 +179,7 @@ class PacketAssembler:
         self._step = max(1, round(1 / ((fps or 25.0) * self.params.time_base)))
         self._parts: list[bytes] = []
         self._pts: int | None = None
+        self._dts: int | None = None
         self._key = False
         self._offset = 0
         self._last_dts: int | None = None
@@ -197,13 +198,14 @@ class PacketAssembler:
             data = avcc_to_annexb(data, self._length_size)
         self._parts.append(data)
         self._key = self._key or packet.is_keyframe
-        if pts is not None:
+        if pts is not None and self._pts != pts:
             self._pts = pts
+            self._dts = packet.dts if packet.dts is not None else pts
 
     def _flush(self) -> None:
-        parts, pts, key = self._parts, self._pts, self._key
+        parts, pts, dts, key = self._parts, self._pts, self._dts, self._key
         self._parts, self._key = [], False
-        if not parts or pts is None:
+        if not parts or pts is None or dts is None:
             return
         data = b"".join(parts)
         types = nal_types(data)
@@ -213,13 +215,14 @@ class PacketAssembler:
             return
         if key and NAL_SPS not in types and self.params.parameter_sets:
             data = self.params.parameter_sets + data
-        stamp = pts + self._offset
-        if self._last_dts is not None and stamp <= self._last_dts:  # a file looped: keep growing
-            self._offset += self._last_dts + self._step - stamp
-            stamp = self._last_dts + self._step
-        self._last_dts = stamp
+        decode = dts + self._offset
+        if self._last_dts is not None and decode <= self._last_dts:  # a file looped: keep growing
+            self._offset += self._last_dts + self._step - decode
+            decode = self._last_dts + self._step
+        self._last_dts = decode
         now = time.time()
-        self._tap.publish(EncodedPacket(data, stamp, stamp, key, now, time.monotonic(), self.params))
+        self._tap.publish(EncodedPacket(data, pts + self._offset, decode, key, now, time.monotonic(),
+                                        self.params))
 
 
 class PacketBuffer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -80,6 +81,19 @@ def test_a_looping_file_keeps_timestamps_growing_and_its_clip_plays(mp4_file: Pa
         assert container.streams.video[0].codec_context.name == "h264"
     assert len(frames) == 99 and (frames[0].width, frames[0].height) == (320, 240)
     assert 3.8 <= info.duration_s <= 4.1
+
+
+def test_b_frames_keep_their_decode_order_and_the_clip_plays(tmp_path: Path) -> None:
+    source = tmp_path / "bframes.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x120:rate=25", "-t", "2", "-c:v", "libx264", "-bf", "2", "-g", "25",
+                    "-pix_fmt", "yuv420p", str(source)], check=True)
+    packets, _ = _assemble(source)
+    assert any(p.pts != p.dts for p in packets)
+    assert all(b.dts > a.dts for a, b in itertools.pairwise(packets))
+    write_mp4(packets, tmp_path / "clip.mp4")
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(packets)
 
 
 def test_pieces_of_one_access_unit_are_joined() -> None:
