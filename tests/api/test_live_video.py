@@ -26,6 +26,7 @@ from api.app import create_app
 from api.live import LiveHub, LiveSettings
 from estatewatch.config import ServiceConfig
 from estatewatch.service import Service
+from media.clips import h264_clip
 from streams.testing.server import Mount, RtspTestServer, gstreamer_missing, live_h264
 from tests.waiting import wait_until
 
@@ -52,7 +53,10 @@ def site(site_dir: Path) -> Iterator[Site]:
     server.start()
     config = ServiceConfig.model_validate({
         "cameras": [{"id": "gate", "url": server.url("live"), "detect_fps": 1, "run": ["faces"]},
-                    {"id": "other", "url": server.url("live"), "detect_fps": 1, "run": ["faces"]}],
+                    {"id": "other", "url": server.url("live"), "detect_fps": 1, "run": ["faces"]},
+                    # A local file, as the demo's cameras: MP4 samples, converted for WebRTC.
+                    {"id": "file", "url": str(h264_clip(320, 240, fps=25, seconds=2)), "detect_fps": 1,
+                     "run": ["faces"]}],
         "alarms": {"clips": {"pre_s": PRE_S, "post_s": POST_S}},
     })
     service = Service(config)
@@ -111,16 +115,17 @@ async def _watch(site: Site, camera_id: str, frames: int, timeout: float) -> lis
         await pc.close()
 
 
-def test_a_viewer_gets_decoded_frames_and_its_track_is_freed_when_it_leaves(site: Site) -> None:
-    sizes = asyncio.run(_watch(site, "gate", frames=10, timeout=10.0))
+@pytest.mark.parametrize("camera", ["gate", "file"])
+def test_a_viewer_gets_decoded_frames_and_its_track_is_freed_when_it_leaves(site: Site, camera: str) -> None:
+    sizes = asyncio.run(_watch(site, camera, frames=10, timeout=10.0))
     assert sizes == [(320, 240)] * 10
     wait_until(lambda: site.hub.active_tracks() == 0 and site.hub.viewers() == 0, timeout=10.0,
                what="the viewer's track to be released",
                seen=lambda: f"{site.hub.active_tracks()} tracks, {site.hub.viewers()} viewers")
     assert site.service.pipeline is not None
-    assert site.service.pipeline.sources["gate"].packets.listeners == 1  # only the clip buffer
+    assert site.service.pipeline.sources[camera].packets.listeners == 1  # only the clip buffer
     metrics = site.client.get("/metrics").text
-    assert 'estatewatch_webrtc_tracks{camera="gate"} 0.0' in metrics
+    assert f'estatewatch_webrtc_tracks{{camera="{camera}"}} 0.0' in metrics
 
 
 @pytest.mark.parametrize(("body", "status", "says"), [
