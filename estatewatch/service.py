@@ -83,6 +83,10 @@ class Service:
                                   buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
         self._dropped = Gauge("estatewatch_frames_dropped", "Sampled frames dropped because analysis fell "
                               "behind (since start)", ["camera"], registry=self.metrics)
+        self._clips = Gauge("estatewatch_alarm_clips", "Alarm clips since start: written, or skipped "
+                            "for want of video", ["outcome"], registry=self.metrics)
+        self._buffered = Gauge("estatewatch_clip_buffer_seconds", "Seconds of encoded video each camera "
+                               "holds for alarm clips", ["camera"], registry=self.metrics)
         self._online = Gauge("estatewatch_camera_online", "1 while the camera delivers frames", ["camera"],
                              registry=self.metrics)
 
@@ -216,6 +220,11 @@ class Service:
             return
         for cam_id, counters in self.pipeline.counters().items():
             self._dropped.labels(cam_id).set(counters.dropped)
+        if self.clips is not None:
+            self._clips.labels("written").set(self.clips.written)
+            self._clips.labels("skipped").set(self.clips.skipped)
+        for cam_id, buffer in self.clip_buffers.items():
+            self._buffered.labels(cam_id).set(round(buffer.seconds(), 2))
         for cam_id, source in self.pipeline.sources.items():
             self._online.labels(cam_id).set(1 if source.state and source.state.value == "online" else 0)
 

@@ -230,6 +230,7 @@ def test_an_alarm_gets_a_browser_playable_clip_that_retention_deletes(site: Site
     assert PRE_S + POST_S - 0.5 <= duration <= PRE_S + POST_S + 1.5, duration
     assert decoded >= 25 * (PRE_S + POST_S - 0.5)
 
+    assert 'estatewatch_alarm_clips{outcome="written"} 1.0' in site.client.get("/metrics").text
     assert site.client.get(url, headers=auth(site.other_key)).status_code == 404
     assert site.client.get(f"/api/v1/alarms/{alarm.id}/clip").status_code == 401
     assert store.purge(dt.timedelta(seconds=0), now=now + dt.timedelta(seconds=1)) >= 1
