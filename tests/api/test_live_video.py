@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from media.clips import h264_clip
 from streams.testing.server import Mount, RtspTestServer, gstreamer_missing, live_h264
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.rtsp
+
 KEY = "live-video-key-0123456789"
 PRE_S, POST_S = 2.0, 2.0
 MAX_VIEWERS = 2
@@ -48,6 +51,8 @@ class Site:
 def site(site_dir: Path) -> Iterator[Site]:
     missing = gstreamer_missing()
     if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the RTSP test server cannot run: {missing}")
         pytest.skip(missing)
     server = RtspTestServer({"/live": Mount(launch=live_h264("ball", 320, 240))})
     server.start()
