@@ -4,7 +4,7 @@ Each camera's :class:`~streams.packets.PacketBuffer` holds its last seconds of e
 :class:`ClipRecorder` listens to the store's committed events and, ``post_s`` after an
 ``alarm.raised``, cuts ``[occurred_at - pre_s, occurred_at + post_s]`` (from the key frame before)
 into ``<snapshots>/YYYY/MM/DD/<alarm id>.mp4``, next to the snapshot, where the store finds it
-(``clip_url``) and retention deletes it.
+(``clip_url``), tells receivers (``alarm.clip_ready``) and retention deletes it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ class ClipTargets(Protocol):
     """Where clips go (the alarm store)."""
 
     def clip_target(self, alarm_id: str, occurred_at: dt.datetime) -> Path: ...
+
+    def clip_ready(self, alarm_id: str) -> object:
+        """The clip is in place: tell everyone (``alarm.clip_ready``)."""
+        ...
 
 
 @dataclass(order=True, slots=True)
@@ -152,6 +156,7 @@ class ClipRecorder:
         started = time.monotonic()
         info = write_mp4(packets, target)
         self.written += 1
+        self._targets.clip_ready(job.alarm_id)
         logger.info("alarm %s: clip of camera %s written: %.1f s, %d packets (%.0f ms)", job.alarm_id,
                     job.camera_id, info.duration_s, info.packets, (time.monotonic() - started) * 1000)
         return info

@@ -18,6 +18,7 @@ EVENT_TYPES = (
     "alarm.raised",
     "alarm.acknowledged",
     "alarm.resolved",
+    "alarm.clip_ready",
     "camera.offline",
     "camera.online",
     "camera.tampered",

@@ -1,8 +1,9 @@
 """The alarm store: alarms and their state, snapshots, and the events they emit (transactional outbox).
 
 Every change writes its event (``alarm.raised``, ``alarm.acknowledged``, ``alarm.resolved``,
-operational events such as ``camera.offline``) and one outbox message per interested endpoint in
-the same transaction, so an alarm is never stored without its notifications or the other way round.
+``alarm.clip_ready``, operational events such as ``camera.offline``) and one outbox message per
+interested endpoint in the same transaction, so an alarm is never stored without its notifications
+or the other way round.
 
 Its parts: :class:`~alarms.emitter.EventEmitter` records the events and tells listeners;
 :class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person.
@@ -316,6 +317,18 @@ class AlarmStore:
     def clip_target(self, alarm_id: str, occurred_at: dt.datetime) -> Path:
         """Where the clip of this alarm goes (next to its snapshot)."""
         return self.snapshots.path(relative_path(alarm_id, occurred_at, CLIP_SUFFIX))
+
+    def clip_ready(self, alarm_id: str, now: dt.datetime | None = None) -> Alarm:
+        """The clip is written (at :meth:`clip_target`): emits ``alarm.clip_ready`` with its ``clip_url``."""
+        now = aware_now(now)
+        with self.engine.begin() as conn:
+            alarm = self._get(conn, alarm_id)
+            if alarm.clip_path is None:
+                raise FileNotFoundError(f"alarm {alarm_id} has no clip file")
+            data = alarm_data(alarm, self.delivery.public_base_url)
+            event = self.emitter.emit(conn, "alarm.clip_ready", data, now, now, alarm_id)
+        self.emitter.notify([event])
+        return alarm
 
     # -- face crops (biometric: encrypted, redacted with their person) -----------------------------
     def crop_bytes(self, alarm_id: str) -> bytes | None:

@@ -219,6 +219,8 @@ def test_an_alarm_gets_a_browser_playable_clip_that_retention_deletes(site: Site
 
     body = site.client.get(f"/api/v1/alarms/{alarm.id}", headers=auth()).json()
     assert body["clip_url"].endswith(url)
+    ready = [e for _, _, e in store.events("alarm.clip_ready") if e["data"]["id"] == alarm.id]
+    assert len(ready) == 1 and ready[0]["data"]["clip_url"] == body["clip_url"]
     response = site.client.get(url, headers=auth())
     assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
     content = response.content
