@@ -20,6 +20,7 @@ EVENT_TYPES = (
     "alarm.acknowledged",
     "alarm.resolved",
     "alarm.commented",
+    "alarm.clip_ready",
     "camera.offline",
     "camera.online",
     "camera.tampered",
@@ -308,6 +309,21 @@ class DeliveryConfig(_Strict):
         return self
 
 
+class ClipSettings(BaseModel):
+    """Alarm clips: each camera buffers its encoded video; an alarm gets pre_s before to post_s after."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Buffer each camera's video and write a clip per alarm.")
+    pre_s: float = Field(5.0, ge=0, le=60, description="Seconds of video before the alarm.")
+    post_s: float = Field(5.0, ge=0, le=60, description="Seconds of video after the alarm.")
+
+    @property
+    def keep_s(self) -> float:
+        """How much each camera buffers: the window, and the margin for writing it."""
+        return self.pre_s + self.post_s + 3.0
+
+
 class AlarmSettings(BaseModel):
     """Where alarms are kept and how long."""
 
@@ -321,3 +337,4 @@ class AlarmSettings(BaseModel):
     live_queue: int = Field(256, ge=1, le=100_000,
                             description="Live alarm feed: events kept per WebSocket client that reads "
                                         "too slowly; past it the oldest are dropped and the client is told.")
+    clips: ClipSettings = Field(default_factory=ClipSettings, description="Video clips of alarms.")

@@ -35,6 +35,10 @@ def snapshot_url(public_base_url: str, alarm_id: str) -> str:
     return f"{public_base_url.rstrip('/')}/api/v1/alarms/{alarm_id}/snapshot"
 
 
+def clip_url(public_base_url: str, alarm_id: str) -> str:
+    return f"{public_base_url.rstrip('/')}/api/v1/alarms/{alarm_id}/clip"
+
+
 def alarm_data(alarm: Alarm, public_base_url: str) -> dict[str, Any]:
     """The alarm fields an ``alarm.*`` event carries (no crop, no embeddings)."""
     return {
@@ -50,6 +54,7 @@ def alarm_data(alarm: Alarm, public_base_url: str) -> dict[str, Any]:
         "similarity": alarm.similarity,
         "plate_text": alarm.plate_text,
         "snapshot_url": snapshot_url(public_base_url, alarm.id) if alarm.snapshot_path else None,
+        "clip_url": clip_url(public_base_url, alarm.id) if alarm.clip_path else None,
         "details": {k: v for k, v in alarm.details.items() if k not in PRIVATE_DETAIL_KEYS},
         "acknowledged_at": iso(alarm.acknowledged_at) if alarm.acknowledged_at else None,
         "acknowledged_by": alarm.acknowledged_by,

@@ -19,7 +19,9 @@ class Alarm:
     ``snapshot_path`` is relative to the data directory's ``snapshots/`` folder
     (``YYYY/MM/DD/<id>.jpg``, a plain JPEG of the whole scene). The face crop is stored encrypted
     in the database (``has_crop``; read it with :meth:`alarms.store.AlarmStore.crop_bytes`) and
-    never leaves the site. ``redacted_at`` is set when the registry deleted the alarm's subject:
+    never leaves the site. ``clip_path`` (same folder, ``<id>.mp4``) is set once the alarm's video
+    clip is written (:mod:`alarms.clips`); the store fills it in from the file when it reads.
+    ``redacted_at`` is set when the registry deleted the alarm's subject:
     the crop is gone, the alarm stays.
     """
 
@@ -45,6 +47,7 @@ class Alarm:
     resolved_by: str | None = None
     resolution_note: str | None = None
     redacted_at: dt.datetime | None = None
+    clip_path: str | None = None
 
     @property
     def redacted(self) -> bool:

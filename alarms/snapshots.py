@@ -20,6 +20,8 @@ from storage.files import write_atomic
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+CLIP_SUFFIX = ".mp4"
+"""An alarm's video clip sits next to its snapshot: ``YYYY/MM/DD/<alarm id>.mp4`` (:mod:`alarms.clips`)."""
 
 
 def relative_path(alarm_id: str, occurred_at: dt.datetime, suffix: str = ".jpg") -> str:

@@ -1,8 +1,9 @@
 """The alarm store: alarms and their state, snapshots, and the events they emit (transactional outbox).
 
 Every change writes its event (``alarm.raised``, ``alarm.acknowledged``, ``alarm.resolved``,
-operational events such as ``camera.offline``) and one outbox message per interested endpoint in
-the same transaction, so an alarm is never stored without its notifications or the other way round.
+``alarm.clip_ready``, operational events such as ``camera.offline``) and one outbox message per
+interested endpoint in the same transaction, so an alarm is never stored without its notifications
+or the other way round.
 
 Its parts: :class:`~alarms.emitter.EventEmitter` records the events and tells listeners;
 :class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person;
@@ -45,7 +46,7 @@ from alarms.records import (
     StoredEvent,
 )
 from alarms.schema import ALARMS, COMMENTS, EVENT_COUNTER, EVENTS
-from alarms.snapshots import SnapshotStore
+from alarms.snapshots import CLIP_SUFFIX, SnapshotStore, relative_path
 from alarms.types import AlarmDraft, Subject, aware_now
 from registry.crypto import TemplateCipher
 from registry.types import Owner
@@ -394,7 +395,15 @@ class AlarmStore:
         row = conn.execute(select(*ALARM_COLUMNS).where(ALARMS.c.id == alarm_id)).first()
         if row is None:
             raise AlarmNotFoundError(f"no alarm {alarm_id}")
-        return _alarm(row._mapping)
+        return self._with_clip(_alarm(row._mapping))
+
+    def _with_clip(self, alarm: Alarm) -> Alarm:
+        relative = clip_relative_path(alarm)
+        try:
+            exists = self.snapshots.path(relative).is_file()
+        except (OSError, ValueError):
+            exists = False
+        return dataclasses.replace(alarm, clip_path=relative) if exists else alarm
 
     def get(self, alarm_id: str) -> Alarm:
         """The alarm with this id (:class:`AlarmNotFoundError` if none)."""
@@ -415,12 +424,33 @@ class AlarmStore:
                 .limit(paging.limit)
                 .offset(paging.offset)
             ).all()
-        return AlarmPage(items=[_alarm(r._mapping) for r in rows], total=int(total))
+        return AlarmPage(items=[self._with_clip(_alarm(r._mapping)) for r in rows], total=int(total))
 
     def snapshot_file(self, alarm_id: str) -> Path | None:
         """The snapshot file (plain JPEG of the whole scene) of an alarm, if it has one."""
         alarm = self.get(alarm_id)
         return self.snapshots.path(alarm.snapshot_path) if alarm.snapshot_path else None
+
+    def clip_file(self, alarm_id: str) -> Path | None:
+        """The alarm's video clip (MP4), once it is written; ``None`` before or without one."""
+        alarm = self.get(alarm_id)
+        return self.snapshots.path(alarm.clip_path) if alarm.clip_path else None
+
+    def clip_target(self, alarm_id: str, occurred_at: dt.datetime) -> Path:
+        """Where the clip of this alarm goes (next to its snapshot)."""
+        return self.snapshots.path(relative_path(alarm_id, occurred_at, CLIP_SUFFIX))
+
+    def clip_ready(self, alarm_id: str, now: dt.datetime | None = None) -> Alarm:
+        """The clip is written (at :meth:`clip_target`): emits ``alarm.clip_ready`` with its ``clip_url``."""
+        now = aware_now(now)
+        with self.engine.begin() as conn:
+            alarm = self._get(conn, alarm_id)
+            if alarm.clip_path is None:
+                raise FileNotFoundError(f"alarm {alarm_id} has no clip file")
+            data = alarm_data(alarm, self.delivery.public_base_url)
+            event = self.emitter.emit(conn, "alarm.clip_ready", data, now, now, alarm_id)
+        self.emitter.notify([event])
+        return alarm
 
     # -- face crops (biometric: encrypted, redacted with their person) -----------------------------
     def crop_bytes(self, alarm_id: str) -> bytes | None:
@@ -475,7 +505,7 @@ class AlarmStore:
     def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None, batch: int = 500) -> int:
         """Retention: delete what occurred before ``now - older_than``; returns the number of alarms deleted.
 
-        Alarms go with their events, outbox rows, delivery log and snapshot files; operational
+        Alarms go with their events, outbox rows, delivery log, snapshot and clip files; operational
         events as old go too.
         """
         now = aware_now(now)
@@ -484,7 +514,7 @@ class AlarmStore:
         while True:
             with self.engine.begin() as conn:
                 rows = conn.execute(
-                    select(ALARMS.c.id, ALARMS.c.snapshot_path, ALARMS.c.crop_path)
+                    select(ALARMS.c.id, ALARMS.c.occurred_at, ALARMS.c.snapshot_path, ALARMS.c.crop_path)
                     .where(ALARMS.c.occurred_at < cutoff)
                     .limit(batch)
                 ).all()
@@ -500,7 +530,8 @@ class AlarmStore:
                 conn.execute(delete(COMMENTS).where(COMMENTS.c.alarm_id.in_(ids)))
                 conn.execute(delete(ALARMS).where(ALARMS.c.id.in_(ids)))
             for r in rows:
-                for relative in (r.snapshot_path, r.crop_path):
+                clip = relative_path(str(r.id), r.occurred_at, CLIP_SUFFIX)
+                for relative in (r.snapshot_path, r.crop_path, clip):
                     if relative:
                         self.snapshots.delete(relative)
             deleted += len(rows)
@@ -597,6 +628,11 @@ def _row_values(alarm: Alarm) -> dict[str, Any]:
         "dedup_key": alarm.dedup_key,
         "details": alarm.details,
     }
+
+
+def clip_relative_path(alarm: Alarm) -> str:
+    """Where an alarm's clip is (or will be), relative to the snapshot folder."""
+    return relative_path(alarm.id, alarm.occurred_at, CLIP_SUFFIX)
 
 
 def _alarm(m: Any) -> Alarm:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
@@ -23,6 +26,7 @@ from api.routes import (
     watchlist,
     webhooks,
 )
+from api.video import VideoHub, VideoSettings
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
                  "/openapi.json", "/api/v1/auth/login")
@@ -30,7 +34,8 @@ PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redir
 
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
-               login_limits: LoginLimits | None = None, live: LiveHub | None = None) -> FastAPI:
+               login_limits: LoginLimits | None = None, live: LiveHub | None = None,
+               video: VideoSettings | None = None) -> FastAPI:
     """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`).
 
     Args:
@@ -40,12 +45,23 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
             a temporary database that vanishes with the process.
         login_limits: the failed-login limits (default: 5 per user, 20 per address in 15 minutes).
         live: the live alarm feed's hub (default: 256 queued events per client, a ping every 20 s).
+        video: the WebRTC live-view limits (default: 4 viewers per camera).
     """
     if not api_keys:
         raise ValueError("at least one API key is required")
-    app = FastAPI(title="Estatewatch", version="0.1.0",
+    hub = VideoHub(video)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await hub.close()  # every live viewer goes with the app's event loop
+
+    app = FastAPI(title="Estatewatch", version="0.1.0", lifespan=lifespan,
                   description="Security core for smart residential communities.",
                   openapi_tags=[{"name": "alarms", "description": alarms.DESCRIPTION}])
+    app.state.video = hub
+    with contextlib.suppress(AttributeError, ValueError):  # a second app on one service: counted once
+        service.metrics.register(hub)
     app.state.service = service
     app.state.api_keys = api_keys
     app.state.accounts = accounts or Accounts.ephemeral()

@@ -18,7 +18,8 @@ from alarms.endpoints import WebhookEndpoints
 from alarms.records import EventActor
 from api.accounts.principal import STATIC_KEY, Principal, Scope
 from api.accounts.store import Accounts, Actor, CredentialError
-from api.ports import AlarmReader, CameraStatus, Readiness, RecognitionLog, ServiceView
+from api.ports import AlarmReader, CameraStatus, LiveVideo, Readiness, RecognitionLog, ServiceView
+from api.video import VideoHub
 from registry.service import Registry
 from vision.cascade import Cascade
 
@@ -138,7 +139,15 @@ def event_actor(principal: Principal) -> EventActor:
     return EventActor(principal.name, "user" if principal.kind == "user" else "key")
 
 
+def get_video_hub(request: Request) -> VideoHub:
+    """The app's WebRTC viewers (set on ``app.state.video`` by :func:`api.app.create_app`)."""
+    hub: VideoHub = request.app.state.video
+    return hub
+
+
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]
+LiveVideoDep = Annotated[LiveVideo, Depends(get_service)]
+VideoHubDep = Annotated[VideoHub, Depends(get_video_hub)]
 RecognitionsDep = Annotated[RecognitionLog, Depends(get_service)]
 ReadinessDep = Annotated[Readiness, Depends(get_service)]
 AlarmsDep = Annotated[AlarmReader, Depends(get_alarm_reader)]

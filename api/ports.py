@@ -19,6 +19,7 @@ from alarms.records import Alarm, AlarmComment, AlarmFilter, AlarmPage, EventAct
 from api.live import EventSource
 from api.schemas import PublicCamera, Recognition
 from streams.health import HealthEvent
+from streams.packets import PacketTap
 
 if TYPE_CHECKING:
     from alarms.endpoints import WebhookEndpoints
@@ -80,6 +81,10 @@ class AlarmReader(EventSource, Protocol):
 
     def snapshot_file(self, alarm_id: str) -> Path | None: ...
 
+    def clip_file(self, alarm_id: str) -> Path | None:
+        """The alarm's MP4 clip once written (``None`` before, or for an alarm without one)."""
+        ...
+
 
 class AlarmDesk(Protocol):
     """Where the alarm routes find the store and the site's public URL (for snapshot links)."""
@@ -132,5 +137,14 @@ class WebhookDesk(Protocol):
         ...
 
 
-class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, WebhookDesk, Protocol):
+class LiveVideo(Protocol):
+    """The cameras' encoded packets, for live view over WebRTC."""
+
+    def video_tap(self, camera_id: str) -> PacketTap | None:
+        """The camera's packet tap; ``None`` before the cameras start; :class:`UnknownCameraError`."""
+        ...
+
+
+class ServiceView(CameraStatus, RecognitionLog, AlarmDesk, Readiness, RegistryDesk, WebhookDesk, LiveVideo,
+                  Protocol):
     """Everything the app reads from the service: the union of what its routes need."""

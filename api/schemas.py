@@ -181,6 +181,8 @@ class PublicAlarm(_Body):
     similarity: float | None = Field(description="Face cosine similarity, face alarms.")
     plate_text: str | None
     snapshot_url: str | None = Field(description="Fetch with an API key; null without a snapshot.")
+    clip_url: str | None = Field(None, description="The alarm's video clip (MP4, H.264), from a few seconds "
+                                                   "before to a few after; null until it is written.")
     details: dict[str, JsonValue]
     acknowledged_at: IsoTime | None
     acknowledged_by: str | None

@@ -10,6 +10,7 @@ import typer
 
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
+from benchmarks.media import media_command
 from benchmarks.models import bench_models
 from benchmarks.pipeline import pipeline
 from benchmarks.plates import plates
@@ -26,3 +27,4 @@ app.command("streams")(streams_command)
 app.command("search")(search)
 app.command("delivery")(delivery)
 app.command("pipeline")(pipeline)
+app.command("media")(media_command)

@@ -138,7 +138,8 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     bootstrap_admin(accounts, os.environ.get("ESTATEWATCH_ADMIN_PASSWORD"))
     service = Service(config, registry=registry)
     # mypy checks here that Service gives the API its api.ports.ServiceView
-    app = create_app(service, keys, accounts, live=LiveHub(queue_size=config.alarms.live_queue))
+    app = create_app(service, keys, accounts, live=LiveHub(queue_size=config.alarms.live_queue),
+                     video=config.video)
     failure: list[BaseException] = []
 
     def start() -> None:

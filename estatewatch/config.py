@@ -25,6 +25,7 @@ from alarms.config import (
 )
 from alarms.rules import RuleConfig, RuleSet
 from alarms.zones import ZoneConfig
+from api.video import VideoSettings
 from streams.config import Analysis, CameraConfig
 from vision.config import VisionSettings
 from vision.live import PipelineSettings
@@ -55,6 +56,7 @@ class ServiceConfig(BaseModel):
     connectors: list[ConnectorConfig] = Field(
         default_factory=list, description="Property-management systems' own endpoints.")
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm storage and relay.")
+    video: VideoSettings = Field(default_factory=VideoSettings, description="Live view over WebRTC.")
 
     @field_validator("mqtt", mode="before")
     @classmethod

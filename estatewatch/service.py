@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from alarms.clips import ClipRecorder
 from alarms.intake import Alarmist
 from alarms.upkeep import AlarmUpkeep, UpkeepSchedule
 from api.ports import UnknownCameraError
@@ -22,6 +23,7 @@ from api.schemas import AnalysisCounters, PublicCamera, Recognition, StreamStatu
 from estatewatch.config import ServiceConfig
 from streams.config import ALL_ANALYSES, Analysis
 from streams.health import HealthEvent
+from streams.packets import PacketBuffer, PacketTap
 from vision.cascade import Cascade, tasks_for, to_json
 from vision.engine import VisionEngine
 from vision.live import FramePipeline, FrameResult
@@ -61,6 +63,8 @@ class Service:
         self.relay: Relay | None = None
         self.alarmist: Alarmist | None = None
         self.upkeep: AlarmUpkeep | None = None
+        self.clips: ClipRecorder | None = None
+        self.clip_buffers: dict[str, PacketBuffer] = {}
         self.limits = limits or ServiceLimits()
         self._cascade = cascade
         self.engine: VisionEngine | None = None
@@ -80,6 +84,10 @@ class Service:
                                   buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
         self._dropped = Gauge("estatewatch_frames_dropped", "Sampled frames dropped because analysis fell "
                               "behind (since start)", ["camera"], registry=self.metrics)
+        self._clips = Gauge("estatewatch_alarm_clips", "Alarm clips since start: written, or skipped "
+                            "for want of video", ["outcome"], registry=self.metrics)
+        self._buffered = Gauge("estatewatch_clip_buffer_seconds", "Seconds of encoded video each camera "
+                               "holds for alarm clips", ["camera"], registry=self.metrics)
         self._online = Gauge("estatewatch_camera_online", "1 while the camera delivers frames", ["camera"],
                              registry=self.metrics)
 
@@ -120,14 +128,29 @@ class Service:
         self.pipeline = FramePipeline(self.config.cameras, self._cascade, self._on_result, workers=p.workers,
                                       max_queue=p.max_queue, gating=p.gating,
                                       frames_per_call=p.frames_per_call, on_event=self._on_event).start()
+        self._start_clips()
         self.ready = True
         logger.info("service started: %d camera(s)", len(self.config.cameras))
+
+    def _start_clips(self) -> None:
+        """Buffer each camera's encoded video and write a clip for each of its alarms."""
+        settings = self.config.alarms.clips
+        if not settings.enabled or self.store is None or self.pipeline is None:
+            return
+        for cam_id, source in self.pipeline.sources.items():
+            buffer = PacketBuffer(settings.keep_s)
+            source.packets.subscribe(buffer)
+            self.clip_buffers[cam_id] = buffer
+        self.clips = ClipRecorder(self.store, self.clip_buffers, settings).start()
+        self.store.add_listener(self.clips.on_event)
 
     def stop(self) -> None:
         """Stop cameras and workers (idempotent)."""
         self.ready = False
         if self.pipeline is not None:
             self.pipeline.stop()
+        if self.clips is not None:
+            self.clips.stop()
         if self._cascade is not None and self.engine is not None:
             self._cascade.close()
         if self.upkeep is not None:
@@ -204,8 +227,20 @@ class Service:
             return
         for cam_id, counters in self.pipeline.counters().items():
             self._dropped.labels(cam_id).set(counters.dropped)
+        if self.clips is not None:
+            self._clips.labels("written").set(self.clips.written)
+            self._clips.labels("skipped").set(self.clips.skipped)
+        for cam_id, buffer in self.clip_buffers.items():
+            self._buffered.labels(cam_id).set(round(buffer.seconds(), 2))
         for cam_id, source in self.pipeline.sources.items():
             self._online.labels(cam_id).set(1 if source.state and source.state.value == "online" else 0)
+
+    def video_tap(self, camera_id: str) -> PacketTap | None:
+        """The encoded packets of a configured camera (live view); ``None`` before the cameras start."""
+        if camera_id not in {c.id for c in self.config.cameras}:
+            raise UnknownCameraError(camera_id)
+        source = self.pipeline.sources.get(camera_id) if self.pipeline else None
+        return source.packets if source is not None else None
 
     def cameras(self) -> list[PublicCamera]:
         """Each camera's public config (passwords masked) with its live state and counters."""

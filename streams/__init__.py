@@ -30,6 +30,10 @@ Public interface (everything else is internal)::
   ``at``, and for tamper findings ``tamper`` (frozen/black/defocus) with ``active``.
   :class:`CameraState`: connecting, online, stalled, offline, auth_failed. The alarm layer
   turns offline/auth_failed into ``camera.offline``.
+- :class:`PacketTap` (``source.packets``): the encoded H.264 access units the decoder thread
+  demuxes anyway, handed to listeners (Annex B, parameter sets before key frames, growing
+  timestamps; nothing is copied while nobody listens). :class:`PacketBuffer` keeps the last
+  seconds of them from a key frame; :func:`streams.clips.write_mp4` cuts an MP4 (no re-encode).
 - :func:`mask_url`: ``rtsp://user:***@host/...``; used for every log line, error and report.
 - ``estatewatch streams probe URL [--seconds S] [--json]`` (:func:`streams.probe.probe`).
 """
@@ -40,6 +44,7 @@ from streams.credentials import mask_url
 from streams.decoder import StreamInfo
 from streams.frames import Frame, Instant
 from streams.health import CameraState, HealthEvent, TamperKind
+from streams.packets import EncodedPacket, PacketBuffer, PacketTap
 from streams.source import CameraSource, SourceStats
 
 __all__ = [
@@ -48,9 +53,12 @@ __all__ = [
     "CameraConfig",
     "CameraSource",
     "CameraState",
+    "EncodedPacket",
     "Frame",
     "HealthEvent",
     "Instant",
+    "PacketBuffer",
+    "PacketTap",
     "SourceStats",
     "StreamInfo",
     "StreamRole",

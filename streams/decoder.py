@@ -14,14 +14,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import av
 import av.container
+import av.packet
 import av.video.frame
 
 from streams.config import Transport, file_path
 from streams.credentials import redact
 from streams.health import CameraState
+from streams.packets import PacketAssembler, PacketTap
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +147,23 @@ class PyAVStream:
         self.info = StreamInfo(codec.name, codec.width, codec.height,
                                float(rate) if rate else None)
 
-    def frames(self, stopped: Callable[[], bool]) -> Iterator[av.video.frame.VideoFrame]:
-        """Decoded frames, in order, until ``stopped()`` or a failure."""
+    def packet_source(self, tap: PacketTap) -> PacketAssembler:
+        """An assembler that hands this connection's encoded packets to ``tap``."""
+        container = self._container
+        if container is None:
+            raise RuntimeError("stream is not open")
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        return PacketAssembler(tap, codec.name, codec.width, codec.height, stream.time_base,
+                               codec.extradata, self.info.fps if self.info else None)
+
+    def frames(self, stopped: Callable[[], bool],
+               on_packet: Callable[[av.packet.Packet[Any]], None] | None = None,
+               ) -> Iterator[av.video.frame.VideoFrame]:
+        """Decoded frames, in order, until ``stopped()`` or a failure.
+
+        ``on_packet`` sees every demuxed video packet before it is decoded (the packet tap).
+        """
         container = self._container
         if container is None:
             raise RuntimeError("stream is not open")
@@ -156,6 +174,8 @@ class PyAVStream:
             for packet in container.demux(video=0):
                 if stopped():
                     return
+                if on_packet is not None:
+                    on_packet(packet)
                 for frame in packet.decode():
                     if not isinstance(frame, av.video.frame.VideoFrame):
                         continue

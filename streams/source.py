@@ -7,7 +7,9 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import av.packet
 import av.video.frame
 import numpy as np
 
@@ -15,6 +17,7 @@ from streams.config import CameraConfig, StreamRole
 from streams.decoder import PyAVStream, StreamFailure, StreamInfo, classify_failure
 from streams.frames import Frame, FrameSampler, Instant, LatestFrameSlot
 from streams.health import FAILURE_STATES, CameraState, HealthEvent, HealthMachine
+from streams.packets import PacketTap
 from streams.tamper import TamperDetector, frame_stats
 
 logger = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ class CameraSource:
         self._attempts = 0
         self._decoded = 0
         self._info: StreamInfo | None = None
+        self.packets = PacketTap(config.id)
+        """Encoded packets for clips and live view (see :mod:`streams.packets`)."""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -176,7 +181,14 @@ class CameraSource:
                     self._info = stream.info
                 logger.info("camera %s: opened %s %s", config.id, config.masked(self.role),
                             stream.info)
-                for av_frame in stream.frames(self._stop.is_set):
+                assembler = stream.packet_source(self.packets)
+                tap = self.packets
+
+                def on_packet(packet: av.packet.Packet[Any]) -> None:
+                    if tap.active:
+                        assembler.push(packet)
+
+                for av_frame in stream.frames(self._stop.is_set, on_packet):
                     got_frame = True
                     self._on_frame(av_frame, sampler, tamper_sampler, tamper)
         except Exception as exc:  # every failure becomes a state, never a dead thread

@@ -262,3 +262,19 @@ def snapshot(alarm_id: str, caller: Reader, store: AlarmsDep) -> FileResponse:
     if path is None or not path.is_file():
         raise HTTPException(404, f"alarm {alarm_id} has no snapshot")
     return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get("/{alarm_id}/clip", summary="The alarm's video clip (MP4, H.264)",
+            response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}},
+                                                         404: {"description": "No alarm or no clip (yet)"}})
+def clip(alarm_id: str, caller: Reader, store: AlarmsDep) -> FileResponse:
+    """From a few seconds before the alarm to a few after; written that many seconds after it."""
+    visible_alarm(store, alarm_id, caller)
+    try:
+        path = store.clip_file(alarm_id)
+    except AlarmNotFoundError:
+        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
+    if path is None or not path.is_file():
+        raise HTTPException(404, f"alarm {alarm_id} has no clip (yet): clips are written a few seconds "
+                                 "after the alarm, for cameras that were streaming")
+    return FileResponse(path, media_type="video/mp4")

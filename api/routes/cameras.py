@@ -5,14 +5,16 @@ A caller limited to some cameras sees only those; another camera's id answers 40
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.accounts.principal import Principal
-from api.deps import CamerasDep, RecognitionsDep, require_scope
+from api.deps import CamerasDep, LiveVideoDep, RecognitionsDep, VideoHubDep, require_scope
 from api.ports import UnknownCameraError
 from api.schemas import CameraEvent, PublicCamera, Recognition
+from api.video import InvalidOfferError, ViewerLimitError
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
@@ -58,3 +60,44 @@ def _of_cameras(log: RecognitionsDep, cameras: frozenset[str], limit: int) -> li
             continue
     records.sort(key=lambda r: r.captured_at, reverse=True)
     return records[:limit]
+
+
+class SdpOffer(BaseModel):
+    """A WebRTC offer (``RTCPeerConnection.createOffer()`` with a receive-only video transceiver)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sdp: str = Field(min_length=1, max_length=100_000, description="The offer's SDP text.")
+    type: Literal["offer"] = Field(description="Always 'offer'.")
+
+
+class SdpAnswer(BaseModel):
+    sdp: str = Field(description="The answer's SDP text (ICE candidates included: no trickle).")
+    type: Literal["answer"] = "answer"
+
+
+@router.post("/cameras/{camera_id}/webrtc", summary="Live video of a camera over WebRTC (H.264 as sent)",
+             responses={400: {"description": "Unusable SDP offer"}, 404: {"description": "Unknown camera"},
+                        429: {"description": "The camera's viewer limit is reached"},
+                        503: {"description": "The cameras have not started yet"}})
+async def webrtc(camera_id: str, offer: SdpOffer, caller: Viewer, video: LiveVideoDep,
+                 hub: VideoHubDep) -> SdpAnswer:
+    """Send an SDP offer, get the answer; the camera's H.264 flows from its next key frame.
+
+    Close the peer connection to leave: the server drops the viewer and its track.
+    """
+    if not caller.may_see(camera_id):
+        raise HTTPException(404, f"no camera {camera_id!r}")
+    try:
+        tap = video.video_tap(camera_id)
+    except UnknownCameraError:
+        raise HTTPException(404, f"no camera {camera_id!r}") from None
+    if tap is None:
+        raise HTTPException(503, "the cameras have not started yet")
+    try:
+        sdp = await hub.answer(camera_id, tap, offer.sdp)
+    except ViewerLimitError as exc:
+        raise HTTPException(429, str(exc)) from None
+    except InvalidOfferError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return SdpAnswer(sdp=sdp)

@@ -132,6 +132,15 @@ def test_alarm_is_stored_with_its_snapshot_and_can_be_acknowledged(
     snap = client.get(f"/api/v1/alarms/{alarm_id}/snapshot", headers=auth)
     assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
     assert client.get(f"/api/v1/alarms/{alarm_id}/snapshot").status_code == 401
+    # The clip (5 s before to 5 s after, from the camera's own H.264) was written meanwhile, and
+    # the receiver was told where it is.
+    clip = client.get(f"/api/v1/alarms/{alarm_id}/clip", headers=auth)
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    clip_url = client.get(f"/api/v1/alarms/{alarm_id}", headers=auth).json()["clip_url"]
+    assert clip_url == f"http://127.0.0.1:8000/api/v1/alarms/{alarm_id}/clip"
+    ready = [e["data"] for e in receiver.events if e["type"] == "alarm.clip_ready"]
+    assert [(d["id"], d["clip_url"]) for d in ready] == [(alarm_id, clip_url)]
+    assert receiver.raised()[0]["data"]["clip_url"] is None  # raised before the "after" seconds passed
     acked = client.post(f"/api/v1/alarms/{alarm_id}/acknowledge", json={"by": "guard 7"}, headers=auth)
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     again = client.post(f"/api/v1/alarms/{alarm_id}/acknowledge", json={"by": "guard 7"}, headers=auth)

@@ -135,6 +135,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
             "POST /api/v1/alarms/{alarm_id}/acknowledge", "POST /api/v1/alarms/{alarm_id}/resolve",
             "POST /api/v1/alarms/acknowledge", "GET /api/v1/alarms/{alarm_id}/comments",
             "POST /api/v1/alarms/{alarm_id}/comments", "GET /api/v1/alarms/{alarm_id}/events",
+            "POST /api/v1/cameras/{camera_id}/webrtc",
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
@@ -143,6 +144,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
     paths = spec["paths"]
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     assert "image/jpeg" in paths["/api/v1/alarms/{alarm_id}/snapshot"]["get"]["responses"]["200"]["content"]
+    assert "video/mp4" in paths["/api/v1/alarms/{alarm_id}/clip"]["get"]["responses"]["200"]["content"]
 
 
 @pytest.mark.parametrize(("schema", "vague"), [

@@ -40,11 +40,24 @@ def test_variables_are_substituted_and_masked_in_public_output() -> None:
         ("vision: {profile: fastest}", {}, r"vision\.profile"),
         ("- just\n- a list", {}, "top level must be a mapping"),
         ("cameras: [unclosed", {}, "not valid YAML"),
+        ("live: {max_viewers_per_camera: 0}", {}, r"live\.max_viewers_per_camera: Input should"),
+        ("alarms: {clips: {pre_s: -1}}", {}, r"alarms\.clips\.pre_s: Input should"),
+        ("alarms: {clips: {before_s: 3}}", {}, r"alarms\.clips\.before_s: Extra inputs"),
     ],
 )
 def test_bad_configs_say_what_is_wrong(text: str, env: dict[str, str], expected_error: str) -> None:
     with pytest.raises(ConfigError, match=expected_error):
         parse_config(text, env, "site.yaml")
+
+
+def test_live_view_and_clip_settings() -> None:
+    default = parse_config("", {})
+    assert default.video.max_viewers_per_camera == 4
+    clips = default.alarms.clips
+    assert (clips.enabled, clips.pre_s, clips.post_s) == (True, 5, 5)
+    cfg = parse_config("video: {max_viewers_per_camera: 2}\nalarms: {clips: {enabled: false, pre_s: 3}}", {})
+    assert cfg.video.max_viewers_per_camera == 2
+    assert (cfg.alarms.clips.enabled, cfg.alarms.clips.pre_s, cfg.alarms.clips.post_s) == (False, 3, 5)
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
