@@ -40,7 +40,7 @@ def test_variables_are_substituted_and_masked_in_public_output() -> None:
         ("vision: {profile: fastest}", {}, r"vision\.profile"),
         ("- just\n- a list", {}, "top level must be a mapping"),
         ("cameras: [unclosed", {}, "not valid YAML"),
-        ("live: {max_viewers_per_camera: 0}", {}, r"live\.max_viewers_per_camera: Input should"),
+        ("video: {max_viewers_per_camera: 0}", {}, r"video\.max_viewers_per_camera: Input should"),
         ("alarms: {clips: {pre_s: -1}}", {}, r"alarms\.clips\.pre_s: Input should"),
         ("alarms: {clips: {before_s: 3}}", {}, r"alarms\.clips\.before_s: Extra inputs"),
     ],
