@@ -1,0 +1,265 @@
+"""The guard console in a real browser against the real app, service and pipeline.
+
+Debian's chromium (Playwright) logs in as a guard limited to the lobby camera. The lobby is a
+real RTSP camera (GStreamer) showing a watchlisted face: the pipeline raises the alarm, and it
+appears in the open page without a reload, with its sound; acknowledging it with a note in the
+page changes it in the API. Alarms of the gate camera (one raised by the pipeline itself:
+the camera is offline; one stored directly) never reach the page. Screenshots go to
+test-artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from alarms.store import AlarmStore
+from alarms.types import AlarmDraft, Subject
+from api.accounts.store import Accounts
+from api.app import create_app
+from estatewatch.config import ServiceConfig
+from estatewatch.service import Service
+from media.images import image_path
+from registry.service import Registry
+from tests.api.conftest import lobby_camera
+from tests.console.conftest import AppServer, free_port
+from vision.face.pipeline import FaceAnalyzer
+
+pytestmark = [pytest.mark.slow, pytest.mark.rtsp]
+
+KEY = "console-test-key-0123456789"
+STATIC = {"Authorization": f"Bearer {KEY}"}
+GUARD, PASSWORD = "guard-lobby", "lobby guard password 7"
+ALARM_WAIT_S = 150.0
+"""Upper bound for the pipeline's first alarm (models load on 2 shared cores; usually far less)."""
+
+
+@dataclass
+class Site:
+    url: str
+    service: Service
+    store: AlarmStore
+    api: httpx.Client
+    watch_id: str
+    started: threading.Thread | None = None
+    gate_alarm: str | None = None
+
+    def alarms(self, **params: Any) -> list[dict[str, Any]]:
+        response = self.api.get("/api/v1/alarms", params={"limit": 100, **params})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+
+@pytest.fixture(scope="module")
+def site(site_dir: Path) -> Iterator[Site]:
+    """The app serving a service that is built but not started: the test starts its cameras."""
+    with lobby_camera() as rtsp:
+        registry = Registry.open()
+        analyzer = FaceAnalyzer.from_store()
+        photo = image_path("yaoming.jpg")
+        owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="姚明",
+                                   watchlist=True, reason="test", severity="critical")
+        analyzer.close()
+        config = ServiceConfig.model_validate({
+            "cameras": [
+                {"id": "lobby", "name": "大堂", "url": rtsp.url("lobby"), "detect_fps": 2, "run": ["faces"]},
+                # nothing listens there: offline at once, and the pipeline raises camera_offline
+                {"id": "gate", "name": "北门", "url": f"rtsp://127.0.0.1:{free_port()}/none", "run": ["faces"]},
+            ],
+            "rules": [{"type": "watchlist_person"},
+                      {"type": "camera_offline", "cameras": ["gate"], "grace_s": 0}],
+        })
+        store = AlarmStore.open(f"sqlite:///{site_dir / 'alarms.db'}", data_dir=site_dir)
+        accounts = Accounts.open(f"sqlite:///{site_dir / 'accounts.db'}")
+        service = Service(config, registry=registry, store=store)
+        server = AppServer(create_app(service, frozenset([KEY]), accounts)).start()
+        api = httpx.Client(base_url=server.url, headers=STATIC, timeout=30)
+        created = api.post("/api/v1/users", json={"username": GUARD, "password": PASSWORD, "role": "guard",
+                                                  "cameras": ["lobby"]})
+        assert created.status_code == 201, created.text
+        site = Site(server.url, service, store, api, owner.id)
+        try:
+            yield site
+        finally:
+            api.close()
+            server.stop()
+            if site.started is not None:
+                site.started.join(timeout=120)
+            service.stop()
+            accounts.close()
+            store.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    """One page of a desktop-sized gatehouse screen for the tests of this module, in order."""
+    context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(site.url + "/")
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    page.fill("#login-form input[name=username]", username)
+    page.fill("#login-form input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+
+
+def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JS expression from outside the page (the console's CSP forbids Playwright's in-page eval)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        time.sleep(0.1)
+
+
+def store_gate_alarm(store: AlarmStore) -> str:
+    """A critical alarm of the gate camera, stored directly (the guard must never see it)."""
+    draft = AlarmDraft(type="watchlist_vehicle", severity="critical", rule_id="watchlist-plates",
+                       camera_id="gate", zone=None, occurred_at=dt.datetime.now(dt.UTC),
+                       subject=Subject(kind="plate", id="沪A99999"), dedup_key="watchlist-plates|沪A99999|gate",
+                       similarity=None, plate_text="沪A99999", details={"label": "gate only"})
+    return store.raise_alarm(draft, snapshot=np.full((48, 64, 3), 80, np.uint8)).id
+
+
+def test_login_page_is_chinese_and_refuses_a_wrong_password(page: Any, artifacts: Path) -> None:
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.inner_text("#login-form button[type=submit]") == "登录"
+    log_in(page, GUARD, "not the password")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.inner_text("#login-error") == "用户名或密码错误"
+    page.screenshot(path=str(artifacts / "01-login-refused.png"))
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_pipeline_alarm_appears_live_with_sound(page: Any, site: Site, artifacts: Path) -> None:
+    log_in(page, GUARD, PASSWORD)
+    page.wait_for_selector("body[data-screen=console]")
+    assert "guard-lobby" in page.inner_text("#whoami")
+    assert page.locator("li.alarm").count() == 0
+    assert page.get_attribute("body", "data-sounding") == "false"
+    page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
+    page.screenshot(path=str(artifacts / "02-console-empty.png"))
+
+    site.started = threading.Thread(target=site.service.start, name="service-start", daemon=True)
+    site.started.start()
+    site.gate_alarm = store_gate_alarm(site.store)
+    page.wait_for_selector("li.alarm[data-camera=lobby]", timeout=ALARM_WAIT_S * 1000)
+    assert page.evaluate("window.__sameDocument") is True
+
+    item = page.locator("li.alarm[data-camera=lobby]").first
+    alarm_id = item.get_attribute("data-id")
+    stored = site.api.get(f"/api/v1/alarms/{alarm_id}").json()
+    assert stored["type"] == "watchlist_person" and stored["camera_id"] == "lobby"
+    assert stored["subject"] == {"kind": "watchlist", "id": site.watch_id}
+    assert item.get_attribute("data-severity") == "critical" and item.get_attribute("data-state") == "open"
+    assert "姚明" in item.locator(".who").inner_text() and "大堂" in item.locator(".camera").inner_text()
+    assert item.locator(".type").inner_text() == "布控人员"
+    wait_until(page, "document.querySelector('li.alarm .thumb').naturalWidth > 0")
+
+    page.wait_for_selector("body[data-sounding=true]", timeout=10_000)
+    assert page.evaluate("document.getElementById('alarm-sound').paused") is False
+    page.screenshot(path=str(artifacts / "03-alarm-live.png"))
+
+
+def test_acknowledge_with_a_note_changes_the_alarm_in_the_api(page: Any, site: Site, artifacts: Path) -> None:
+    item = page.locator("li.alarm[data-camera=lobby]").first
+    alarm_id = item.get_attribute("data-id")
+    item.click()
+    page.wait_for_selector("body[data-main=detail]")
+    wait_until(page, "document.getElementById('detail-canvas').width > 0")
+    assert "姚明" in page.inner_text("#detail-entry")  # the watchlist entry matched
+    page.fill("#detail-note", "已到现场查看")
+    page.screenshot(path=str(artifacts / "04-alarm-detail.png"))
+    page.click("#acknowledge")
+
+    page.wait_for_selector(f"li.alarm[data-id='{alarm_id}'][data-state=acknowledged]")
+    acked = site.api.get(f"/api/v1/alarms/{alarm_id}").json()
+    assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == GUARD
+    assert page.get_attribute("#detail-view", "data-state") == "acknowledged"
+    assert page.is_disabled("#acknowledge")
+    page.wait_for_selector("#detail-history li[data-kind=acknowledged]")
+    assert GUARD in page.inner_text("#detail-history")
+
+    # nothing open of a sounding severity is left for this guard: the sound stops
+    open_lobby = [a for a in site.alarms(state="open") if a["camera_id"] == "lobby"]
+    if not open_lobby:
+        page.wait_for_selector("body[data-sounding=false]")
+        assert page.evaluate("document.getElementById('alarm-sound').paused") is True
+    page.screenshot(path=str(artifacts / "05-acknowledged.png"))
+
+
+def test_alarms_of_another_camera_never_appear(page: Any, site: Site) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not site.alarms(camera_id="gate", type="camera_offline"):
+        time.sleep(0.5)
+    gate = site.alarms(camera_id="gate")
+    assert {a["type"] for a in gate} == {"watchlist_vehicle", "camera_offline"}, gate
+    time.sleep(4)  # longer than one refresh of the list
+    shown = page.eval_on_selector_all("li.alarm", "items => items.map(i => i.dataset.camera)")
+    assert shown and set(shown) == {"lobby"}
+    assert page.locator("#wall .tile").count() == 1
+    assert page.get_attribute("#wall .tile", "data-camera") == "lobby"
+    assert "北门" not in page.inner_text("body")
+
+
+def test_camera_wall_shows_health(page: Any) -> None:
+    page.click("#detail-close")
+    page.wait_for_selector("body[data-main=wall]")
+    page.wait_for_selector("#wall .tile[data-camera=lobby][data-health=online]", timeout=30_000)
+    tile = page.locator("#wall .tile[data-camera=lobby]")
+    assert tile.locator(".badge").inner_text() == "在线"
+    assert tile.get_attribute("data-video") in {"none", "connecting", "playing", "lost"}
+
+
+def test_language_switch_is_remembered(page: Any, artifacts: Path) -> None:
+    page.click(".topbar .lang-switch")
+    page.wait_for_selector("html[lang=en]", state="attached")
+    assert page.inner_text("#logout") == "Log out"
+    assert page.locator("li.alarm .type").first.inner_text() == "Watchlisted person"
+    assert page.inner_text("#wall .tile .badge") == "Online"
+    page.screenshot(path=str(artifacts / "06-english.png"))
+    page.reload()  # the token is in sessionStorage and the language in localStorage: both survive
+    page.wait_for_selector("body[data-screen=console]")
+    page.wait_for_selector("li.alarm")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.inner_text("#logout") == "Log out"
+    page.click(".topbar .lang-switch")
+    page.wait_for_selector("html[lang=zh-CN]", state="attached")
+    assert page.inner_text("#logout") == "退出登录"
+
+
+def test_phone_layout_and_logout(browser: Any, site: Site, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    try:
+        phone.goto(site.url + "/")
+        log_in(phone, GUARD, PASSWORD)
+        phone.wait_for_selector("li.alarm[data-camera=lobby]")
+        assert phone.is_visible("#alarm-list") and not phone.is_visible("#wall")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+        phone.screenshot(path=str(artifacts / "07-phone-alarms.png"))
+        phone.click(".tabs [data-tab=wall]")
+        phone.wait_for_selector("#wall .tile", state="visible")
+        assert not phone.is_visible("#alarm-list")
+        phone.screenshot(path=str(artifacts / "08-phone-wall.png"))
+        phone.click("#logout")
+        phone.wait_for_selector("body[data-screen=login]")
+        assert phone.evaluate("sessionStorage.length") == 0
+    finally:
+        context.close()
