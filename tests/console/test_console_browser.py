@@ -72,7 +72,8 @@ def site(site_dir: Path) -> Iterator[Site]:
         analyzer.close()
         config = ServiceConfig.model_validate({
             "cameras": [
-                {"id": "lobby", "name": "大堂", "url": rtsp.url("lobby"), "detect_fps": 2, "run": ["faces"]},
+                {"id": "lobby", "name": "大堂", "url": rtsp.url("lobby"), "detect_fps": 2,
+                 "run": ["faces"]},
                 # nothing listens there: offline at once, and the pipeline raises camera_offline
                 {"id": "gate", "name": "北门", "url": f"rtsp://127.0.0.1:{free_port()}/none", "run": ["faces"]},
             ],
@@ -131,7 +132,8 @@ def store_gate_alarm(store: AlarmStore) -> str:
     """A critical alarm of the gate camera, stored directly (the guard must never see it)."""
     draft = AlarmDraft(type="watchlist_vehicle", severity="critical", rule_id="watchlist-plates",
                        camera_id="gate", zone=None, occurred_at=dt.datetime.now(dt.UTC),
-                       subject=Subject(kind="plate", id="沪A99999"), dedup_key="watchlist-plates|沪A99999|gate",
+                       subject=Subject(kind="plate", id="沪A99999"),
+                       dedup_key="watchlist-plates|沪A99999|gate",
                        similarity=None, plate_text="沪A99999", details={"label": "gate only"})
     return store.raise_alarm(draft, snapshot=np.full((48, 64, 3), 80, np.uint8)).id
 
