@@ -25,9 +25,10 @@ HEADERS = {
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": ("default-src 'self'; img-src 'self' blob: data:; "
-                                "media-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
-                                "object-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": "; ".join((
+        "default-src 'self'", "img-src 'self' blob: data:", "media-src 'self' blob: data:",
+        "connect-src 'self' ws: wss:", "style-src 'self'", "script-src 'self'", "object-src 'none'",
+        "frame-ancestors 'none'", "base-uri 'none'")),
 }
 
 

@@ -75,7 +75,8 @@ def site(site_dir: Path) -> Iterator[Site]:
                 {"id": "lobby", "name": "大堂", "url": rtsp.url("lobby"), "detect_fps": 2,
                  "run": ["faces"]},
                 # nothing listens there: offline at once, and the pipeline raises camera_offline
-                {"id": "gate", "name": "北门", "url": f"rtsp://127.0.0.1:{free_port()}/none", "run": ["faces"]},
+                {"id": "gate", "name": "北门", "url": f"rtsp://127.0.0.1:{free_port()}/none",
+                 "run": ["faces"]},
             ],
             "rules": [{"type": "watchlist_person"},
                       {"type": "camera_offline", "cameras": ["gate"], "grace_s": 0}],
