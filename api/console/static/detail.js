@@ -3,9 +3,11 @@
 
 import { ApiError, blobUrl, get, post } from "./api.js";
 import { boxOf, facts, fillFacts } from "./alarms.js";
-import { formatTime, t } from "./i18n.js";
+import { formatTime, t, tOr } from "./i18n.js";
 
 const ENTRY_ROUTES = { resident: "residents", visitor: "visitors", watchlist: "watchlist" };
+const CLIP_WAIT_MS = 120_000;  // how long after an alarm its clip may still be coming
+const CLIP_RETRY_MS = 3000;
 const $ = (id) => document.getElementById(id);
 
 export class AlarmDetail {
@@ -44,6 +46,7 @@ export class AlarmDetail {
 
   close() {
     this.alarm = null;
+    clearTimeout(this.clipRetry);
     if (this.clipUrl) URL.revokeObjectURL(this.clipUrl);
     this.clipUrl = null;
     const clip = $("detail-clip");
@@ -106,24 +109,42 @@ export class AlarmDetail {
     }
   }
 
+  /** The clip, once written (a few seconds after the alarm): re-checked while the alarm is recent. */
   async loadClip() {
     const alarm = this.alarm;
     const clip = $("detail-clip");
+    clearTimeout(this.clipRetry);
     clip.hidden = true;
     $("detail-noclip").hidden = false;
     if (this.clipUrl) URL.revokeObjectURL(this.clipUrl);
     this.clipUrl = null;
     if (!alarm.camera_id || alarm.subject?.kind === "camera") return;
-    const url = await blobUrl(`/api/v1/alarms/${alarm.id}/clip`).catch(() => null);
+    const url = alarm.clip_url === null ? null
+      : await blobUrl(`/api/v1/alarms/${alarm.id}/clip`).catch(() => null);
     if (this.alarm?.id !== alarm.id) {
       if (url) URL.revokeObjectURL(url);
       return;
     }
-    if (!url) return;
+    if (!url) {
+      if (Date.now() - Date.parse(alarm.occurred_at) < CLIP_WAIT_MS) {
+        this.clipRetry = setTimeout(() => this.recheckClip(alarm.id), CLIP_RETRY_MS);
+      }
+      return;
+    }
     this.clipUrl = url;
     clip.src = url;
     clip.hidden = false;
     $("detail-noclip").hidden = true;
+  }
+
+  async recheckClip(id) {
+    if (this.alarm?.id !== id) return;
+    try {
+      this.changed(await get(`/api/v1/alarms/${id}`)); // the list and this view take the fresh alarm
+    } catch {
+      return;
+    }
+    if (this.alarm?.id === id) this.loadClip();
   }
 
   async loadEntry() {
@@ -161,7 +182,7 @@ export class AlarmDetail {
       time.textContent = formatTime(item.at);
       const what = document.createElement("span");
       what.className = "what";
-      what.textContent = [t(`history.${item.kind}`), item.by].filter(Boolean).join(" · ");
+      what.textContent = [tOr(`history.${item.kind}`, item.kind), item.by].filter(Boolean).join(" · ");
       li.append(time, what);
       if (item.note) {
         const note = document.createElement("q");
@@ -180,8 +201,8 @@ export class AlarmDetail {
       return (Array.isArray(body) ? body : body.items ?? []).map((e) => ({
         kind: String(e.type ?? e.kind ?? "").replace(/^alarm\./, ""),
         at: e.timestamp ?? e.at ?? e.created_at ?? e.occurred_at,
-        by: e.by ?? e.actor ?? e.data?.by ?? "",
-        note: e.note ?? e.data?.note ?? "",
+        by: e.actor?.name ?? e.by ?? "",
+        note: e.note ?? "",
       })).filter((e) => e.kind !== "commented");
     } catch {
       const out = [{ kind: "raised", at: alarm.occurred_at }];
@@ -200,8 +221,8 @@ export class AlarmDetail {
       return (Array.isArray(body) ? body : body.items ?? []).map((c) => ({
         kind: "commented",
         at: c.created_at ?? c.timestamp ?? c.at,
-        by: c.author ?? c.by ?? c.username ?? "",
-        note: c.text ?? c.body ?? c.note ?? "",
+        by: c.author?.name ?? c.by ?? "",
+        note: c.text ?? "",
       }));
     } catch {
       this.commentsAvailable = false;

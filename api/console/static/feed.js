@@ -50,9 +50,11 @@ export class AlarmFeed {
     const socket = new WebSocket(this.url());
     this.socket = socket;
     socket.onmessage = (message) => this.receive(message.data);
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (this.socket !== socket || !this.running) return;
       this.socket = null;
+      // 4401: the token was refused; a REST read then meets the same 401 and ends the session
+      if (event.code === 4401) this.handlers.refresh();
       this.startPolling();
       const delay = BACKOFF_S[Math.min(this.failures, BACKOFF_S.length - 1)];
       this.failures += 1;
@@ -80,6 +82,7 @@ export class AlarmFeed {
       if (message.alarm) this.handlers.alarm(message.alarm, message.type);
       else this.handlers.event(message);
     } else if (message.kind === "lost") {
+      // the server dropped events this client was too slow for: re-read the list
       this.handlers.refresh();
     }
   }

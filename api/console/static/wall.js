@@ -118,6 +118,7 @@ export class CameraWall {
     };
     tile.video.onplaying = () => this.setVideoState(tile, "playing");
     peer.onconnectionstatechange = () => {
+      tile.el.dataset.peer = peer.connectionState; // shown to tests and to whoever inspects a tile
       if (["failed", "closed", "disconnected"].includes(peer.connectionState) && tile.peer === peer) {
         this.disconnect(tile);
         this.setVideoState(tile, "lost");
@@ -132,6 +133,7 @@ export class CameraWall {
       if (tile.peer !== peer) return;
       await peer.setRemoteDescription(answer);
     } catch (error) {
+      tile.el.dataset.error = error.message;
       if (tile.peer !== peer) return;
       this.disconnect(tile);
       if (error instanceof ApiError && (error.status === 404 || error.status === 405)) {
@@ -141,7 +143,8 @@ export class CameraWall {
       } else {
         this.setVideoState(tile, "lost");
       }
-      if (this.visible && !this.unsupported) tile.retry = setTimeout(() => this.connect(tile), RETRY_MS * 3);
+      // 503: the cameras are starting; 429: the viewer limit; anything else: try again later
+      if (this.visible && !this.unsupported) tile.retry = setTimeout(() => this.connect(tile), RETRY_MS);
     }
   }
 
