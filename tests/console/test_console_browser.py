@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from fastapi.routing import iter_route_contexts
 
 from alarms.store import AlarmStore
-from alarms.types import AlarmDraft, Subject
+from alarms.types import AlarmDraft, Severity, Subject
 from api.accounts.store import Accounts
 from api.app import create_app
 from estatewatch.config import ServiceConfig
@@ -92,7 +93,7 @@ def site(site_dir: Path) -> Iterator[Site]:
         accounts = Accounts.open(f"sqlite:///{site_dir / 'accounts.db'}")
         service = Service(config, registry=registry, store=store)
         app = create_app(service, frozenset([KEY]), accounts)
-        routes = frozenset(str(getattr(r, "path", "")) for r in app.routes)
+        routes = frozenset(str(r.path) for r in iter_route_contexts(app.routes))
         server = AppServer(app).start()
         api = httpx.Client(base_url=server.url, headers=STATIC, timeout=30)
         created = api.post("/api/v1/users", json={"username": GUARD, "password": PASSWORD, "role": "guard",
@@ -138,13 +139,13 @@ def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def store_gate_alarm(store: AlarmStore) -> str:
-    """A critical alarm of the gate camera, stored directly (the guard must never see it)."""
-    draft = AlarmDraft(type="watchlist_vehicle", severity="critical", rule_id="watchlist-plates",
-                       camera_id="gate", zone=None, occurred_at=dt.datetime.now(dt.UTC),
-                       subject=Subject(kind="plate", id="沪A99999"),
-                       dedup_key="watchlist-plates|沪A99999|gate",
-                       similarity=None, plate_text="沪A99999", details={"label": "gate only"})
+def store_alarm(store: AlarmStore, camera: str, plate: str, severity: Severity = "critical") -> str:
+    """A watchlisted-plate alarm stored directly (not by the pipeline)."""
+    draft = AlarmDraft(type="watchlist_vehicle", severity=severity, rule_id="watchlist-plates",
+                       camera_id=camera, zone=None, occurred_at=dt.datetime.now(dt.UTC),
+                       subject=Subject(kind="plate", id=plate),
+                       dedup_key=f"watchlist-plates|{plate}|{camera}",
+                       similarity=None, plate_text=plate, details={"label": f"{camera} only"})
     return store.raise_alarm(draft, snapshot=np.full((48, 64, 3), 80, np.uint8)).id
 
 
@@ -171,7 +172,7 @@ def test_pipeline_alarm_appears_live_with_sound(page: Any, site: Site, artifacts
 
     site.started = threading.Thread(target=site.service.start, name="service-start", daemon=True)
     site.started.start()
-    site.gate_alarm = store_gate_alarm(site.store)
+    site.gate_alarm = store_alarm(site.store, "gate", "沪A99999")  # the guard must never see it
     page.wait_for_selector("li.alarm[data-camera=lobby]", timeout=ALARM_WAIT_S * 1000)
     assert page.evaluate("window.__sameDocument") is True
 
@@ -231,6 +232,23 @@ def test_the_alarm_clip_plays(page: Any, site: Site, artifacts: Path) -> None:
     wait_until(page, "document.getElementById('detail-clip').currentTime > 0.5", timeout=20)
     assert page.evaluate("document.getElementById('detail-clip').videoWidth") > 0
     page.screenshot(path=str(artifacts / "06-clip.png"))
+
+
+def test_the_feed_reconnects_by_itself_and_fills_the_gap_once(page: Any, site: Site) -> None:
+    if not site.has(FEED):
+        pytest.skip("this app has no live feed (the live branch) to reconnect to")
+    page.wait_for_selector("#feed-state[data-state=live]")
+    page.evaluate("window.estatewatch.feed.socket.close()")  # a dropped connection, as the page sees it
+    page.wait_for_selector("#feed-state:not([data-state=live])", state="attached")
+    missed = store_alarm(site.store, "lobby", "沪B12345", severity="high")  # raised during the gap
+    page.wait_for_selector(f"li.alarm[data-id='{missed}']", timeout=30_000)
+    page.wait_for_selector("#feed-state[data-state=live]", timeout=30_000)
+    time.sleep(1.5)  # the replay after the reconnect, and a refresh, have both arrived by now
+    ids = page.eval_on_selector_all("li.alarm", "items => items.map(i => i.dataset.id)")
+    assert ids.count(missed) == 1 and len(ids) == len(set(ids))
+    assert "沪B12345" in page.inner_text(f"li.alarm[data-id='{missed}'] .who")
+    site.api.post(f"/api/v1/alarms/{missed}/resolve", json={"note": "test alarm"})
+    page.wait_for_selector(f"li.alarm[data-id='{missed}']", state="detached")  # resolved: off the list
 
 
 def test_alarms_of_another_camera_never_appear(page: Any, site: Site) -> None:

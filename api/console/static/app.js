@@ -298,4 +298,5 @@ function bindControls() {
   });
 }
 
+window.estatewatch = { feed, state }; // for troubleshooting from the browser's console (and tests)
 boot();
