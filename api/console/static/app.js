@@ -229,9 +229,6 @@ function closeDetail() {
 function selectTab(tab) {
   document.body.dataset.tab = tab;
   if (document.body.dataset.detail) closeDetail();
-  for (const button of document.querySelectorAll(".tabs [data-tab]")) {
-    button.setAttribute("aria-selected", String(button.dataset.tab === tab));
-  }
   layout();
 }
 
@@ -240,6 +237,10 @@ function layout() {
   const { tab, detail: open, screen } = document.body.dataset;
   const main = open ? "detail" : tab === "lookup" ? "lookup" : tab === "wall" || WIDE.matches ? "wall" : "none";
   document.body.dataset.main = main;
+  const current = main === "wall" || main === "lookup" ? main : tab;
+  for (const button of document.querySelectorAll(".tabs [data-tab]")) {
+    button.setAttribute("aria-selected", String(button.dataset.tab === current));
+  }
   wall.show(screen === "console" && main === "wall");
 }
 
