@@ -190,10 +190,26 @@ def test_pipeline_alarm_appears_live_with_sound(page: Any, site: Site, artifacts
     assert page.evaluate("document.getElementById('alarm-sound').paused") is False
     page.screenshot(path=str(artifacts / "03-alarm-live.png"))
 
+    page.click("#mute")  # muted for a while, visibly; then the sound comes back
+    page.wait_for_selector("body[data-muted=true][data-sounding=false]")
+    assert page.evaluate("document.getElementById('alarm-sound').paused") is True
+    assert page.inner_text("#mute").startswith("已静音至")
+    page.click("#mute")
+    page.wait_for_selector("body[data-muted=false][data-sounding=true]")
 
-def test_acknowledge_with_a_note_changes_the_alarm_in_the_api(page: Any, site: Site, artifacts: Path) -> None:
+
+def test_acknowledge_with_a_note_changes_the_alarm_in_the_api(browser: Any, page: Any, site: Site,
+                                                              artifacts: Path) -> None:
     item = page.locator("li.alarm[data-camera=lobby]").first
     alarm_id = item.get_attribute("data-id")
+    created = site.api.post("/api/v1/users", json={"username": "guard-2", "password": PASSWORD,
+                                                   "role": "guard", "cameras": ["lobby"]})
+    assert created.status_code == 201, created.text
+    second = browser.new_context(viewport={"width": 1280, "height": 800})
+    other = second.new_page()
+    other.goto(site.url + "/")
+    log_in(other, "guard-2", PASSWORD)
+    other.wait_for_selector(f"li.alarm[data-id='{alarm_id}'][data-state=open]")
     item.click()
     page.wait_for_selector("body[data-main=detail]")
     wait_until(page, "document.getElementById('detail-canvas').width > 0")
@@ -205,6 +221,11 @@ def test_acknowledge_with_a_note_changes_the_alarm_in_the_api(page: Any, site: S
     page.wait_for_selector(f"li.alarm[data-id='{alarm_id}'][data-state=acknowledged]")
     acked = site.api.get(f"/api/v1/alarms/{alarm_id}").json()
     assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == GUARD
+    try:  # the other guard's screen changes by itself
+        other.wait_for_selector(f"li.alarm[data-id='{alarm_id}'][data-state=acknowledged]", timeout=15_000)
+        assert other.locator(f"li.alarm[data-id='{alarm_id}'] .state").inner_text() == "已确认"
+    finally:
+        second.close()
     assert page.get_attribute("#detail-view", "data-state") == "acknowledged"
     assert page.is_disabled("#acknowledge")
     page.wait_for_selector("#detail-history li[data-kind=acknowledged]")
@@ -284,13 +305,35 @@ def test_camera_wall_plays_live_video_with_health(page: Any, site: Site, artifac
     page.screenshot(path=str(artifacts / "07-wall.png"))
 
 
+def test_lookup_finds_a_resident_and_a_vehicle_by_plate(page: Any, site: Site, artifacts: Path) -> None:
+    resident = site.api.post("/api/v1/residents", json={"name": "张伟", "building": "3", "unit": "2",
+                                                        "room": "1502"})
+    assert resident.status_code == 201, resident.text
+    vehicle = site.api.post("/api/v1/vehicles", json={"plate": "沪A12345", "plate_colour": "blue",
+                                                      "resident_id": resident.json()["id"]})
+    assert vehicle.status_code == 201, vehicle.text
+    page.click(".tabs [data-tab=lookup]")
+    page.wait_for_selector("body[data-main=lookup]")
+    page.fill("#resident-search input[name=name]", "张")
+    page.click("#resident-search button")
+    page.wait_for_selector("#lookup-results li:has-text('张伟')")
+    assert "3-2-1502" in page.inner_text("#lookup-results")
+    page.fill("#plate-search input[name=plate]", "沪a 123")  # any case and spacing, part of the plate
+    page.click("#plate-search button")
+    page.wait_for_selector("#lookup-results li:has-text('沪A12345')")
+    found = page.inner_text("#lookup-results")
+    assert "蓝牌" in found and "张伟" in found
+    page.screenshot(path=str(artifacts / "08-lookup.png"))
+    page.click(".tabs [data-tab=wall]")
+
+
 def test_language_switch_is_remembered(page: Any, artifacts: Path) -> None:
     page.click(".topbar .lang-switch")
     page.wait_for_selector("html[lang=en]", state="attached")
     assert page.inner_text("#logout") == "Log out"
     assert page.locator("li.alarm .type").first.inner_text() == "Watchlisted person"
     assert page.inner_text("#wall .tile .badge") == "Online"
-    page.screenshot(path=str(artifacts / "08-english.png"))
+    page.screenshot(path=str(artifacts / "09-english.png"))
     page.reload()  # the token is in sessionStorage and the language in localStorage: both survive
     page.wait_for_selector("body[data-screen=console]")
     page.wait_for_selector("li.alarm")
@@ -311,11 +354,11 @@ def test_phone_layout_and_logout(browser: Any, site: Site, artifacts: Path) -> N
         assert phone.is_visible("#alarm-list") and not phone.is_visible("#wall")
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
-        phone.screenshot(path=str(artifacts / "09-phone-alarms.png"))
+        phone.screenshot(path=str(artifacts / "10-phone-alarms.png"))
         phone.click(".tabs [data-tab=wall]")
         phone.wait_for_selector("#wall .tile", state="visible")
         assert not phone.is_visible("#alarm-list")
-        phone.screenshot(path=str(artifacts / "10-phone-wall.png"))
+        phone.screenshot(path=str(artifacts / "11-phone-wall.png"))
         phone.click("#logout")
         phone.wait_for_selector("body[data-screen=login]")
         assert phone.evaluate("sessionStorage.length") == 0
