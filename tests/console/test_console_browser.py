@@ -312,12 +312,19 @@ def test_lookup_finds_a_resident_and_a_vehicle_by_plate(page: Any, site: Site, a
     vehicle = site.api.post("/api/v1/vehicles", json={"plate": "沪A12345", "plate_colour": "blue",
                                                       "resident_id": resident.json()["id"]})
     assert vehicle.status_code == 201, vehicle.text
+    now = dt.datetime.now(dt.UTC)
+    visitor = site.api.post("/api/v1/visitors", json={
+        "name": "张敏", "host_resident_id": resident.json()["id"], "valid_from": now.isoformat(),
+        "valid_until": (now + dt.timedelta(hours=2)).isoformat()})
+    assert visitor.status_code == 201, visitor.text
     page.click(".tabs [data-tab=lookup]")
     page.wait_for_selector("body[data-main=lookup]")
     page.fill("#resident-search input[name=name]", "张")
     page.click("#resident-search button")
     page.wait_for_selector("#lookup-results li:has-text('张伟')")
-    assert "3-2-1502" in page.inner_text("#lookup-results")
+    assert "3-2-1502" in page.inner_text("#lookup-results li:has-text('张伟')")
+    assert "访客" in page.inner_text("#lookup-results li:has-text('张敏')")
+    assert page.inner_text("#lookup-status") == "找到 2 条"
     page.fill("#plate-search input[name=plate]", "沪a 123")  # any case and spacing, part of the plate
     page.click("#plate-search button")
     page.wait_for_selector("#lookup-results li:has-text('沪A12345')")

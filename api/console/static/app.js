@@ -288,7 +288,7 @@ function bindControls() {
   $("enable-sound").addEventListener("click", () => sound.apply());
   WIDE.addEventListener("change", layout);
   window.addEventListener("pagehide", () => wall.closeAll());
-  setUpLookup();
+  setUpLookup((id) => state.cameras.get(id)?.name || id);
   onLanguage(() => {
     if (state.me) $("whoami").textContent = `${state.me.name} (${t(`role.${state.me.role ?? "key"}`)})`;
     $("feed-state").textContent = t(`feed.${$("feed-state").dataset.state}`);

@@ -1,18 +1,31 @@
-// Lookup: a resident by name, a vehicle by (part of) its plate, from the registry routes.
+// Lookup: residents and visitors by name, a vehicle by (part of) its plate with its owner, and
+// the plate's recent sightings on the cameras this user may see (the recognitions route).
 
 import { ApiError, get } from "./api.js";
 import { address } from "./detail.js";
-import { t, tOr } from "./i18n.js";
+import { formatTime, t, tOr } from "./i18n.js";
+
+const SIGHTINGS_SCANNED = 500; // recent recognitions searched for a plate
 
 const $ = (id) => document.getElementById(id);
 
-export function setUpLookup() {
+/** `cameraName(id)`: the camera's name for the sightings. */
+export function setUpLookup(cameraName) {
   $("resident-search").addEventListener("submit", (event) => {
     event.preventDefault();
     const name = new FormData(event.target).get("name").trim();
     search(async () => {
-      const found = await get(`/api/v1/residents?${new URLSearchParams({ name, limit: "50" })}`);
-      return found.items.map((r) => line(r.name, address(r), t(`resident_status.${r.status}`), r.phone));
+      const [residents, visitors] = await Promise.all([
+        get(`/api/v1/residents?${new URLSearchParams({ name, limit: "50" })}`),
+        get("/api/v1/visitors"),
+      ]);
+      const wanted = name.toLowerCase();
+      return [
+        ...residents.items.map((r) => line(r.name, t("entry.kind.resident"), address(r),
+          t(`resident_status.${r.status}`), r.phone)),
+        ...visitors.filter((v) => v.name.toLowerCase().includes(wanted)).slice(0, 50).map((v) => line(
+          v.name, t("entry.kind.visitor"), `${formatTime(v.valid_from)} – ${formatTime(v.valid_until)}`)),
+      ];
     });
   });
   $("plate-search").addEventListener("submit", (event) => {
@@ -20,12 +33,34 @@ export function setUpLookup() {
     const plate = new FormData(event.target).get("plate").trim();
     if (!plate) return;
     search(async () => {
-      const vehicles = await get(`/api/v1/vehicles?${new URLSearchParams({ plate })}`);
-      return Promise.all(vehicles.slice(0, 50).map(async (v) => line(
-        v.plate, v.plate_colour ? tOr(`plate_colour.${v.plate_colour}`, v.plate_colour) : "", await owner(v), v.parking_permit)));
+      const [vehicles, recognitions] = await Promise.all([
+        get(`/api/v1/vehicles?${new URLSearchParams({ plate })}`),
+        get(`/api/v1/recognitions?limit=${SIGHTINGS_SCANNED}`).catch(() => []),
+      ]);
+      const registered = await Promise.all(vehicles.slice(0, 50).map(async (v) => line(
+        v.plate, v.plate_colour ? tOr(`plate_colour.${v.plate_colour}`, v.plate_colour) : "",
+        await owner(v), v.parking_permit)));
+      return [...registered, ...sightings(recognitions, plate, cameraName)];
     });
   });
 }
+
+/** Plate readings containing the query (any case, spaces and dots ignored), newest first. */
+function sightings(recognitions, query, cameraName) {
+  const wanted = normalise(query);
+  const seen = [];
+  for (const r of recognitions) {
+    for (const p of r.plates ?? []) {
+      if (!normalise(p.text).includes(wanted)) continue;
+      seen.push(line(p.text, t("lookup.seen"), cameraName(r.camera_id),
+        formatTime(new Date(r.captured_at * 1000).toISOString()),
+        p.colour ? tOr(`plate_colour.${p.colour}`, p.colour) : ""));
+    }
+  }
+  return seen.slice(0, 50);
+}
+
+const normalise = (text) => String(text).toUpperCase().replace(/[\s·.\-]/g, "");
 
 async function search(find) {
   const status = $("lookup-status");
