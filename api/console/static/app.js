@@ -14,6 +14,7 @@ const LIST_LIMIT = 100;     // alarms read over REST on each refresh
 const KEEP = 300;           // alarms kept in memory (newest)
 const CAMERA_REFRESH_MS = 10_000;
 const WIDE = window.matchMedia("(min-width: 900px)");
+const STATE_ORDER = { open: 0, acknowledged: 1, resolved: 2 };
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -131,7 +132,9 @@ function tamperedCameras(events) {
 function upsert(alarms, live = false) {
   for (const alarm of alarms) {
     const known = state.alarms.get(alarm.id);
-    if (known && known.state === "resolved" && alarm.state !== "resolved") continue; // stale replay
+    // an alarm only moves forward (open -> acknowledged -> resolved): an older copy (a list read
+    // that started before an action, a replayed event) never takes it back
+    if (known && STATE_ORDER[alarm.state] < STATE_ORDER[known.state]) continue;
     state.alarms.set(alarm.id, alarm);
     if (detail.id === alarm.id) detail.update(alarm);
   }
