@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import typer
@@ -56,6 +56,37 @@ def console(
     typer.echo(json.dumps(row, indent=2))
 
 
+class _AlarmDesk:
+    """The service as the alarm routes and the live feed see it, around a bare store.
+
+    Benchmarks do not build the composition root (tests/test_layers.py); nothing here runs a
+    camera, so the camera routes answer empty lists.
+    """
+
+    ready = True
+    registry = None
+    cascade = None
+    public_base_url = "http://127.0.0.1"
+
+    def __init__(self, store: Any) -> None:
+        from prometheus_client import CollectorRegistry
+
+        self.store = store
+        self.metrics = CollectorRegistry()
+
+    def cameras(self) -> list[Any]:
+        return []
+
+    def events(self, limit: int = 100) -> list[Any]:
+        return []
+
+    def recognitions(self, camera_id: str | None = None, limit: int = 50) -> list[Any]:
+        return []
+
+    def refresh_gauges(self) -> None:
+        return None
+
+
 class _Site:
     """A store, accounts and the app on uvicorn, with a guard user."""
 
@@ -65,14 +96,14 @@ class _Site:
         from alarms.store import AlarmStore
         from api.accounts.store import SYSTEM, Accounts, Actor
         from api.app import create_app
-        from estatewatch.config import ServiceConfig
-        from estatewatch.service import Service
+        from api.ports import ServiceView
 
         self.store = AlarmStore.open(f"sqlite:///{folder / 'alarms.db'}", data_dir=folder)
         self.accounts = Accounts.open(f"sqlite:///{folder / 'accounts.db'}")
         self.accounts.create_user(Actor(SYSTEM, None), "bench-guard", "bench guard password", "guard")
-        config = ServiceConfig.model_validate({"cameras": [{"id": "gate", "url": "rtsp://127.0.0.1:9/none"}]})
-        app = create_app(Service(config, store=self.store), frozenset([os.urandom(16).hex()]), self.accounts)
+        # the alarm desk alone (no cameras, no models): what the alarm routes and the feed read
+        service = cast(ServiceView, _AlarmDesk(self.store))
+        app = create_app(service, frozenset([os.urandom(16).hex()]), self.accounts)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
