@@ -139,8 +139,9 @@ function upsert(alarms, live = false) {
     if (detail.id === alarm.id) detail.update(alarm);
   }
   if (state.alarms.size > KEEP) {
-    const newest = [...state.alarms.values()].sort(byTime).slice(0, KEEP);
-    state.alarms = new Map(newest.map((a) => [a.id, a]));
+    const sorted = [...state.alarms.values()].sort(byTime);
+    for (const old of sorted.slice(KEEP)) forgetSnapshot(old.id);
+    state.alarms = new Map(sorted.slice(0, KEEP).map((a) => [a.id, a]));
   }
   renderList();
   prioritiseWall();
@@ -148,6 +149,12 @@ function upsert(alarms, live = false) {
 }
 
 const byTime = (a, b) => (a.occurred_at < b.occurred_at ? 1 : a.occurred_at > b.occurred_at ? -1 : 0);
+
+function forgetSnapshot(id) {
+  const url = state.snapshots.get(id);
+  state.snapshots.delete(id);
+  url?.then((u) => u && URL.revokeObjectURL(u));
+}
 
 function snapshot(id) {
   if (!state.snapshots.has(id)) {
