@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
 from api.accounts.store import Accounts
+from api.console import ROUTES as CONSOLE_ROUTES
+from api.console import mount_console
 from api.live import LiveHub
 from api.ports import ServiceView
 from api.routes import (
@@ -29,8 +31,9 @@ from api.routes import (
 from api.video import VideoHub, VideoSettings
 
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
-                 "/openapi.json", "/api/v1/auth/login")
-"""Routes that answer without credentials; every other route requires a token or key (a test checks)."""
+                 "/openapi.json", "/api/v1/auth/login", *CONSOLE_ROUTES)
+"""Routes that answer without credentials; every other route requires a token or key (a test checks).
+The console's page and assets are public; everything they show comes from the authenticated API."""
 
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
@@ -73,4 +76,5 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     for router in (auth.router, users.router, keys.router, audit.router, residents.router, vehicles.router,
                    visitors.router, watchlist.router, recognize.router, webhooks.router):
         app.include_router(router)
+    mount_console(app)
     return app

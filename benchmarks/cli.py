@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.console import console
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
 from benchmarks.media import media_command
@@ -28,3 +29,4 @@ app.command("search")(search)
 app.command("delivery")(delivery)
 app.command("pipeline")(pipeline)
 app.command("media")(media_command)
+app.command("console")(console)

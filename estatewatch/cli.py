@@ -119,7 +119,7 @@ def recognize(
 
 
 def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None, demo_guard: bool = False) -> None:
     """Start the service (models load in the background; /readyz says when) and serve the API."""
     import os
     import threading
@@ -136,6 +136,11 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     keys, key_file = load_api_keys(data_dir())
     accounts = Accounts.open()  # users, integrator keys, audit log: migrated before serving
     bootstrap_admin(accounts, os.environ.get("ESTATEWATCH_ADMIN_PASSWORD"))
+    guard = None
+    if demo_guard:
+        from estatewatch.demo import demo_guard as make_demo_guard
+
+        guard = make_demo_guard(accounts)
     service = Service(config, registry=registry)
     # mypy checks here that Service gives the API its api.ports.ServiceView
     app = create_app(service, keys, accounts, live=LiveHub(queue_size=config.alarms.live_queue),
@@ -152,6 +157,9 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     starter = threading.Thread(target=start, name="service-start", daemon=True)
     starter.start()
     typer.echo(banner)
+    typer.echo(f"  Console:  http://{host}:{port}/   (guards log in with their user name and password)")
+    if guard is not None:
+        typer.echo(f"  guard:    user '{guard[0]}', password '{guard[1]}'  (a new one on each demo run)")
     typer.echo(f"  API:      http://{host}:{port}/docs   (health: /healthz, /readyz, metrics: /metrics)")
     typer.echo("  API key:  " + (f"in {key_file}" if key_file else "from ESTATEWATCH_API_KEYS")
                + "  (send it as 'Authorization: Bearer <key>'; users log in at /api/v1/auth/login)")
@@ -223,7 +231,8 @@ def demo(
         raise typer.Exit(2) from exc
     try:
         _run_service(cfg, host, port, "Estatewatch demo: cameras 'lobby' (faces) and 'gate' (vehicles, "
-                     f"plates); webhooks go to {printer.url} and are printed below", registry)
+                     f"plates); webhooks go to {printer.url} and are printed below", registry,
+                     demo_guard=True)
     finally:
         printer.stop()
 

