@@ -119,18 +119,23 @@ def iou_matrix(a: F32, b: F32) -> F32:
     return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9), np.float32)
 
 
-def matched(reference: Detections, found: Detections, iou: float = 0.5) -> tuple[int, int]:
-    """(reference boxes found, unmatched extra boxes): greedy one-to-one, same class, IoU >= ``iou``."""
+def matched(reference: Detections, found: Detections, iou: float = 0.5) -> tuple[int, int, list[int]]:
+    """(reference boxes found, unmatched extra boxes, indices of the reference boxes not found).
+
+    Greedy one-to-one in descending reference score, same class, IoU >= ``iou``.
+    """
     overlaps = iou_matrix(reference.xyxy, found.xyxy)
     if overlaps.size and reference.class_ids is not None and found.class_ids is not None:
         overlaps[reference.class_ids[:, None] != found.class_ids[None, :]] = 0.0
-    hits, used = 0, set()
+    hits, used, lost = 0, set(), []
     for i in np.argsort(-reference.scores, kind="stable"):
         order = [j for j in np.argsort(-overlaps[i], kind="stable") if j not in used] if overlaps.size else []
         if order and overlaps[i, order[0]] >= iou:
             used.add(int(order[0]))
             hits += 1
-    return hits, len(found) - len(used)
+        else:
+            lost.append(int(i))
+    return hits, len(found) - len(used), lost
 
 
 def detector_pictures(task: Task, plates: int) -> list[Picture]:
@@ -152,11 +157,13 @@ def check_detector(spec: ModelSpec, pictures: Sequence[Picture], config: Session
     found = load(spec, "int8", config).infer([p.image for p in pictures])
     pairs = [matched(r, f) for r, f in zip(reference, found, strict=True)]
     total = sum(len(r) for r in reference)
-    hits = sum(h for h, _ in pairs)
+    hits = sum(h for h, _, _ in pairs)
     recall = hits / total if total else 1.0
+    lost = [{"picture": p.source, "fp32_score": round(float(r.scores[i]), 3)}
+            for p, r, (_, _, missing) in zip(pictures, reference, pairs, strict=True) for i in missing]
     return {"pictures": len(pictures), "fp32_boxes": total, "int8_boxes": sum(len(f) for f in found),
-            "recall_vs_fp32": round(recall, 4), "extra_vs_fp32": sum(e for _, e in pairs),
-            "passed": recall >= 1.0 - RECALL_POINTS}
+            "recall_vs_fp32": round(recall, 4), "extra_vs_fp32": sum(e for _, e, _ in pairs),
+            "lost": lost, "passed": recall >= 1.0 - RECALL_POINTS}
 
 
 def plate_scores(det: Variant, rec: Variant, count: int, config: SessionConfig) -> dict[str, Any]:
@@ -253,8 +260,8 @@ def check_variants(specs: Sequence[ModelSpec], plates: int, progress: Progress) 
 
 
 def _summary(result: dict[str, Any]) -> str:
-    keys = ("recall_vs_fp32", "extra_vs_fp32", "cosine_min", "same_decisions_int8_gallery",
-            "same_decisions_fp32_gallery")
+    keys = ("fp32_boxes", "recall_vs_fp32", "extra_vs_fp32", "lost", "cosine_min",
+            "same_decisions_int8_gallery", "same_decisions_fp32_gallery")
     parts = [f"{k}={result[k]}" for k in keys if k in result]
     if "int8" in result:
         parts.append(f"exact fp32 {result['fp32']['exact']:.3f} -> int8 {result['int8']['exact']:.3f}, "
