@@ -36,6 +36,7 @@ import typer
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list
 from media.calibration import (
+    VTEST,
     Picture,
     calibration_pictures,
     calibration_tensors,
@@ -146,7 +147,7 @@ def detector_pictures(task: Task, plates: int) -> list[Picture]:
         return [p for name in FACE_PHOTOS if (p := photo(name))]
     if task == "vehicle_detect":
         photos = [p for name in ("licenseplate_motion.jpg", "players.jpg") if (p := photo(name))]
-        return video_frames(Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"), range(50, 700, 100)) \
+        return video_frames(VTEST, range(25, 700, 50)) \
             + photos + [Picture(f"plate:{p.text}", p.image) for p in generate(min(plates, 12), 0)]
     return [Picture(f"plate:{p.text}", p.image) for p in generate(plates, 0)]
 

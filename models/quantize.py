@@ -91,9 +91,10 @@ def quantize_file(source: Path, target: Path, recipe: QuantRecipe, tensors: Sequ
     quantize_static(
         str(prepared), str(target), _Reader(input_name, tensors, progress),
         quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8,
+        activation_type=QuantType.QUInt8 if recipe.activations == "u8" else QuantType.QInt8,
         weight_type=QuantType.QInt8,
         per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
         calibrate_method=_method(recipe.method),
         op_types_to_quantize=list(recipe.op_types) or None,
         nodes_to_exclude=excluded_nodes(prepared, recipe.exclude),
