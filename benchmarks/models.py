@@ -173,15 +173,16 @@ def markdown(result: dict[str, Any]) -> str:
                    + f" | {r['best_batch']} | {r['best_speedup_vs_batch1']}x |")
     if result.get("variants"):
         out += ["", "Variants, timed in turn with FP32 in this run: images/s (pure / full) and the ratio "
-                "to FP32 (full).", "",
-                "| model | variant | " + " | ".join(f"b{b} pure / full (ratio)" for b in result["batches"])
+                "to FP32's images/s (pure / full).", "",
+                "| model | variant | " + " | ".join(f"b{b} pure / full (ratios)" for b in result["batches"])
                 + " |", "|---|---|" + "---|" * len(result["batches"])]
         for name, by_variant in result["variants"].items():
             for variant, r in by_variant.items():
                 ratios = result["ratios"][name][variant]
                 cells = [f"{r['by_batch'][str(b)]['pure']['images_per_s']:.1f} / "
                          f"{r['by_batch'][str(b)]['full']['images_per_s']:.1f} "
-                         f"({ratios[str(b)]['full']:.2f}x)" for b in result["batches"]]
+                         f"({ratios[str(b)]['pure']:.2f}x / {ratios[str(b)]['full']:.2f}x)"
+                         for b in result["batches"]]
                 out.append(f"| {name} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
