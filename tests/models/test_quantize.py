@@ -26,6 +26,7 @@ from models.manifest import ManifestError, ModelSpec, _recipe, load_manifest
 from models.quantize import quantize_model
 from models.variants import VariantRecord, record_path, require_variant, variant_path
 from vision.config import VisionSettings
+from vision.engine import VisionEngine
 from vision.plate.detector import PlateDetector
 from vision.plate.pipeline import PlatePipeline
 from vision.types import Detections
@@ -94,6 +95,14 @@ def test_int8_runs_through_the_vision_path_and_agrees_with_fp32(
     assert reference >= 6  # every rendered plate is found by FP32
     hits = sum(matched(r, f)[0] for r, f in zip(found["fp32"], found["int8"], strict=True))
     assert hits >= reference - 1, (hits, reference)
+
+
+def test_the_engine_loads_the_configured_variant(int8_store: Path) -> None:
+    settings = VisionSettings.model_validate({"models": {"plate_detect": {"variant": "int8"}}})
+    with VisionEngine(settings, store=int8_store, tasks=("plate_detect",)) as engine:
+        detector = engine.model("plate_detect", PlateDetector)
+        assert detector.path.name == "clp_det.int8.onnx"
+        assert len(detector.infer([generate(1, 0)[0].image])[0]) >= 1
 
 
 def test_quantisation_is_reproducible(model_store: Path, plate_spec: ModelSpec, tmp_path: Path) -> None:
