@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from benchmarks.quantize import matched
 from estatewatch.cli import app
+from estatewatch.config import ConfigError, parse_config
 from media.calibration import VTEST, Picture, calibration_tensors, detector_frames, video_frames
 from media.plates import generate
 from models.fetch import ModelError, model_path
@@ -176,6 +177,15 @@ def test_config_selects_a_variant_per_role(models: dict[str, object], expected_e
     for task in ("vehicle_detect", "face_embed", "plate_detect"):
         expected = models.get(task, {"variant": "fp32"})["variant"]  # type: ignore[index]
         assert settings.variant(task) == expected  # type: ignore[arg-type]
+
+
+def test_the_service_yaml_selects_variants() -> None:
+    config = parse_config("vision:\n  models:\n    vehicle_detect: {variant: int8}\n", {})
+    assert config.vision.variant("vehicle_detect") == "int8"
+    assert config.vision.variant("face_embed") == "fp32"
+    with pytest.raises(ConfigError,
+                       match=r"vision\.models\.vehicle_detect\.variant: Input should be 'fp32' or 'int8'"):
+        parse_config("vision:\n  models:\n    vehicle_detect: {variant: int4}\n", {})
 
 
 @pytest.mark.parametrize(
