@@ -14,6 +14,7 @@ import typer
 
 from alarms.cli import app as alarms_app
 from benchmarks.cli import app as bench_app
+from benchmarks.quantize import quantize_command
 from models.cli import app as models_app
 from registry.cli import app as registry_app
 from registry.cli import attach_holder
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+models_app.command("quantize")(quantize_command)  # calibrates with vision's preprocessing: above models/
 app.add_typer(models_app, name="models")
 app.add_typer(streams_app, name="streams")
 app.add_typer(registry_app, name="registry")

@@ -7,10 +7,24 @@ import json
 import typer
 
 from models.fetch import ModelError, ModelStatus, check, fetch
-from models.manifest import load_manifest, profile_models
+from models.manifest import ModelSpec, load_manifest, profile_models
 from models.store import models_dir
+from models.variants import check_variant, variant_path
 
 app = typer.Typer(help="Fetch, list and verify the pinned ONNX model pack.", no_args_is_help=True)
+
+
+def int8_state(spec: ModelSpec) -> tuple[str, str]:
+    """(``none`` | ``missing`` | ``ok`` | ``corrupt``, detail) of a model's INT8 variant."""
+    if spec.int8 is None:
+        return "none", ""
+    if not variant_path(spec.name, "int8").is_file():
+        return "missing", ""
+    try:
+        check_variant(spec, "int8")
+    except ModelError as exc:
+        return "corrupt", str(exc)
+    return "ok", ""
 
 
 def _line(status: ModelStatus) -> str:
@@ -48,23 +62,30 @@ def list_cmd(
             {"name": s.spec.name, "task": s.spec.task, "family": s.spec.family,
              "state": s.state, "wheel": s.spec.wheel, "licence": s.spec.licence,
              "permissive": s.spec.permissive, "profiles": list(s.spec.profiles),
-             "path": str(s.path), "input": s.spec.input}
+             "path": str(s.path), "input": s.spec.input, "int8": int8_state(s.spec)[0]}
             for s in statuses
         ], ensure_ascii=False, indent=2))
         return
     typer.echo(f"model store: {models_dir()}")
     for status in statuses:
-        typer.echo(_line(status) + ("" if status.spec.permissive else "  [not permissive]"))
+        int8 = int8_state(status.spec)[0]
+        typer.echo(_line(status) + ("" if status.spec.permissive else "  [not permissive]")
+                   + ("" if int8 in ("none", "missing") else f"  [int8 {int8}]"))
 
 
 @app.command("verify")
 def verify_cmd() -> None:
-    """Re-hash every stored model against the manifest; exit 1 if any is missing or corrupt."""
+    """Re-hash every stored model (and every made INT8 variant); exit 1 if any is missing or corrupt."""
     bad = 0
     for spec in load_manifest().values():
         status = check(spec)
         typer.echo(_line(status) + (f"  {status.detail}" if status.detail else ""))
         bad += status.state != "ok"
+        int8, detail = int8_state(spec)
+        if int8 in ("ok", "corrupt"):
+            mark = "ok     " if int8 == "ok" else "CORRUPT"
+            typer.echo(f"{mark} {spec.name + '.int8':<20} {detail}".rstrip())
+            bad += int8 != "ok"
     if bad:
         typer.echo(f"error: {bad} model(s) missing or corrupt", err=True)
         raise typer.Exit(1)

@@ -19,6 +19,11 @@ TASKS: tuple[Task, ...] = (
 )
 PROFILES = ("default", "permissive")
 
+Variant = Literal["fp32", "int8"]
+VARIANTS: tuple[Variant, ...] = ("fp32", "int8")
+"""A model's precision variants: the fetched FP32 file, or its INT8 quantisation
+(``estatewatch models quantize``, see :mod:`models.variants`)."""
+
 EMBEDDING_DIM = 512
 """Width of a ``face_embed`` model's output: every embedder of the pack gives ``(N, 512)`` float32,
 which the registry stores and searches (templates of another width are refused)."""
@@ -26,6 +31,41 @@ which the registry stores and searches (templates of another width are refused).
 
 class ManifestError(ValueError):
     """The manifest file itself is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuantRecipe:
+    """How a model is quantised to INT8 (the manifest's ``[models.NAME.int8]`` table).
+
+    Attributes:
+        per_channel: one weight scale per output channel (better accuracy for depthwise convs).
+        method: calibration method of onnxruntime (``minmax``, ``entropy`` or ``percentile``).
+        exclude: regular expressions; nodes whose name matches one stay FP32 (decoders whose
+            outputs mix ranges, such as YOLO's box-and-score concatenation).
+        op_types: the operator types quantised (empty: onnxruntime's default set).
+        calibration: how many real inputs calibrate it (a fixed, ordered set; see
+            ``media.calibration``).
+        activations: ``u8`` (asymmetric unsigned, onnxruntime's default) or ``s8`` (signed).
+        reduce_range: 7-bit weights, which avoids the saturation of the U8S8 multiply-add of
+            AVX2/AVX-512 CPUs without VNNI (onnxruntime's advice when accuracy drops there).
+    """
+
+    per_channel: bool = True
+    method: str = "minmax"
+    exclude: tuple[str, ...] = ()
+    op_types: tuple[str, ...] = ()
+    calibration: int = 32
+    activations: str = "u8"
+    reduce_range: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able form (recorded beside the quantised file)."""
+        return {"per_channel": self.per_channel, "method": self.method, "exclude": list(self.exclude),
+                "op_types": list(self.op_types), "calibration": self.calibration,
+                "activations": self.activations, "reduce_range": self.reduce_range}
+
+
+METHODS = ("minmax", "entropy", "percentile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +86,7 @@ class ModelSpec:
     extract: str = "file"
     transform: str | None = None
     stored_sha256: str | None = None
+    int8: QuantRecipe | None = None
 
     @property
     def wheel_name(self) -> str:
@@ -70,6 +111,34 @@ class ModelSpec:
 
 _REQUIRED = ("task", "family", "wheel", "member", "sha256", "size", "licence", "permissive",
              "profiles", "input")
+
+
+def _recipe(name: str, raw: object) -> QuantRecipe | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"model {name!r}: [models.{name}.int8] must be a table")
+    known = set(QuantRecipe.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ManifestError(f"model {name!r}: unknown int8 fields {unknown} (known: {sorted(known)})")
+    recipe = QuantRecipe(
+        per_channel=bool(raw.get("per_channel", True)),
+        method=str(raw.get("method", "minmax")),
+        exclude=tuple(str(e) for e in raw.get("exclude", ())),
+        op_types=tuple(str(o) for o in raw.get("op_types", ())),
+        calibration=int(raw.get("calibration", 32)),
+        activations=str(raw.get("activations", "u8")),
+        reduce_range=bool(raw.get("reduce_range", False)),
+    )
+    if recipe.activations not in ("u8", "s8"):
+        raise ManifestError(f"model {name!r}: int8 activations must be 'u8' or 's8', "
+                            f"got {recipe.activations!r}")
+    if recipe.method not in METHODS:
+        raise ManifestError(f"model {name!r}: unknown int8 method {recipe.method!r} (known: {METHODS})")
+    if recipe.calibration < 1:
+        raise ManifestError(f"model {name!r}: int8 calibration needs at least one input")
+    return recipe
 
 
 def _parse(name: str, raw: dict[str, object]) -> ModelSpec:
@@ -103,6 +172,7 @@ def _parse(name: str, raw: dict[str, object]) -> ModelSpec:
         extract=str(raw.get("extract", "file")),
         transform=None if transform is None else str(transform),
         stored_sha256=None if stored is None else str(stored).lower(),
+        int8=_recipe(name, raw.get("int8")),
     )
 
 

@@ -139,7 +139,6 @@ class Cascade:
     def from_store(cls, settings: VisionSettings | None = None, store: Path | None = None,
                    run: Collection[Analysis] = ALL_ANALYSES) -> Cascade:
         """Load (and warm up) the models ``run`` needs, from the verified model store."""
-        from models.fetch import require
         from models.manifest import profile_models
         from vision.model import create_as
 
@@ -147,14 +146,16 @@ class Cascade:
         config = settings.session_config()
         faces = plates = vehicles = None
         if "faces" in run:
-            faces = FaceAnalyzer.from_store(settings.profile, config, store=store)
+            faces = FaceAnalyzer.from_store(settings.profile, config, store=store,
+                                            variants=settings.variants())
             faces.load()
         if "vehicles" in run or "plates" in run:
             spec = profile_models(settings.profile)["vehicle_detect"]
-            vehicles = create_as(YoloDetector, spec.family, require(spec, store), config, name=spec.name)
+            vehicles = create_as(YoloDetector, spec.family, settings.model_path(spec, store), config,
+                                 name=spec.name)
             vehicles.load()
         if "plates" in run:
-            plates = PlatePipeline.from_store(settings.profile, config, store)
+            plates = PlatePipeline.from_store(settings.profile, config, store, variants=settings.variants())
         return cls(faces, vehicles, plates)
 
     @classmethod

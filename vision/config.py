@@ -8,9 +8,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.manifest import ModelSpec, Task, Variant
 from vision.session import PROVIDER_ALIASES, SessionConfig
 
 BATCH_DEFAULTS_PATH = Path(__file__).resolve().parent / "batch_defaults.toml"
+
+
+class ModelChoice(BaseModel):
+    """How one role's model of the pack is run (``vision.models.<task>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: Variant = Field(
+        "fp32", description="Precision variant: 'fp32' (the fetched model) or 'int8' (its static "
+        "quantisation, made by `estatewatch models quantize`; loading fails with that hint when it "
+        "is missing). See benchmarks/README.md for where INT8 pays and its accuracy.")
 
 
 class VisionSettings(BaseModel):
@@ -37,6 +49,26 @@ class VisionSettings(BaseModel):
     max_batch: dict[str, int] = Field(
         default_factory=dict,
         description="Per-model batch limit overriding the benchmarked default (model name -> size).")
+
+    models: dict[Task, ModelChoice] = Field(
+        default_factory=dict,
+        description="Per role (face_detect, face_embed, vehicle_detect, plate_detect, plate_read): "
+        "which variant runs, e.g. {vehicle_detect: {variant: int8}}. Unlisted roles run fp32.")
+
+    def variant(self, task: Task) -> Variant:
+        """The variant configured for a role (``fp32`` unless listed)."""
+        choice = self.models.get(task)
+        return choice.variant if choice is not None else "fp32"
+
+    def variants(self) -> dict[Task, Variant]:
+        """Role -> variant for every listed role."""
+        return {task: choice.variant for task, choice in self.models.items()}
+
+    def model_path(self, spec: ModelSpec, store: Path | None = None) -> Path:
+        """The verified file of ``spec``'s configured variant (:func:`models.variants.require_variant`)."""
+        from models.variants import require_variant
+
+        return require_variant(spec, self.variant(spec.task), store)
 
     def session_config(self) -> SessionConfig:
         """The onnxruntime session settings these settings imply."""

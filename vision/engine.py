@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from models.fetch import require
 from models.manifest import ModelSpec, Task, profile_models
 from vision.batcher import DynamicBatcher
 from vision.config import VisionSettings, load_batch_defaults, resolve_max_batch
@@ -45,7 +44,7 @@ class VisionEngine:
         defaults = load_batch_defaults()
         config = self.settings.session_config()
         for task, spec in self.specs.items():
-            model = create(spec.family, require(spec, self.store), config, name=spec.name)
+            model = create(spec.family, self.settings.model_path(spec, self.store), config, name=spec.name)
             model.load()
             provider = model.session.provider
             max_batch = resolve_max_batch(spec.name, provider, self.settings.max_batch, defaults)

@@ -8,13 +8,14 @@ calls of the embedder's ``max_batch``) and fills each :class:`~vision.types.Face
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from models.manifest import Task, Variant
 from vision.detector import Detector, create_detector
 from vision.face.align import ALIGNED_SIZE, align_faces
 from vision.face.arcface import ArcFaceEmbedder, embed_crops
@@ -61,7 +62,8 @@ class FaceAnalyzer(Generic[DetT, EmbT]):
 
     @classmethod
     def from_store(cls, profile: str = "default", config: SessionConfig | None = None, *,
-                   store: Path | None = None, workers: int = 1) -> FaceAnalyzer[Detector, ArcFaceEmbedder]:
+                   store: Path | None = None, workers: int = 1,
+                   variants: Mapping[Task, Variant] | None = None) -> FaceAnalyzer[Detector, ArcFaceEmbedder]:
         """Build from the models the manifest picks for ``profile`` (verified, not loaded yet).
 
         Args:
@@ -69,20 +71,25 @@ class FaceAnalyzer(Generic[DetT, EmbT]):
             config: providers and threads for both sessions.
             store: the model store (default: the configured one).
             workers: CPU data parallelism of both models (see :class:`~vision.model.OnnxModel`).
+            variants: role -> precision variant (``fp32`` where absent; see
+                :func:`models.variants.require_variant`).
 
         Raises:
-            models.fetch.ModelError: a model is not fetched or fails its hash check.
+            models.fetch.ModelError: a model (variant) is not made or fails its hash check.
             models.manifest.ManifestError: unknown profile.
         """
-        from models.fetch import require
         from models.manifest import profile_models
+        from models.variants import require_variant
         from vision.model import create_as
 
         specs = profile_models(profile)
         det, emb = specs["face_detect"], specs["face_embed"]
-        detector = create_detector(det.family, require(det, store), config, name=det.name, workers=workers)
-        embedder = create_as(ArcFaceEmbedder, emb.family, require(emb, store), config, name=emb.name,
-                             workers=workers)
+        chosen = variants or {}
+        detector = create_detector(det.family, require_variant(det, chosen.get(det.task, "fp32"), store),
+                                   config, name=det.name, workers=workers)
+        embedder = create_as(ArcFaceEmbedder, emb.family,
+                             require_variant(emb, chosen.get(emb.task, "fp32"), store), config,
+                             name=emb.name, workers=workers)
         return FaceAnalyzer(detector, embedder)
 
     def load(self) -> None:

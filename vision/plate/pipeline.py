@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
+from models.manifest import Task, Variant
 from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
@@ -116,18 +117,25 @@ class PlatePipeline(Generic[DetT]):
 
     @classmethod
     def from_store(cls, profile: str = "default", config: SessionConfig | None = None,
-                   store: Path | None = None) -> PlatePipeline[Detector]:
-        """Build from the model store with the models of a manifest profile (verified, loaded)."""
-        from models.fetch import require
+                   store: Path | None = None,
+                   variants: Mapping[Task, Variant] | None = None) -> PlatePipeline[Detector]:
+        """Build from the model store with the models of a manifest profile (verified, loaded).
+
+        ``variants`` maps a role to its precision variant (``fp32`` where absent).
+        """
         from models.manifest import profile_models
+        from models.variants import require_variant
         from vision.model import create_as
         from vision.plate.detector import PlateDetector
         from vision.plate.reader import PlateReader
 
         specs = profile_models(profile)
         det, rec = specs["plate_detect"], specs["plate_read"]
-        detector = create_as(PlateDetector, det.family, require(det, store), config, name=det.name)
-        reader = create_as(PlateReader, rec.family, require(rec, store), config, name=rec.name)
+        chosen = variants or {}
+        det_path = require_variant(det, chosen.get(det.task, "fp32"), store)
+        rec_path = require_variant(rec, chosen.get(rec.task, "fp32"), store)
+        detector = create_as(PlateDetector, det.family, det_path, config, name=det.name)
+        reader = create_as(PlateReader, rec.family, rec_path, config, name=rec.name)
         pipeline = cls.build(detector, reader, reader)
         pipeline.load()
         return pipeline
