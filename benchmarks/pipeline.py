@@ -225,12 +225,38 @@ def pipeline(
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
                                  "(vision/batch_defaults.toml); 'one': every model at batch 1."),
-    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline)."),
+    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline, or "
+                             "capacity with --find-capacity)."),
+    find_capacity: bool = typer.Option(False, "--find-capacity",
+                                       help="Search the largest camera count (RTSP cameras, mixed "
+                                       "content) that meets --max-drop and --max-p99-ms; --seconds "
+                                       "is each trial's length."),
+    start: int = typer.Option(2, min=1, help="--find-capacity: first camera count tried (then doubled)."),
+    max_cameras: int = typer.Option(64, min=1, max=512, help="--find-capacity: largest camera count tried."),
+    max_drop: float = typer.Option(1.0, min=0.0, max=100.0,
+                                   help="--find-capacity: a trial passes below this % of dropped frames."),
+    max_p99_ms: float = typer.Option(1000.0, min=1.0,
+                                     help="--find-capacity: ... and below this p99 capture -> result."),
+    confirm: int = typer.Option(1, min=0, max=5, help="--find-capacity: reruns of the largest pass "
+                                "(a lucky pass near the edge is demoted)."),
+    raw_seconds: float = typer.Option(5.0, min=0.5, help="--find-capacity: seconds timing YOLO11n batch 1."),
+    quick: bool = typer.Option(False, "--quick", help="Under 2 minutes: 8 s windows, 2 s warm-up; "
+                               "2 cameras (or --find-capacity up to 4 cameras, no confirmation)."),
 ) -> None:
-    """Many 720p25 cameras through the live pipeline vs the sequential baseline."""
+    """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
+    if quick:
+        seconds, warmup, baseline_seconds, raw_seconds = 8.0, 2.0, 5.0, 1.0
+        counts, cameras, max_cameras, confirm = [2], "2", min(max_cameras, 4), 0
+        start = min(start, max_cameras)
+    if find_capacity:
+        _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
+                       detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
+                       workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
+                       gating=gating, raw_seconds=raw_seconds, out=out, quick=quick)
+        return
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
@@ -260,4 +286,33 @@ def pipeline(
     stem = out or results_dir() / "pipeline"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(markdown(result))
+    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+
+
+def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
+                   max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
+                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
+                   quick: bool) -> None:
+    from benchmarks import capacity
+
+    if start > maximum:
+        raise typer.BadParameter(f"{start} is above --max-cameras {maximum}", param_hint="--start")
+    found = capacity.run_capacity(
+        start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
+        max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
+        max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
+        progress=typer.echo)
+    command = ("estatewatch bench pipeline --find-capacity" + (" --quick" if quick else "")
+               + f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
+               f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
+               f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
+               f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}")
+    result = {"benchmark": "capacity", "command": command, "machine": machine_info("CPUExecutionProvider"),
+              "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
+              "intra_op_threads": intra_op_threads, **found}
+    stem = out or results_dir() / "capacity"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    stem.with_suffix(".md").write_text(capacity.markdown(result))
+    typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
+               f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
