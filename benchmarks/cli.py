@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.charts import charts
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
 from benchmarks.models import bench_models
@@ -26,3 +27,4 @@ app.command("streams")(streams_command)
 app.command("search")(search)
 app.command("delivery")(delivery)
 app.command("pipeline")(pipeline)
+app.command("charts")(charts)

@@ -26,6 +26,7 @@ import av
 import psutil
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
@@ -146,6 +147,7 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         "latency_ms_p50": _round(percentile(latencies, 50)),
         "latency_ms_p99": _round(percentile(latencies, 99)),
         "latency_ms_max": _round(max(latencies) if latencies else None),
+        "latency_ms_percentiles": [_round(percentile(latencies, p)) for p in range(101)] if latencies else [],
         "cpu_percent_of_one_core": round(100 * cpu, 1),
         "cpu_pressure_before": pressure_before, "cpu_pressure_after": pressure_after,
         "batches": batches, "per_camera": per_camera,
@@ -287,6 +289,7 @@ def pipeline(
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(markdown(result))
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    write_charts(result, stem)
 
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
@@ -313,6 +316,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
     stem = out or results_dir() / "capacity"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(capacity.markdown(result))
+    write_charts(result, stem)
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
                f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
 from registry.search import BACKENDS
@@ -192,6 +193,7 @@ def _write(results: list[SearchResult], threads: int, out: str = "search") -> No
         f"# 1:N face search\n\nMachine: {info['cpu']}, {info['usable_cores']} usable cores, "
         f"{info['memory_gib']} GiB, {info['date']}\n\n{_markdown(results)}\n"
     )
+    write_charts(payload, results_dir() / out)
 
 
 def _markdown(results: list[SearchResult]) -> str:

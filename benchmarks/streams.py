@@ -23,6 +23,7 @@ import cv2
 import psutil
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from media.clips import h264_clip
 from streams.config import CameraConfig, TamperConfig
@@ -281,4 +282,5 @@ def streams_command(
     (out / "streams.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     markdown = _markdown(results)
     (out / "streams.md").write_text(markdown)
+    write_charts(results, out / "streams")
     typer.echo(markdown)
