@@ -242,22 +242,16 @@ def pipeline(
     confirm: int = typer.Option(1, min=0, max=5, help="--find-capacity: reruns of the largest pass "
                                 "(a lucky pass near the edge is demoted)."),
     raw_seconds: float = typer.Option(5.0, min=0.5, help="--find-capacity: seconds timing YOLO11n batch 1."),
-    quick: bool = typer.Option(False, "--quick", help="Under 2 minutes: 8 s windows, 2 s warm-up; "
-                               "2 cameras (or --find-capacity up to 4 cameras, no confirmation)."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
-    if quick:
-        seconds, warmup, baseline_seconds, raw_seconds = 8.0, 2.0, 5.0, 1.0
-        counts, cameras, max_cameras, confirm = [2], "2", min(max_cameras, 4), 0
-        start = min(start, max_cameras)
     if find_capacity:
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
-                       gating=gating, raw_seconds=raw_seconds, out=out, quick=quick)
+                       gating=gating, raw_seconds=raw_seconds, out=out)
         return
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
@@ -294,8 +288,7 @@ def pipeline(
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                    max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
-                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
-                   quick: bool) -> None:
+                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None) -> None:
     from benchmarks import capacity
 
     if start > maximum:
@@ -305,8 +298,8 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
         max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
         max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
         progress=typer.echo)
-    command = ("estatewatch bench pipeline --find-capacity" + (" --quick" if quick else "")
-               + f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
+    command = ("estatewatch bench pipeline --find-capacity"
+               f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}")

@@ -170,11 +170,13 @@ def search(
         q = noisy_queries(gallery, min(queries, 100) if size >= 1_000_000 else queries)
         exact_top1 = None
         if "exact" in names:
+            typer.echo(f"{size:,} templates: exact ...")
             res, exact_top1 = run_backend("exact", gallery, q, None, batch=batch)
             results.extend(res)
         else:  # recall needs the exact answer
             exact_top1 = np.argmax(q @ gallery.T, axis=1).astype(np.int64)
         for name in (n for n in names if n != "exact"):
+            typer.echo(f"{size:,} templates: {name} (nprobe {nprobe}) ...")
             res, _ = run_backend(name, gallery, q, exact_top1, batch=batch, nprobes=probes)
             results.extend(res)
         del gallery
