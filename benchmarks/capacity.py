@@ -212,6 +212,8 @@ def markdown(result: dict[str, Any]) -> str:
     m, raw = result["machine"], result["raw_model_limit"]
     t = result["targets"]
     cap = f"{result['capacity']}{' (the --max-cameras cap)' if result['capped'] else ''}"
+    if result["capacity"] == 0:
+        cap = "0 (not even one camera met the targets)"
     lines = [
         "# Camera capacity", "",
         f"Machine: {m['cpu']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB, "
@@ -240,4 +242,6 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", f"CPU pressure (last trial) before: `{last['cpu_pressure_before']}`, after: "
                   f"`{last['cpu_pressure_after']}` (other processes on a shared machine compete for the "
                   "cores when avg10 is well above 0)."]
+    if m.get("load_average_1_5_15"):
+        lines[-1] += f" Load average 1/5/15 min: {m['load_average_1_5_15']}."
     return "\n".join(lines) + "\n"

@@ -88,14 +88,24 @@ def _drops_latency(result: Result, stem: Path) -> list[Path]:
     if not runs:
         return []
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, left = plt.subplots(figsize=(7, 4.5))
-    cams = [r["cameras"] for r in runs]
-    left.plot(cams, [r["dropped_percent"] for r in runs], "o-", color="C3", label="dropped %")
+    right = left.twinx()
+    cams = sorted({r["cameras"] for r in runs})  # a count run twice (a confirmation): the mean, all points
+
+    def mean(key: str, count: int) -> float:
+        values = [r[key] for r in runs if r["cameras"] == count and r[key] is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    for axis, key, style, colour in ((left, "dropped_percent", "o-", "C3"),
+                                     (right, "latency_ms_p99", "s--", "C0")):
+        axis.plot(cams, [mean(key, c) for c in cams], style, color=colour)
+        axis.plot([r["cameras"] for r in runs], [r[key] if r[key] is not None else float("nan")
+                                                 for r in runs], style[0], color=colour, alpha=0.4)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("cameras")
     left.set_ylabel("sampled frames dropped (%)", color="C3")
-    right = left.twinx()
-    right.plot(cams, [r["latency_ms_p99"] or float("nan") for r in runs], "s--", color="C0",
-               label="p99 latency")
     right.set_ylabel("p99 capture -> result (ms)", color="C0")
     targets = result.get("targets", {"max_drop_percent": 1.0, "max_p99_ms": 1000.0})
     left.axhline(targets["max_drop_percent"], color="C3", alpha=0.3, linestyle=":")

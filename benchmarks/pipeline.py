@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -291,6 +292,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                    intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None) -> None:
     from benchmarks import capacity
 
+    logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
     if start > maximum:
         raise typer.BadParameter(f"{start} is above --max-cameras {maximum}", param_hint="--start")
     found = capacity.run_capacity(
@@ -303,7 +305,9 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}")
-    result = {"benchmark": "capacity", "command": command, "machine": machine_info("CPUExecutionProvider"),
+    machine = {**machine_info("CPUExecutionProvider"),
+               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+    result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
               "intra_op_threads": intra_op_threads, **found}
     stem = out or results_dir() / "capacity"
