@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from estatewatch.cli import app
 from streams.testing.server import gstreamer_missing
 
 
-def _counting(limit: int) -> tuple[list[int], object]:
+def _counting(limit: int) -> tuple[list[int], Callable[[int], bool]]:
     calls: list[int] = []
 
     def trial(count: int) -> bool:
@@ -27,7 +28,7 @@ def _counting(limit: int) -> tuple[list[int], object]:
 @pytest.mark.parametrize("limit", [0, 1, 2, 3, 5, 8, 13, 40, 63, 64])
 def test_monotone_trials_find_the_boundary_in_few_trials(limit: int) -> None:
     calls, trial = _counting(limit)
-    result = find_capacity(trial, start=2, maximum=64, confirm=0)  # type: ignore[arg-type]
+    result = find_capacity(trial, start=2, maximum=64, confirm=0)
     assert result.capacity == limit
     assert result.capped == (limit == 64) and not result.exhausted
     # doubling to the first failure, then bisection: about 2 log2(limit) trials, never a sweep
@@ -38,7 +39,7 @@ def test_monotone_trials_find_the_boundary_in_few_trials(limit: int) -> None:
 
 def test_confirmation_reruns_the_largest_pass_once() -> None:
     calls, trial = _counting(6)
-    result = find_capacity(trial, start=2, maximum=64, confirm=1)  # type: ignore[arg-type]
+    result = find_capacity(trial, start=2, maximum=64, confirm=1)
     assert result.capacity == 6
     assert calls.count(6) == 2 and calls.count(7) == 1
 
@@ -72,7 +73,7 @@ def test_a_failed_count_is_never_retried_and_trials_are_bounded() -> None:
 
 def test_start_above_one_that_fails_still_tries_one() -> None:
     calls, trial = _counting(1)
-    result = find_capacity(trial, start=8, maximum=64, confirm=0)  # type: ignore[arg-type]
+    result = find_capacity(trial, start=8, maximum=64, confirm=0)
     assert result.capacity == 1 and calls[0] == 8
 
 
