@@ -33,6 +33,7 @@ from benchmarks.options import choice, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
+from streams.testing.server import gstreamer_missing
 from vision.cascade import Cascade, FrameTask
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
@@ -295,6 +296,10 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
     logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
     if start > maximum:
         raise typer.BadParameter(f"{start} is above --max-cameras {maximum}", param_hint="--start")
+    missing = gstreamer_missing()
+    if missing:
+        typer.echo(f"--find-capacity serves its cameras from the local RTSP server: {missing}", err=True)
+        raise typer.Exit(1)
     found = capacity.run_capacity(
         start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
         max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
