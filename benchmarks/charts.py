@@ -12,7 +12,10 @@ Charts per benchmark (where the JSON has the data):
   latency distribution (CDF) of each run that recorded its percentiles;
 * search: recall@1 against per-query time per gallery size and backend, and single-query p50 by size;
 * delivery: deliveries/s per database and relay count;
-* faces: faces/s per side; plates: exact reads by plate height and colour; streams: CPU per stream.
+* faces: faces/s per side; plates: exact reads by plate height and colour; streams: CPU per stream;
+  console: alarm -> console p50/p99/max.
+
+A result without a chart's data gets no chart and a line saying so; the run's JSON stands.
 """
 
 from __future__ import annotations
@@ -236,8 +239,21 @@ def _streams(result: Result, stem: Path) -> list[Path]:
                   f"RTSP decode cost at {result.get('detect_fps', 5):g} fps\n{_subtitle(result)}")]
 
 
+def _console(result: Result, stem: Path) -> list[Path]:
+    rows = [r for r in result.get("results", []) if r.get("p50_ms") is not None]
+    if not rows:
+        return []
+    labels, values = [], []
+    for row in rows:
+        for key in ("p50_ms", "p99_ms", "max_ms"):
+            labels.append(f"{row.get('feed', '')} {key.removesuffix('_ms')}".strip())
+            values.append(float(row[key]))
+    return [_bars(stem, "latency", labels, values, "alarm stored -> on the console (ms)",
+                  f"Console alarm latency\n{_subtitle(result)}")]
+
+
 RENDERERS: dict[str, Callable[[Result, Path], list[Path]]] = {
-    "models": _models, "pipeline": _pipeline, "capacity": _pipeline, "search": _search,
+    "console": _console, "models": _models, "pipeline": _pipeline, "capacity": _pipeline, "search": _search,
     "delivery": _delivery, "faces": _faces, "plates": _plates, "streams": _streams,
 }
 
@@ -262,8 +278,16 @@ def charts(
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="--results")
     for path in sorted(folder.glob("*.json")):
-        written = render_file(path)
+        try:
+            written = render_file(path)
+        except (KeyError, TypeError, ValueError) as exc:  # not a result this version can draw
+            typer.echo(f"{path.name}: no charts ({_why(exc)})")
+            continue
         typer.echo(f"{path.name}: " + (", ".join(p.name for p in written) if written else "no charts"))
+
+
+def _why(exc: Exception) -> str:
+    return f"{exc.args[0]!r} missing" if isinstance(exc, KeyError) and exc.args else f"malformed: {exc}"
 
 
 def write_charts(result: Result, stem: Path, echo: Callable[[str], None] = typer.echo) -> list[Path]:
@@ -272,6 +296,9 @@ def write_charts(result: Result, stem: Path, echo: Callable[[str], None] = typer
         written = render(result, stem)
     except ImportError:
         echo("charts skipped: matplotlib is missing (scripts/setup.sh installs the 'bench' extra)")
+        return []
+    except (KeyError, TypeError, ValueError) as exc:  # a result without a chart's data: keep the run
+        echo(f"charts skipped: {_why(exc)}")
         return []
     if written:
         echo("charts: " + ", ".join(str(p) for p in written))

@@ -43,6 +43,8 @@ RESULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
     ]}, {"recall-speed"}),
     "delivery": ({"benchmark": "delivery", "machine": MACHINE, "results": [
         {"database": "sqlite", "relays": 1, "deliveries_per_s": 900.0}]}, {"throughput"}),
+    "console": ({"benchmark": "console", "machine": MACHINE, "results": [
+        {"feed": "live", "p50_ms": 21, "p99_ms": 105, "max_ms": 115}]}, {"latency"}),
     "faces": ({"benchmark": "faces", "machine": MACHINE, "sides": {
         "ours": {"faces_per_s": 150.0, "round_ms": [150.0, 160.0, 155.0]}}}, {"throughput", "latency-cdf"}),
 }
@@ -62,8 +64,10 @@ def test_bench_charts_rerenders_recorded_json(tmp_path: Path) -> None:
     for name in ("pipeline", "search"):
         (tmp_path / f"{name}.json").write_text(json.dumps(RESULTS[name][0]))
     (tmp_path / "unknown.json").write_text(json.dumps({"something": 1}))
+    (tmp_path / "broken.json").write_text(json.dumps({"benchmark": "models", "models": {"m": {}}}))
     result = CliRunner().invoke(app, ["bench", "charts", "--results", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "unknown.json: no charts" in result.output
+    assert "broken.json: no charts ('by_batch' missing)" in result.output
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "pipeline-drops-latency.png", "pipeline-latency-cdf.png", "search-recall-speed.png"]
