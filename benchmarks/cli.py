@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from benchmarks.console import console
 from benchmarks.charts import charts
+from benchmarks.console import console
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
 from benchmarks.media import media_command
