@@ -7,8 +7,9 @@ one service the composition root handed to :func:`api.app.create_app`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -112,6 +113,36 @@ def actor(request: Request, principal: Principal) -> Actor:
     return Actor(principal, request.client.host if request.client else None)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """The caller of a change, and the audit log its changes are written to.
+
+    Routes that change something record each change after it is stored: action, entity, the
+    target's id and details naming fields and ids, never a template, photo or secret.
+    """
+
+    accounts: Accounts
+    actor: Actor
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor.principal
+
+    def record(self, action: str, entity: str, entity_id: str | None, **details: Any) -> None:
+        self.accounts.record(self.actor, action, entity, entity_id, **details)
+
+    def record_each(self, action: str, entity: str,
+                    changes: Iterable[tuple[str | None, dict[str, Any]]]) -> None:
+        """One entry per ``(entity_id, details)`` (a CSV import's rows), in one transaction."""
+        self.accounts.record_each(self.actor, action, entity, changes)
+
+
+def registry_change(request: Request, accounts: AccountsDep,
+                    principal: Annotated[Principal, Depends(require_scope("registry:write"))]) -> AuditTrail:
+    """A caller holding ``registry:write``, with the audit trail its registry changes go to."""
+    return AuditTrail(accounts, actor(request, principal))
+
+
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]
 RecognitionsDep = Annotated[RecognitionLog, Depends(get_service)]
 ReadinessDep = Annotated[Readiness, Depends(get_service)]
@@ -121,3 +152,5 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 CascadeDep = Annotated[Cascade, Depends(get_cascade)]
 RegistryReader = Annotated[Principal, Depends(require_scope("registry:read"))]
 RegistryWriter = Annotated[Principal, Depends(require_scope("registry:write"))]
+RegistryChange = Annotated[AuditTrail, Depends(registry_change)]
+"""A registry writer: the routes that change the registry record each change under the caller."""
