@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
 from api.accounts.store import Accounts
+from api.body_limit import ApiLimits, RequestBodyLimit
 from api.ports import ServiceView
 from api.routes import (
     alarms,
@@ -28,7 +29,7 @@ PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redir
 
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
-               login_limits: LoginLimits | None = None) -> FastAPI:
+               login_limits: LoginLimits | None = None, limits: ApiLimits | None = None) -> FastAPI:
     """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`).
 
     Args:
@@ -37,6 +38,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
         accounts: users, integrator keys and the audit log; without them (tests of static keys)
             a temporary database that vanishes with the process.
         login_limits: the failed-login limits (default: 5 per user, 20 per address in 15 minutes).
+        limits: the request body cap (default: from the environment, else 16 MiB).
     """
     if not api_keys:
         raise ValueError("at least one API key is required")
@@ -46,6 +48,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     app.state.api_keys = api_keys
     app.state.accounts = accounts or Accounts.ephemeral()
     app.state.login_limits = login_limits or LoginLimits()
+    app.add_middleware(RequestBodyLimit, max_bytes=(limits or ApiLimits()).max_request_bytes)
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(alarms.router)
