@@ -10,8 +10,17 @@ from api.routes.residents import REFUSED, csv_response, import_csv, registry_ref
 from api.uploads import CsvUpload
 from registry import csvio
 from registry.plates import normalise_plate
+from registry.service import Registry
+from registry.types import VehicleInfo
 
 router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
+
+
+def existing_vehicle(registry: Registry, vehicle_id: str) -> VehicleInfo:
+    info = registry.get_vehicle(vehicle_id)
+    if info is None:
+        raise HTTPException(404, f"no vehicle {vehicle_id!r}")
+    return info
 
 
 @router.get("", summary="Vehicles, optionally of one resident or visitor")
@@ -38,7 +47,7 @@ def add_vehicle(body: VehicleIn, audit: RegistryChange, registry: RegistryDep) -
     with registry_refusals():
         vehicle_id = registry.add_vehicle(**body.model_dump())
     audit.record("create", "vehicle", vehicle_id, resident_id=body.resident_id, visitor_id=body.visitor_id)
-    return next(VehicleOut.of(v) for v in registry.list_vehicles() if v.id == vehicle_id)
+    return VehicleOut.of(existing_vehicle(registry, vehicle_id))
 
 
 @router.get("/export", summary="Residents' vehicles as CSV",
@@ -63,7 +72,6 @@ async def import_vehicles(audit: RegistryChange, registry: RegistryDep, file: Cs
 @router.delete("/{vehicle_id}", status_code=204, summary="Delete a vehicle",
                responses={404: {"description": "No such vehicle"}})
 def delete_vehicle(vehicle_id: str, audit: RegistryChange, registry: RegistryDep) -> None:
-    if not any(v.id == vehicle_id for v in registry.list_vehicles()):
-        raise HTTPException(404, f"no vehicle {vehicle_id!r}")
+    existing_vehicle(registry, vehicle_id)
     registry.delete_vehicle(vehicle_id)
     audit.record("delete", "vehicle", vehicle_id)

@@ -31,10 +31,10 @@ NOT_FOUND: Responses = {404: {"description": "No such watchlist entry"}}
 
 
 def existing_entry(registry: Registry, entry_id: str) -> WatchlistInfo:
-    for entry in registry.list_watchlist():
-        if entry.id == entry_id:
-            return entry
-    raise HTTPException(404, f"no watchlist entry {entry_id!r}")
+    entry = registry.get_watchlist_entry(entry_id)
+    if entry is None:
+        raise HTTPException(404, f"no watchlist entry {entry_id!r}")
+    return entry
 
 
 @router.get("", summary="Watchlist entries")
