@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from alarms.records import Alarm, AlarmFilter, AlarmPage, Paging
 from api.schemas import PublicCamera, Recognition
+from api.schemas import Readiness as ReadinessReport
 from streams.health import HealthEvent
 
 if TYPE_CHECKING:
@@ -76,9 +77,8 @@ class AlarmDesk(Protocol):
 class Readiness(Protocol):
     """The public probes: readiness and the Prometheus registry."""
 
-    @property
-    def ready(self) -> bool:
-        """Models loaded and cameras started."""
+    def readiness(self) -> ReadinessReport:
+        """What is and is not ready (models, database, cameras), checked now; no secret in it."""
         ...
 
     @property
