@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from estatewatch import readiness
 from estatewatch.config import ServiceConfig
+from estatewatch.metrics import ServiceCollector
 from streams.config import ALL_ANALYSES, Analysis
 from streams.credentials import redact
 from streams.health import HealthEvent
@@ -92,6 +93,7 @@ class Service:
                               "behind (since start)", ["camera"], registry=self.metrics)
         self._online = Gauge("estatewatch_camera_online", "1 while the camera delivers frames", ["camera"],
                              registry=self.metrics)
+        self.metrics.register(ServiceCollector(self))  # relay, queues, batches: read at each scrape
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start_alarms(self) -> None:
