@@ -33,7 +33,7 @@ Filter = Annotated[str | None, Query(max_length=100)]
 
 @router.get("", summary="Audit log, newest first, optionally filtered (each filter matches exactly)")
 def audit_log(caller: Annotated[Principal, Depends(require_scope("audit:read"))], accounts: AccountsDep,
-              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
               actor: Filter = None, action: Filter = None,
               entity: Annotated[str | None, Query(max_length=100, description=(
                   "`user`, `key`, `session`, `alarm`, `resident`, `visitor`, `watchlist`, `vehicle`, "

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import AuditTrail, CascadeDep, RegistryChange, RegistryDep, RegistryReader
 from api.registry_schemas import (
     Deletion,
+    EnrollmentError,
     EnrollmentRefusal,
     ImportReport,
     OwnerRef,
@@ -83,7 +84,7 @@ def list_residents(
     building: str | None = Query(None), unit: str | None = Query(None), room: str | None = Query(None),
     status_: ResidentStatus | None = Query(None, alias="status"),
     tag: list[str] = Query([], description="Only residents with every one of these tags."),
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> ResidentList:
     where = {"building": building, "unit": unit, "room": room}
     found = [r for r in registry.list_residents() if matches(r, name, where, status_, tag)]
@@ -156,7 +157,7 @@ def list_templates(resident_id: str, _caller: RegistryReader, registry: Registry
              summary="Enroll photos: exactly one usable face per photo, else nothing is stored",
              responses={**NOT_FOUND, 413: {"description": "A photo is larger than 10 MB"},
                         415: {"description": "A part is not an image"},
-                        422: {"model": EnrollmentRefusal, "description": "Which photo is refused and why"},
+                        422: {"model": EnrollmentError, "description": "Which photo is refused and why"},
                         503: {"description": "The face models are not loaded"}})
 async def enroll_resident(resident_id: str, audit: RegistryChange, registry: RegistryDep,
                           cascade: CascadeDep, photos: Photos) -> TemplateList:

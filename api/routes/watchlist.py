@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from api.deps import CascadeDep, RegistryChange, RegistryDep, RegistryReader
 from api.registry_schemas import (
     Deletion,
-    EnrollmentRefusal,
+    EnrollmentError,
     TemplateList,
     TemplatesDeleted,
     WatchlistIn,
@@ -73,7 +73,7 @@ def list_templates(entry_id: str, _caller: RegistryReader, registry: RegistryDep
 @router.post("/{entry_id}/templates", status_code=201, summary="Enroll photos of a watchlisted person",
              responses={**NOT_FOUND, 413: {"description": "A photo is larger than 10 MB"},
                         415: {"description": "A part is not an image"},
-                        422: {"model": EnrollmentRefusal, "description": "Which photo is refused and why"},
+                        422: {"model": EnrollmentError, "description": "Which photo is refused and why"},
                         503: {"description": "The face models are not loaded"}})
 async def enroll_entry(entry_id: str, audit: RegistryChange, registry: RegistryDep, cascade: CascadeDep,
                        photos: Photos) -> TemplateList:
