@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,8 +41,8 @@ from vision.cascade import Cascade
 KEY = "fuzz-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 EXAMPLES = int(os.environ.get("ESTATEWATCH_FUZZ_EXAMPLES", "6"))
-"""Cases per operation and mode: enough to find the classic 5xx, short enough for the suite (set
-ESTATEWATCH_FUZZ_EXAMPLES for a deeper run)."""
+"""Cases per operation and mode: enough to find the classic 5xx, short enough for the suite (a deeper
+run: ``ESTATEWATCH_FUZZ_EXAMPLES=100 pytest tests/api/test_fuzz.py -o timeout=0``)."""
 CONFIG = {"cameras": [{"id": "gate", "url": "rtsp://admin:fuzz-secret@127.0.0.1:9/main", "run": ["faces"]}]}
 
 
@@ -106,7 +107,7 @@ def fuzz(operation: Any, mode: GenerationMode) -> str | None:
     except Unsatisfiable:  # nothing to make invalid (an operation without inputs, in negative mode)
         return None
     except (Exception, BaseExceptionGroup) as exc:  # a check failed (schemathesis raises failure groups)
-        return f"{operation.label} ({mode.value}): {exc}"
+        return f"{operation.label} ({mode.value}): " + "".join(traceback.format_exception(exc))[-4000:]
     return None
 
 
