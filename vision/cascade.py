@@ -198,6 +198,17 @@ class Cascade:
         return [ImageRecognition(f, v if show else Detections.empty(), p)
                 for f, v, p, show in zip(faces, vehicles, plates, shown, strict=True)]
 
+    def model_names(self) -> list[str]:
+        """The names of the models the cascade runs, in stage order."""
+        models: list[Model[Any, Any]] = []
+        if self.faces is not None:
+            models += [self.faces.detector, self.faces.embedder]
+        if self.vehicles is not None:
+            models.append(self.vehicles)
+        if self.plates is not None:
+            models += [self.plates.detector, self.plates.reader]
+        return list(dict.fromkeys(m.name for m in models))
+
     def batchers(self) -> dict[str, DynamicBatcher[Any, Any]]:
         """The batchers of the cascade's detectors, by kind (for their stats)."""
         with self._lock:
