@@ -8,6 +8,7 @@ next ones without a decode timestamp: a clip from the first GOP is where that sh
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -63,10 +64,10 @@ def test_a_clip_from_the_first_key_frame_of_a_file_camera_decodes_every_frame(
     wait_until(lambda: buffer.seconds() >= CLIP_S, timeout=20.0, what="three seconds of packets")
     packets = buffer.window(0.0, buffer.newest_wall() or 0.0)  # from the connection's first key frame
     assert packets and packets[0].keyframe
-    assert all(b.dts > a.dts for a, b in zip(packets, packets[1:], strict=False))
+    assert all(b.dts > a.dts for a, b in itertools.pairwise(packets))
     assert all(p.pts >= p.dts for p in packets)
     if mount == "bframes":  # decode order kept: presentation timestamps go back and forth
-        assert any(b.pts < a.pts for a, b in zip(packets, packets[1:], strict=False))
+        assert any(b.pts < a.pts for a, b in itertools.pairwise(packets))
 
     clip = tmp_path / f"{mount}.mp4"
     info = write_mp4(packets, clip)
