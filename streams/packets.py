@@ -29,6 +29,8 @@ START_CODE = b"\x00\x00\x00\x01"
 NAL_SPS = 7
 NAL_IDR = 5
 SUPPORTED_CODECS = frozenset({"h264"})
+REORDER_MAX = 16
+"""Frames a decode timestamp may go back without being a file's loop (H.264 keeps 16 pictures at most)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -250,13 +252,16 @@ class PacketAssembler:
         if key and NAL_SPS not in types and self.params.parameter_sets:
             data = self.params.parameter_sets + data
         decode = dts + self._offset
-        if self._last_dts is not None and decode <= self._last_dts:  # a file looped: keep growing
-            self._offset += self._last_dts + self._step - decode
-            decode = self._last_dts + self._step
+        if self._last_dts is not None and decode <= self._last_dts:
+            if self._last_dts - decode > REORDER_MAX * self._step:  # a file looped: keep growing
+                self._offset += self._last_dts + self._step - decode
+                decode = self._last_dts + self._step
+            else:  # a guessed decode timestamp stalled (B-frames): keep the order, not the picture's time
+                decode = self._last_dts + 1
         self._last_dts = decode
         now = time.time()
-        self._tap.publish(EncodedPacket(data, pts + self._offset, decode, key, now, time.monotonic(),
-                                        self.params))
+        self._tap.publish(EncodedPacket(data, max(pts + self._offset, decode), decode, key, now,
+                                        time.monotonic(), self.params))
 
 
 _VCL = frozenset({1, 5})

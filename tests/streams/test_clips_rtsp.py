@@ -32,13 +32,19 @@ CLIP_S = 3.0
 
 
 def _b_frame_clip(target: Path) -> Path:
-    """4 s of 320x240 at 25 fps, GOP 1 s, two B-frames between references (ffmpeg)."""
+    """2 s of 320x240 at 25 fps, GOP 1 s, two B-frames between references (ffmpeg).
+
+    Shorter than a clip: the clip goes across the point where the server loops the file (a new
+    connection would clear the packet buffer: three seconds held means one connection). Without
+    an edit list: with one, qtdemux's loop gives the file's first picture the time of its last.
+    """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         pytest.skip("ffmpeg is not installed")
     subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size=320x240:rate={FPS}", "-t", "4", "-c:v", "libx264", "-preset", "veryfast",
-                    "-pix_fmt", "yuv420p", "-g", str(FPS), "-bf", "2", str(target)], check=True)
+                    f"testsrc2=size=320x240:rate={FPS}", "-t", "2", "-c:v", "libx264", "-preset", "veryfast",
+                    "-pix_fmt", "yuv420p", "-g", str(FPS), "-bf", "2", "-use_editlist", "0", str(target)],
+                   check=True)
     return target
 
 
@@ -61,7 +67,7 @@ def test_a_clip_from_the_first_key_frame_of_a_file_camera_decodes_every_frame(
     camera = make_camera(file_cameras.url(mount), start=False, detect_fps=1)
     camera.source.packets.subscribe(buffer)
     camera.source.start()
-    wait_until(lambda: buffer.seconds() >= CLIP_S, timeout=20.0, what="three seconds of packets")
+    wait_until(lambda: buffer.seconds() >= CLIP_S, timeout=30.0, what="three seconds of packets")
     packets = buffer.window(0.0, buffer.newest_wall() or 0.0)  # from the connection's first key frame
     assert packets and packets[0].keyframe
     assert all(b.dts > a.dts for a, b in itertools.pairwise(packets))
@@ -77,7 +83,8 @@ def test_a_clip_from_the_first_key_frame_of_a_file_camera_decodes_every_frame(
         decoded = sum(1 for _ in container.decode(video=0))
     # One picture per sample: two pictures in one sample ("Frame num change") lose one.
     assert samples == decoded == info.packets
-    assert abs(decoded - info.duration_s * FPS) <= 2, (decoded, info.duration_s)
+    # The server's loop leaves a frame's time out: a little less than duration * fps.
+    assert 0.9 * info.duration_s * FPS <= decoded <= info.duration_s * FPS + 1, (decoded, info.duration_s)
     assert decoded >= (CLIP_S - 0.5) * FPS
 
     ffmpeg = shutil.which("ffmpeg")
