@@ -21,6 +21,7 @@ from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
 from vision.plate.colour import foreign_colour
+from vision.plate.grammar import PROVINCES, normalise
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.rectify import rectify
@@ -230,6 +231,11 @@ class PlatePipeline(Generic[DetT]):
         out: list[list[PlateReading]] = [[] for _ in images]
         for (i, box, corners, score), reading in zip(flat, readings, strict=True):
             if reading.valid or (keep_invalid and score > self.accept_score):
+                if reading.corners is not None:  # a two-row plate found by its lower row
+                    quad = reading.corners
+                    box = np.concatenate([np.minimum(box[:2], quad.min(axis=0)),
+                                          np.maximum(box[2:], quad.max(axis=0))]).astype(np.float32)
+                    corners = quad
                 out[i].append(dataclasses.replace(reading, corners=corners, box=box))
         return out
 
@@ -258,7 +264,11 @@ class PlatePipeline(Generic[DetT]):
             if len(det) and det.landmarks is not None:
                 h, w = images[i].shape[:2]
                 for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
-                    clipped = np.clip(box - shift, 0, [w, h, w, h]).astype(np.float32)
+                    moved = box - shift
+                    clipped = np.clip(moved, 0, [w, h, w, h]).astype(np.float32)
+                    # Plates found mostly in the padding are the padding's (its replicated edges).
+                    if _area(clipped) < 0.6 * _area(moved):
+                        continue
                     plates.append((clipped, np.asarray(corners - shift[:2], np.float32), float(score)))
             found.append(self._dedup(merge_split(plates)))
         second = self._kept([images[i] for i in again], found)
@@ -286,6 +296,26 @@ class PlatePipeline(Generic[DetT]):
         two_row = [two_row_crop(images[k], corners[k], opts.height) for k in squat]
         both = self.reader.infer(crops + two_row)
         readings, upper_lower = both[:len(crops)], both[len(crops):]
+        # A two-row plate's lower row alone looks like a one-row plate without its province:
+        # read a yellow one that is no plate again with the upper row above it.
+        lower_only = [k for k, r in enumerate(readings)
+                      if k not in squat and r.colour == "yellow" and _lower_row_like(normalise(r.raw))]
+        grown: dict[int, F32] = {}
+        if lower_only:
+            tries = [(k, grow_up(corners[k], share)) for k in lower_only for share in LOWER_ROW_SHARES]
+            crops_up = [two_row_crop(images[k], quad, opts.height) for k, quad in tries]
+            for (k, quad), crop, reading in zip(tries, crops_up, self.reader.infer(crops_up), strict=True):
+                best = upper_lower[squat.index(k)] if k in grown else None
+                if k not in grown or (reading.valid and (best is None or not best.valid
+                                                         or reading.score > best.score)):
+                    if k in grown:
+                        at = squat.index(k)
+                        two_row[at], upper_lower[at] = crop, reading
+                    else:
+                        squat.append(k)
+                        two_row.append(crop)
+                        upper_lower.append(reading)
+                    grown[k] = quad
         plausible = self.options.plausible
         floor = plausible.min_evidence if plausible is not None else 0.0  # re-read below this
         again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck, floor)]
@@ -303,6 +333,9 @@ class PlatePipeline(Generic[DetT]):
             if reading.valid and (not readings[k].valid or reading.score > readings[k].score):
                 readings[k] = dataclasses.replace(reading, rows=2)
                 crops[k] = two_row[squat.index(k)]
+                if k in grown:
+                    readings[k] = dataclasses.replace(readings[k], corners=grown[k])
+        corners = [grown.get(k, quad) for k, quad in enumerate(corners)]
         if plausible is None:
             return readings
         return [judge(r, quad, foreign_colour(crop) if r.valid else None, plausible)
@@ -314,6 +347,28 @@ class PlatePipeline(Generic[DetT]):
         boxes = np.stack([p[0] for p in plates]).astype(np.float32)
         scores = np.asarray([p[2] for p in plates], np.float32)
         return [plates[int(k)] for k in nms(boxes, scores, self.options.dedup_iou)]
+
+
+LOWER_ROW_SHARES = (0.55, 0.8)
+"""Shares of a two-row plate's height that a detection of its lower part may cover: the lower
+row itself (110 of 220 mm, with slack), or the lower row and part of the upper one; both are
+tried."""
+
+
+def grow_up(corners: F32, share: float) -> F32:
+    """The quad of a whole two-row plate from the quad of its lower ``share`` (TL, TR, BR, BL)."""
+    tl, tr, br, bl = corners.astype(np.float32)
+    k = 1.0 / share - 1.0
+    return np.stack([tl + (tl - bl) * k, tr + (tr - br) * k, br, bl]).astype(np.float32)
+
+
+def _lower_row_like(raw: str) -> bool:
+    """Whether greedy text may be a two-row plate's lower row: 4-6 characters, no province."""
+    return 4 <= len(raw) <= 6 and raw[0] not in PROVINCES
+
+
+def _area(box: F32) -> float:
+    return max(0.0, float(box[2] - box[0])) * max(0.0, float(box[3] - box[1]))
 
 
 def plate_shaped(image: Image, opts: CloseupOptions) -> bool:
