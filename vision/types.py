@@ -142,6 +142,8 @@ class PlateReading:
             character not seen in the image, a sign's colour or shape), ``""`` otherwise;
             ``valid`` is False whenever it is set.
         rows: 1, or 2 for a two-row plate (lorries, buses: province and letter above).
+        overwritten: what the recogniser read with confidence where the grammar put the
+            province (``""`` when it read nothing there, or the province itself).
     """
 
     text: str
@@ -156,6 +158,7 @@ class PlateReading:
     evidence: F32 | None = None
     rejected: str = ""
     rows: int = 1
+    overwritten: str = ""
 
 
 def stack_same_shape(images: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:

@@ -45,6 +45,10 @@ class PlausibleOptions:
             a blur the recogniser gives little probability: 0.001-0.04 on exact reads that were
             right; a province the grammar put before Latin lettering had at most 0.00025 on the
             signs of seed 0).
+        min_overwriting_province_evidence: the least evidence a province needs where the
+            recogniser read another character with confidence (:attr:`PlateReading.overwritten`:
+            险 of a 危险品 sign became 宁 at 0.0135; a plate's blurred province read as P became
+            沪 at 0.06).
         aspect: allowed width / height of a one-row plate's quad.
         aspect_two_rows: the same for a two-row plate.
         extra_chars: how many more characters than the plate the greedy path may hold.
@@ -52,7 +56,8 @@ class PlausibleOptions:
 
     min_evidence: float = 0.1
     min_province_evidence: float = 0.0005
-    aspect: tuple[float, float] = (1.8, 7.0)
+    min_overwriting_province_evidence: float = 0.03
+    aspect: tuple[float, float] = (1.5, 7.0)
     aspect_two_rows: tuple[float, float] = (1.2, 3.2)
     extra_chars: int = 1
 
@@ -91,6 +96,10 @@ def _reason(reading: PlateReading, corners: F32 | None, foreign: str | None,
             if float(seen) < (options.min_evidence if position else options.min_province_evidence):
                 return f"character {char!r} at position {position + 1} not seen in the image " \
                        f"(evidence {float(seen):.3f})"
+    if reading.overwritten and reading.evidence is not None and reading.evidence.size \
+            and float(reading.evidence[0]) < options.min_overwriting_province_evidence:
+        return f"province {reading.text[0]!r} stands where {reading.overwritten!r} was read " \
+               f"(evidence {float(reading.evidence[0]):.3f})"
     if foreign:
         return foreign
     if corners is not None:

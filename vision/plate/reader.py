@@ -186,6 +186,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 fits the colour's templates, if that is at most ``max_corrections`` edits away.
         """
         chars = greedy(probs)
+        overwritten = ""
         raw = "".join(self.characters[c.index] for c in chars)
         text, scores, seen = self._normalised(probs, chars)
         parsed = parse_plate(text)
@@ -194,8 +195,9 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         if not fits and self.max_corrections > 0 and text:
             fixed = self._constrained(probs, allowed)
             if fixed is not None and edit_distance(text, fixed[0]) <= self.max_corrections:
-                text, scores, seen = fixed
+                text, scores, seen, path = fixed
                 parsed = parse_plate(text)
+                overwritten = self._overwritten(chars, path[0])
         score_arr = np.asarray(scores, np.float32)
         return PlateReading(
             text=parsed.text,
@@ -206,7 +208,14 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             kind=parsed.kind,
             colour=colour,
             evidence=np.asarray(seen, np.float32),
+            overwritten=overwritten,
         )
+
+    def _overwritten(self, greedy_chars: Sequence[CtcChar], province: CtcChar) -> str:
+        """What the greedy path read confidently (score >= 0.5) where the grammar put the province."""
+        return "".join(self.characters[c.index] for c in greedy_chars
+                       if c.score >= 0.5 and c.start < province.end and province.start < c.end
+                       and c.index not in self._provinces)
 
     def _normalised(self, probs: F32, chars: Sequence[CtcChar]) -> tuple[str, list[float], list[float]]:
         text: list[str] = []
@@ -220,7 +229,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         return "".join(text), scores, seen
 
     def _constrained(self, probs: F32, allowed: Sequence[Template] | None = None
-                     ) -> tuple[str, list[float], list[float]] | None:
+                     ) -> tuple[str, list[float], list[float], list[CtcChar]] | None:
         """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
         templates = self._templates.values() if allowed is None else [self._templates[t] for t in allowed]
         best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
@@ -228,7 +237,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             return None
         seen = evidence(probs, best.chars, self._alike)
         return ("".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars],
-                [float(e) for e in seen])
+                [float(e) for e in seen], best.chars)
 
     def province_probs(self, crops: Sequence[Image]) -> F32:
         """Which province each crop shows: ``(N, len(PROVINCES))`` float32, rows summing to 1.

@@ -28,7 +28,7 @@ def test_a_province_the_image_does_not_show_makes_no_plate() -> None:
     """The issue's sign: 川 put before EASTGA by the grammar, with no probability in the image."""
     out = judge(reading("川EASTGA", [1e-5, 1, 1, 1, 1, 1, 1], raw="EASTGATE"), QUAD, None, OPTIONS)
     assert not out.valid and out.kind is None
-    assert "'川' at position 1 not seen" in out.rejected
+    assert "'川' at position 1 not seen in the image" in out.rejected
     assert out.text == "川EASTGA"
 
 
@@ -95,3 +95,11 @@ def test_two_halves_of_one_plate_are_joined_and_separate_plates_are_not() -> Non
     assert len(merge_split([det(0, 120), det(130, 250)])) == 2  # two whole plates side by side
     assert len(merge_split([det(0, 70), det(200, 260)])) == 2  # far apart
     assert len(merge_split([det(0, 70), det(75, 130, 60, 100)])) == 2  # different rows
+
+
+def test_a_province_put_over_a_character_the_reader_saw_needs_more_evidence() -> None:
+    """危险品 / HAZMAT 3: 险 read with confidence became 宁 (evidence 0.0135)."""
+    sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT3"), overwritten="险")
+    assert "stands where '险' was read" in judge(sign, QUAD, None, OPTIONS).rejected
+    blurred = dataclasses.replace(reading("沪P7306挂", [0.06, 1, 1, 1, 1, 1, 1], raw="PP7306挂"), overwritten="P")
+    assert judge(blurred, QUAD, None, OPTIONS).valid
