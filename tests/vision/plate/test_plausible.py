@@ -99,7 +99,9 @@ def test_two_halves_of_one_plate_are_joined_and_separate_plates_are_not() -> Non
 
 def test_a_province_put_over_a_character_the_reader_saw_needs_more_evidence() -> None:
     """危险品 / HAZMAT 3: 险 read with confidence became 宁 (evidence 0.0135)."""
-    sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT3"), overwritten="险")
+    sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT3"),
+                               overwritten="险")
     assert "stands where '险' was read" in judge(sign, QUAD, None, OPTIONS).rejected
-    blurred = dataclasses.replace(reading("沪P7306挂", [0.06, 1, 1, 1, 1, 1, 1], raw="PP7306挂"), overwritten="P")
+    blurred = dataclasses.replace(reading("沪P7306挂", [0.06, 1, 1, 1, 1, 1, 1], raw="PP7306挂"),
+                                  overwritten="P")
     assert judge(blurred, QUAD, None, OPTIONS).valid
