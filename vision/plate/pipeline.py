@@ -20,7 +20,7 @@ import numpy as np
 from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
-from vision.plate.colour import foreign_colour
+from vision.plate.colour import foreign_colour, plate_colour
 from vision.plate.grammar import PROVINCES, normalise
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
@@ -292,7 +292,9 @@ class PlatePipeline(Generic[DetT]):
         crops = [rectify(image, quad, height=opts.height, margin_x=opts.margin_x,
                          margin_y=opts.margin_y, stretch=opts.stretch)
                  for image, quad in zip(images, corners, strict=True)]
-        squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect]
+        # Two-row plates are yellow: only yellow squat candidates are read as two rows too.
+        squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect
+                 and plate_colour(crops[k]) == "yellow"]
         two_row = [two_row_crop(images[k], corners[k], opts.height) for k in squat]
         both = self.reader.infer(crops + two_row)
         readings, upper_lower = both[:len(crops)], both[len(crops):]
