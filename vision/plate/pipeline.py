@@ -295,29 +295,20 @@ class PlatePipeline(Generic[DetT]):
         # Two-row plates are yellow: only yellow squat candidates are read as two rows too.
         squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect
                  and plate_colour(crops[k]) == "yellow"]
-        two_row = [two_row_crop(images[k], corners[k], opts.height) for k in squat]
-        both = self.reader.infer(crops + two_row)
+        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates.
+        tries = [(k, corners[k], two_row_crop(images[k], corners[k], opts.height)) for k in squat]
+        both = self.reader.infer(crops + [crop for *_, crop in tries])
         readings, upper_lower = both[:len(crops)], both[len(crops):]
-        # A two-row plate's lower row alone looks like a one-row plate without its province:
-        # read a yellow one that is no plate again with the upper row above it.
+        # A two-row plate's lower row (or its lower part) alone looks like a one-row plate
+        # without its province: read a yellow one again with the upper row above it.
         lower_only = [k for k, r in enumerate(readings)
-                      if k not in squat and r.colour == "yellow" and _lower_row_like(normalise(r.raw))]
-        grown: dict[int, F32] = {}
-        if lower_only:
-            tries = [(k, grow_up(corners[k], share)) for k in lower_only for share in LOWER_ROW_SHARES]
-            crops_up = [two_row_crop(images[k], quad, opts.height) for k, quad in tries]
-            for (k, quad), crop, reading in zip(tries, crops_up, self.reader.infer(crops_up), strict=True):
-                best = upper_lower[squat.index(k)] if k in grown else None
-                if k not in grown or (reading.valid and (best is None or not best.valid
-                                                         or reading.score > best.score)):
-                    if k in grown:
-                        at = squat.index(k)
-                        two_row[at], upper_lower[at] = crop, reading
-                    else:
-                        squat.append(k)
-                        two_row.append(crop)
-                        upper_lower.append(reading)
-                    grown[k] = quad
+                      if r.colour == "yellow" and _lower_row_like(normalise(r.raw))
+                      and not (k in squat and upper_lower[squat.index(k)].valid)]
+        grown = [(k, quad, two_row_crop(images[k], quad, opts.height))
+                 for k in lower_only for quad in (grow_up(corners[k], share) for share in LOWER_ROW_SHARES)]
+        if grown:
+            tries += grown
+            upper_lower += self.reader.infer([crop for *_, crop in grown])
         plausible = self.options.plausible
         floor = plausible.min_evidence if plausible is not None else 0.0  # re-read below this
         again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck, floor)]
@@ -331,13 +322,13 @@ class PlatePipeline(Generic[DetT]):
         seen = seen.reshape(len(again), len(VIEWS))
         for k, views, shown in zip(again, probs, seen, strict=True):
             readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
-        for k, reading in zip(squat, upper_lower, strict=True):
+        for (k, quad, crop), reading in zip(tries, upper_lower, strict=True):
             if reading.valid and (not readings[k].valid or reading.score > readings[k].score):
-                readings[k] = dataclasses.replace(reading, rows=2)
-                crops[k] = two_row[squat.index(k)]
-                if k in grown:
-                    readings[k] = dataclasses.replace(readings[k], corners=grown[k])
-        corners = [grown.get(k, quad) for k, quad in enumerate(corners)]
+                # ``corners`` set: the plate's quad grown from the detection of its lower part.
+                grown_quad = None if quad is corners[k] else quad
+                readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad)
+                crops[k] = crop
+        corners = [corners[k] if r.corners is None else r.corners for k, r in enumerate(readings)]
         if plausible is None:
             return readings
         return [judge(r, quad, foreign_colour(crop) if r.valid else None, plausible)
