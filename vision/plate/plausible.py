@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from vision.plate.grammar import normalise
+from vision.plate.grammar import PROVINCES, SUFFIXES, normalise
 from vision.types import F32, PlateReading
 
 
@@ -48,7 +48,9 @@ class PlausibleOptions:
         min_overwriting_province_evidence: the least evidence a province needs where the
             recogniser read another character with confidence (:attr:`PlateReading.overwritten`:
             险 of a 危险品 sign became 宁 at 0.0135; a plate's blurred province read as P became
-            沪 at 0.06).
+            沪 at 0.06, a 吃 read for 琼 at 0.027).
+        max_foreign_cjk: how many Chinese characters that are neither a province nor a suffix
+            (学警港澳挂) the greedy path may hold (a misread province is one; 京东快递 is three).
         aspect: allowed width / height of a one-row plate's quad.
         aspect_two_rows: the same for a two-row plate.
         extra_chars: how many more characters than the plate the greedy path may hold.
@@ -56,8 +58,9 @@ class PlausibleOptions:
 
     min_evidence: float = 0.1
     min_province_evidence: float = 0.0005
-    min_overwriting_province_evidence: float = 0.03
+    min_overwriting_province_evidence: float = 0.02
     aspect: tuple[float, float] = (1.5, 7.0)
+    max_foreign_cjk: int = 1
     aspect_two_rows: tuple[float, float] = (1.2, 3.2)
     extra_chars: int = 1
 
@@ -107,6 +110,9 @@ def _reason(reading: PlateReading, corners: F32 | None, foreign: str | None,
         aspect = quad_aspect(corners)
         if not low <= aspect <= high:
             return f"shape {aspect:.2f}:1 is not a plate's ({low:g}-{high:g}:1)"
+    foreign_cjk = [c for c in normalise(reading.raw) if not c.isascii() and c not in PROVINCES + SUFFIXES]
+    if len(foreign_cjk) > options.max_foreign_cjk:
+        return f"Chinese text {''.join(foreign_cjk)!r} read besides the plate"
     seen = len(normalise(reading.raw))
     if seen > len(reading.text) + options.extra_chars:
         return f"{seen} characters read where a plate has {len(reading.text)}"

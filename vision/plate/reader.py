@@ -212,10 +212,20 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         )
 
     def _overwritten(self, greedy_chars: Sequence[CtcChar], province: CtcChar) -> str:
-        """What the greedy path read confidently (score >= 0.5) where the grammar put the province."""
-        return "".join(self.characters[c.index] for c in greedy_chars
-                       if c.score >= 0.5 and c.start < province.end and province.start < c.end
-                       and c.index not in self._provinces)
+        """What the greedy path read confidently (score >= 0.5) where the grammar put the province.
+
+        That is a character overlapping the province's frames, or a first character that is
+        Chinese but no province (险 of a 危险品 sign).
+        """
+        out: list[str] = []
+        for k, c in enumerate(greedy_chars):
+            char = self.characters[c.index]
+            if c.score < 0.5 or c.index in self._provinces:
+                continue
+            overlaps = c.start < province.end and province.start < c.end
+            if overlaps or (k == 0 and not char.isascii()):
+                out.append(char)
+        return "".join(dict.fromkeys(out))
 
     def _normalised(self, probs: F32, chars: Sequence[CtcChar]) -> tuple[str, list[float], list[float]]:
         text: list[str] = []

@@ -99,9 +99,17 @@ def test_two_halves_of_one_plate_are_joined_and_separate_plates_are_not() -> Non
 
 def test_a_province_put_over_a_character_the_reader_saw_needs_more_evidence() -> None:
     """危险品 / HAZMAT 3: 险 read with confidence became 宁 (evidence 0.0135)."""
-    sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT3"),
+    sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT"),
                                overwritten="险")
     assert "stands where '险' was read" in judge(sign, QUAD, None, OPTIONS).rejected
     blurred = dataclasses.replace(reading("沪P7306挂", [0.06, 1, 1, 1, 1, 1, 1], raw="PP7306挂"),
                                   overwritten="P")
     assert judge(blurred, QUAD, None, OPTIONS).valid
+
+
+def test_chinese_text_besides_the_plate_makes_no_plate() -> None:
+    """京东快递 / JD EXPRESS read 京东快NHAES became 京ENHAES: two Chinese characters too many."""
+    sign = reading("京ENHAES", [0.99, 0.5, 1, 1, 1, 1, 1], raw="京东快NHAES")
+    assert "Chinese text '东快'" in judge(sign, QUAD, None, OPTIONS).rejected
+    misread_province = reading("琼DF667G", [0.5, 1, 1, 1, 1, 1, 1], raw="吃DF667G")
+    assert judge(misread_province, QUAD, None, OPTIONS).valid
