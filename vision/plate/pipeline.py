@@ -450,16 +450,28 @@ def _join(left: tuple[F32, F32, float], right: tuple[F32, F32, float], max_gap: 
     return box, corners, max(ls, rs)
 
 
-def best_of(readings: list[PlateReading], iou: float) -> list[PlateReading]:
-    """One reading per plate from several tries: valid before invalid, then the higher score."""
-    if len(readings) < 2:
-        return readings
-    ranked = sorted(readings, key=lambda r: (not r.valid, -r.score))
-    if any(r.box is None for r in ranked):
-        return ranked
-    keep = nms(np.stack([r.box for r in ranked if r.box is not None]).astype(np.float32),
-               np.linspace(1.0, 0.0, len(ranked), dtype=np.float32), iou)
-    return [ranked[int(k)] for k in keep]
+def best_of(readings: list[PlateReading], iou: float, contained: float = 0.6) -> list[PlateReading]:
+    """One reading per plate from several tries: valid before invalid, then the higher score.
+
+    A reading is dropped when its box overlaps a better one's by IoU ``iou`` or lies mostly
+    (``contained`` of its area) inside it: a part of the same plate read again.
+    """
+    if len(readings) < 2 or any(r.box is None for r in readings):
+        return sorted(readings, key=lambda r: (not r.valid, -r.score))
+    kept: list[PlateReading] = []
+    for r in sorted(readings, key=lambda r: (not r.valid, -r.score)):
+        assert r.box is not None
+        if not any(_overlap(r.box, k.box, iou, contained) for k in kept if k.box is not None):
+            kept.append(r)
+    return kept
+
+
+def _overlap(a: F32, b: F32, iou: float, contained: float) -> bool:
+    corner = np.asarray([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])], np.float32)
+    inter = _area(corner)
+    small = min(_area(a), _area(b))
+    union = _area(a) + _area(b) - inter
+    return (union > 0 and inter / union >= iou) or (small > 0 and inter / small >= contained)
 
 
 UPPER_ROW = ((0.18, 0.82), (0.03, 0.37))

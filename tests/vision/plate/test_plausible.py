@@ -9,7 +9,7 @@ import numpy as np
 from vision.plate.colour import foreign_colour
 from vision.plate.ctc import CtcChar, evidence
 from vision.plate.grammar import PROVINCES
-from vision.plate.pipeline import merge_split
+from vision.plate.pipeline import best_of, merge_split
 from vision.plate.plausible import PlausibleOptions, judge
 from vision.plate.province import with_province
 from vision.types import PlateReading
@@ -113,3 +113,11 @@ def test_chinese_text_besides_the_plate_makes_no_plate() -> None:
     assert "Chinese text '东快'" in judge(sign, QUAD, None, OPTIONS).rejected
     misread_province = reading("琼DF667G", [0.5, 1, 1, 1, 1, 1, 1], raw="吃DF667G")
     assert judge(misread_province, QUAD, None, OPTIONS).valid
+
+
+def test_a_plate_read_again_from_a_part_of_it_is_kept_once() -> None:
+    whole = dataclasses.replace(reading("青D483PP", [1.0] * 7), box=np.asarray([0, 0, 300, 100], np.float32))
+    part = dataclasses.replace(reading("青D483PL", [1.0] * 7), score=0.95,
+                               box=np.asarray([150, 10, 310, 100], np.float32))
+    other = dataclasses.replace(reading("京A12345", [1.0] * 7), box=np.asarray([400, 0, 700, 100], np.float32))
+    assert [r.text for r in best_of([part, whole, other], 0.5)] == ["青D483PP", "京A12345"]
