@@ -117,7 +117,8 @@ def test_chinese_text_besides_the_plate_makes_no_plate() -> None:
 
 def test_a_plate_read_again_from_a_part_of_it_is_kept_once() -> None:
     whole = dataclasses.replace(reading("青D483PP", [1.0] * 7), box=np.asarray([0, 0, 300, 100], np.float32))
-    part = dataclasses.replace(reading("青D483PL", [1.0] * 7), score=0.95,
+    part = dataclasses.replace(reading("青D483PL", [1.0] * 7), score=0.8,
                                box=np.asarray([150, 10, 310, 100], np.float32))
-    other = dataclasses.replace(reading("京A12345", [1.0] * 7), box=np.asarray([400, 0, 700, 100], np.float32))
+    other = dataclasses.replace(reading("京A12345", [1.0] * 7), score=0.7,
+                                box=np.asarray([400, 0, 700, 100], np.float32))
     assert [r.text for r in best_of([part, whole, other], 0.5)] == ["青D483PP", "京A12345"]
