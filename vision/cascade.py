@@ -434,6 +434,7 @@ def to_json(result: ImageRecognition, match_faces: list[Any] | None = None,
                       "score": round(float(result.vehicles.scores[i]), 4)}
                      for i in range(len(result.vehicles))],
         "plates": [{"text": p.reading.text, "valid": p.reading.valid, "kind": p.reading.kind,
+                    "rows": p.reading.rows, "rejected": p.reading.rejected or None,
                     "colour": p.reading.colour, "score": round(p.reading.score, 4),
                     "box": None if p.reading.box is None else _round(p.reading.box),
                     "corners": None if p.reading.corners is None else _round(p.reading.corners),
