@@ -7,6 +7,9 @@ detected whose box overlaps the true one by IoU >= 0.5), false plates (valid rea
 box overlaps no true plate: each photo holds exactly one, so anything else the grammar accepts
 is a false alarm) and throughput (images per second, batches of ``--batch`` images). Results
 go to ``benchmarks/results/plates.{json,md}``.
+
+The **passes** set (:mod:`benchmarks.plate_passes`, ``--passes``) scores the plate decided per
+car passing the camera, through the live path, on a tuning seed and a held-back seed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import int_list
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
@@ -162,6 +166,30 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def passes_run(count: int, seeds: list[int], threads: int) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path (one cascade for all)."""
+    from benchmarks.plate_passes import run_passes
+    from vision.cascade import Cascade
+    from vision.config import VisionSettings
+
+    cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
+    try:
+        results = [run_passes(cascade, count, seed) for seed in seeds]
+    finally:
+        cascade.close()
+    return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
+            "machine": machine_info("CPUExecutionProvider")}
+
+
+def passes_report(result: dict[str, Any]) -> str:
+    """The passes results as Markdown, with the machine."""
+    from benchmarks.plate_passes import passes_markdown
+
+    machine = result["machine"]
+    return (passes_markdown(result["results"]) + f"\nSeeds {result['seeds']} (the last held back while tuning). "
+            f"Machine: {machine['cpu']}, {machine['usable_cores']} cores, {machine['date']}.\n")
+
+
 def plates(
     count: int = typer.Option(300, "--count", min=3, help="Number of rendered plates (colours in turn)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the rendered set."),
@@ -170,12 +198,27 @@ def plates(
     out: Path | None = typer.Option(None, "--out", help="Results directory (default benchmarks/results)."),
     colour: bool = typer.Option(True, "--colour/--no-colour",
                                 help="Let the plate's colour constrain its reading (the service does)."),
+    passes: int = typer.Option(100, "--passes", min=0,
+                               help="Passes (short clips of a car approaching) per seed; 0 skips the set."),
+    passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
+                                     help="Seeds of the passes set, comma-separated (the last is held back)."),
+    only_passes: bool = typer.Option(False, "--only-passes", help="Run only the passes set."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput."""
-    result = run(count, seed, batch, threads, colour)
+    seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
+    if only_passes and not passes:
+        raise typer.BadParameter("--only-passes needs --passes >= 1", param_hint="--passes")
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    text = markdown(result)
-    (directory / "plates.md").write_text(text)
-    typer.echo(text)
+    if not only_passes:
+        result = run(count, seed, batch, threads, colour)
+        (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        text = markdown(result)
+        (directory / "plates.md").write_text(text)
+        typer.echo(text)
+    if passes:
+        found = passes_run(passes, seeds, threads)
+        (directory / "plate_passes.json").write_text(json.dumps(found, ensure_ascii=False, indent=2) + "\n")
+        report = passes_report(found)
+        (directory / "plate_passes.md").write_text(report)
+        typer.echo(report)
