@@ -48,7 +48,8 @@ def decide_pass(recognitions: list[ImageRecognition], frame_size: tuple[int, int
         sightings += [s for s in observer.observe(recognition, [], frame_size, at, wall, k)
                       if isinstance(s, VehicleSighting)]
         ballots = vehicle_ballots(recognition.plates, recognition.vehicles.xyxy, at, wall, k)
-        old += [str(d.decision.identity) for d in previous.update(recognition.vehicles, at, ballots).decisions]
+        update = previous.update(recognition.vehicles, at, ballots)
+        old += [str(d.decision.identity) for d in update.decisions]
     end = at + 10.0  # the car has gone
     sightings += [s for s in observer.close(end) if isinstance(s, VehicleSighting)]
     old += [str(d.decision.identity) for d in previous.close(end).decisions]
@@ -91,7 +92,8 @@ def score_passes(passes: list[RenderedPass], decided: list[list[VehicleSighting]
     return {
         "passes": len(passes),
         "reaching_40px": {"passes": counts["reach_passes"], "decided_exact": counts["reach_exact"],
-                          "exact": rate("reach_exact", "reach_passes"), "undecided": counts["reach_undecided"],
+                          "exact": rate("reach_exact", "reach_passes"),
+                          "undecided": counts["reach_undecided"],
                           "wrong_valid": counts["reach_wrong"], "split": counts["reach_split"]},
         "under_40px": {"passes": counts["far_passes"], "decided_exact": counts["far_exact"],
                        "undecided": counts["far_undecided"], "wrong_valid": counts["far_wrong"],
@@ -100,7 +102,8 @@ def score_passes(passes: list[RenderedPass], decided: list[list[VehicleSighting]
         "median_votes": sorted(votes)[len(votes) // 2] if votes else None,
         "per_frame_40px": {"frames": counts["frames_40"], "exact": rate("frames_40_exact", "frames_40")},
         "previous_vote": {"exact": rate("old_exact", "reach_passes"),
-                          "wrong_valid_reaching": counts["old_wrong"], "wrong_valid_under": counts["far_old_wrong"]},
+                          "wrong_valid_reaching": counts["old_wrong"],
+                          "wrong_valid_under": counts["far_old_wrong"]},
         "wrong": wrong,
     }
 
@@ -148,7 +151,8 @@ def passes_markdown(results: list[dict[str, Any]]) -> str:
               + ", ".join(f"{r['frames_per_second']} frames/s" for r in results) + ".", ""]
     for r in results:
         lines += [f"- seed {r['seed']}: {w['truth']} ({w['colour']}, up to {w['max_height_px']} px) decided "
-                  f"{w['decided']} (votes {w['votes']}, confidence {w['confidence']})" for w in r["wrong"][:20]]
+                  f"{w['decided']} (votes {w['votes']}, confidence {w['confidence']})"
+                  for w in r["wrong"][:20]]
     return "\n".join(lines) + "\n"
 
 

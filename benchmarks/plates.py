@@ -186,7 +186,8 @@ def passes_report(result: dict[str, Any]) -> str:
     from benchmarks.plate_passes import passes_markdown
 
     machine = result["machine"]
-    return (passes_markdown(result["results"]) + f"\nSeeds {result['seeds']} (the last held back while tuning). "
+    return (passes_markdown(result["results"])
+            + f"\nSeeds {result['seeds']} (the last held back while tuning). "
             f"Machine: {machine['cpu']}, {machine['usable_cores']} cores, {machine['date']}.\n")
 
 
@@ -201,7 +202,8 @@ def plates(
     passes: int = typer.Option(100, "--passes", min=0,
                                help="Passes (short clips of a car approaching) per seed; 0 skips the set."),
     passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
-                                     help="Seeds of the passes set, comma-separated (the last is held back)."),
+                                     help="Seeds of the passes set, comma-separated "
+                                          "(the last is held back)."),
     only_passes: bool = typer.Option(False, "--only-passes", help="Run only the passes set."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput."""

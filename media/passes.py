@@ -17,7 +17,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from media.plates import COLOURS, Colour, default_backgrounds, load_background, random_plate_text, render_plate
+from media.plates import (
+    COLOURS,
+    Colour,
+    default_backgrounds,
+    load_background,
+    random_plate_text,
+    render_plate,
+)
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -68,7 +75,8 @@ def _scene(background: U8, rng: np.random.Generator) -> U8:
     w, h = FRAME_SIZE
     bh, bw = background.shape[:2]
     scale = max(w / bw, h / bh) * float(rng.uniform(1.0, 1.3))
-    big = cv2.resize(background, (max(w, round(bw * scale)), max(h, round(bh * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(w, round(bw * scale)), max(h, round(bh * scale)))
+    big = cv2.resize(background, size, interpolation=cv2.INTER_AREA)
     y = int(rng.integers(0, big.shape[0] - h + 1))
     x = int(rng.integers(0, big.shape[1] - w + 1))
     return np.ascontiguousarray(big[y:y + h, x:x + w])
@@ -88,7 +96,8 @@ def _warp_plate(frame: U8, plate: U8, corners: F32) -> U8:
     matrix = cv2.getPerspectiveTransform(src, corners)
     h, w = frame.shape[:2]
     warped = cv2.warpPerspective(plate, matrix, (w, h), flags=cv2.INTER_AREA)
-    alpha = cv2.warpPerspective(np.ones((ph, pw), np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR)[..., None]
+    ones = np.ones((ph, pw), np.float32)
+    alpha = cv2.warpPerspective(ones, matrix, (w, h), flags=cv2.INTER_LINEAR)[..., None]
     out = frame.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
 
@@ -112,8 +121,10 @@ def _degrade(frame: U8, rng: np.random.Generator, blur_px: float) -> U8:
 
 def render_pass(car: U8, scene_photo: U8, background: str, rng: np.random.Generator, *, far: bool = False,
                 frames: int = 10, colour: Colour = "blue") -> RenderedPass:
-    """One pass: ``frames`` frames, the plate growing from about 20 px to about 60 px
-    (``far``: to 24-37 px, never 40)."""
+    """One pass of ``frames`` frames, the plate growing from about 20 px to about 60 px.
+
+    ``far``: the car turns off early, its plate growing to 24-37 px only (never 40).
+    """
     text = random_plate_text(colour, rng)
     plate = render_plate(text, colour)
     aspect = plate.shape[1] / plate.shape[0]
@@ -126,7 +137,8 @@ def render_pass(car: U8, scene_photo: U8, background: str, rng: np.random.Genera
         car_plate = np.array([[600 - x, y] for x, y in CAR_PLATE], np.float32)[[1, 0, 3, 2]]
     else:
         car_plate = np.array(CAR_PLATE, np.float32)
-    car = np.clip(car.astype(np.float32) * rng.uniform(0.7, 1.15, 3).astype(np.float32), 0, 255).astype(np.uint8)
+    tint = rng.uniform(0.7, 1.15, 3).astype(np.float32)
+    car = np.clip(car.astype(np.float32) * tint, 0, 255).astype(np.uint8)
     plate_centre = car_plate.mean(axis=0)
     own_width = float(car_plate[1, 0] - car_plate[0, 0])
     w, h = FRAME_SIZE
@@ -136,18 +148,20 @@ def render_pass(car: U8, scene_photo: U8, background: str, rng: np.random.Genera
     side, tilt = float(rng.uniform(-0.08, 0.08)), float(rng.uniform(-0.05, 0.05))
     out: list[U8] = []
     quads: list[F32] = []
-    for k, ph in enumerate(heights):
+    for ph in heights:
         t = (1.0 / heights[0] - 1.0 / ph) / (1.0 / heights[0] - 1.0 / end)  # 0 far .. 1 near
         if far:
             t *= 0.5
         pw = ph * aspect
         scale = pw / own_width
-        small = cv2.resize(car, (max(2, round(car.shape[1] * scale)), max(2, round(car.shape[0] * scale))),
-                           interpolation=cv2.INTER_AREA)
+        size = (max(2, round(car.shape[1] * scale)), max(2, round(car.shape[0] * scale)))
+        small = np.asarray(cv2.resize(car, size, interpolation=cv2.INTER_AREA), np.uint8)
         cx, cy = x_far + (x_near - x_far) * t, y_far + (y_near - y_far) * t
         frame = scene.copy()
         _paste(frame, small, round(cx - plate_centre[0] * scale), round(cy - plate_centre[1] * scale))
-        quad = np.array([[-pw / 2, -ph / 2], [pw / 2, -ph / 2], [pw / 2, ph / 2], [-pw / 2, ph / 2]], np.float32)
+        half_w, half_h = pw / 2, ph / 2
+        quad = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h], [-half_w, half_h]],
+                        np.float32)
         quad[[1, 2], 1] *= 1 + side
         quad[[0, 3], 1] *= 1 - side
         quad[[0, 1], 0] *= 1 + tilt
@@ -158,7 +172,6 @@ def render_pass(car: U8, scene_photo: U8, background: str, rng: np.random.Genera
         blur = float(rng.uniform(0, 0.06)) * ph  # faster in the image when nearer
         out.append(_degrade(frame, rng, blur))
         quads.append(quad)
-        del k
     sizes = tuple(float((np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2) for q in quads)
     return RenderedPass(out, text, colour, sizes, np.stack(quads), background)
 

@@ -46,7 +46,7 @@ def seen(model_store: Path) -> tuple[RenderedPass, list[ImageRecognition]]:
 
 @pytest.fixture
 def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))  # type: ignore[arg-type]
+    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))
     yield opened
     opened.close()
 
@@ -73,13 +73,14 @@ def result(car: RenderedPass, k: int, recognition: ImageRecognition) -> FrameRes
 
 
 def test_a_pass_raises_one_alarm_on_the_plate_its_frames_voted_for(
-        seen: tuple[RenderedPass, list[ImageRecognition]], make_store: StoreFactory, registry: Registry) -> None:
+        seen: tuple[RenderedPass, list[ImageRecognition]], make_store: StoreFactory,
+        registry: Registry) -> None:
     car, found = seen
     assert car.heights[0] < 25 and car.heights[-1] > 50
     registry.add_watchlist_entry("stolen car", plate=car.text, reason="test", severity="high")
     asking = CountingRegistry(registry)
     rules = RuleSet.build(parse_rules([{"type": "watchlist_vehicle"}]), {"gate": ["vehicles", "plates"]})
-    intake = Alarmist(["gate"], rules, [], make_store(), asking, started=T0)  # type: ignore[arg-type]
+    intake = Alarmist(["gate"], rules, [], make_store(), asking, started=T0)
     raised = [alarm for k, recognition in enumerate(found)
               for alarm in intake.on_result(result(car, k, recognition))]
     raised += [alarm for k in range(len(found), len(found) + 15)  # the car has gone: the track ends
