@@ -17,6 +17,7 @@ confident frames), which a single misread frame could decide.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from typing import Any
 from alarms.sightings import CameraObserver, PlateEvidence, VehicleSighting, vehicle_ballots
 from media.passes import FPS, RenderedPass, generate_passes
 from vision.cascade import Cascade, FrameTask, ImageRecognition
+from vision.plate.vote import PlateVoteConfig
 from vision.policy import RecognitionPolicy
 from vision.tracking import Tracker
 
@@ -34,10 +36,10 @@ REACHES_PX = 40.0
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def decide_pass(recognitions: list[ImageRecognition], frame_size: tuple[int, int]
-                ) -> tuple[list[VehicleSighting], list[str]]:
+def decide_pass(recognitions: list[ImageRecognition], frame_size: tuple[int, int],
+                plates: PlateVoteConfig | None = None) -> tuple[list[VehicleSighting], list[str]]:
     """The live observer's decisions over one pass, and the previous vote's (3 most confident reads)."""
-    observer = CameraObserver("pass")
+    observer = CameraObserver("pass", plates=plates)
     previous: Tracker[PlateEvidence] = Tracker()
     sightings: list[VehicleSighting] = []
     old: list[str] = []
@@ -110,23 +112,25 @@ def score_passes(passes: list[RenderedPass], decided: list[list[VehicleSighting]
 
 def run_passes(cascade: Cascade, count: int, seed: int, frames: int = 10) -> dict[str, Any]:
     """Render ``count`` passes from ``seed``, run them through the live path, score the decisions."""
-    passes = generate_passes(count, seed, frames=frames)
     policy = RecognitionPolicy.live()
+    passes: list[RenderedPass] = []
     decided: list[list[VehicleSighting]] = []
     old: list[list[str]] = []
     seen: list[list[ImageRecognition]] = []
-    start = time.perf_counter()
-    for p in passes:
+    elapsed = 0.0
+    for p in generate_passes(count, seed, frames=frames):
+        start = time.perf_counter()
         recognitions = [cascade.analyse([FrameTask(f, ("vehicles", "plates"), None)], policy)[0]
                         for f in p.frames]
         height, width = p.frames[0].shape[:2]
         found, previous = decide_pass(recognitions, (width, height))
+        elapsed += time.perf_counter() - start
         decided.append(found)
         old.append(previous)
         seen.append(recognitions)
-    elapsed = time.perf_counter() - start
+        passes.append(dataclasses.replace(p, frames=[]))  # keep the truth, not the pixels
     result = score_passes(passes, decided, old, seen)
-    n_frames = sum(len(p.frames) for p in passes)
+    n_frames = sum(len(p.heights) for p in passes)
     result.update({"seed": seed, "frames_per_pass": frames, "frames": n_frames,
                    "seconds": round(elapsed, 1), "frames_per_second": round(n_frames / elapsed, 2)})
     return result

@@ -11,6 +11,7 @@ reaches 40 px. Light motion blur, sensor noise and JPEG per frame. Everything co
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -177,8 +178,10 @@ def render_pass(car: U8, scene_photo: U8, background: str, rng: np.random.Genera
 
 
 def generate_passes(count: int, seed: int, *, far_share: float = 0.2, frames: int = 10,
-                    scenes: dict[str, U8] | None = None) -> list[RenderedPass]:
+                    scenes: dict[str, U8] | None = None) -> Iterator[RenderedPass]:
     """``count`` passes from ``seed``: colours in turn, one in ``1/far_share`` never nearing 40 px.
+
+    Rendered one at a time as they are iterated (a pass is about 28 MB of frames).
 
     Args:
         count: number of passes.
@@ -194,10 +197,8 @@ def generate_passes(count: int, seed: int, *, far_share: float = 0.2, frames: in
     car = load_background(CAR_PHOTO)
     rng = np.random.default_rng(seed)
     every = round(1 / far_share) if far_share > 0 else 0
-    out = []
     for i in range(count):
         name = names[int(rng.integers(0, len(names)))]
         far = bool(every) and i % every == every - 1
-        out.append(render_pass(car, photos[name], name, rng, far=far, frames=frames,
-                               colour=COLOURS[i % len(COLOURS)]))
-    return out
+        yield render_pass(car, photos[name], name, rng, far=far, frames=frames,
+                          colour=COLOURS[i % len(COLOURS)])

@@ -34,7 +34,7 @@ T0 = dt.datetime(2026, 6, 6, 6, 0, tzinfo=dt.UTC)
 @pytest.fixture(scope="module")
 def seen(model_store: Path) -> tuple[RenderedPass, list[ImageRecognition]]:
     """A rendered pass and what the cascade (live policy) found in each of its frames."""
-    [car] = generate_passes(1, seed=3)
+    [car] = list(generate_passes(1, seed=3))
     cascade = Cascade.from_store(VisionSettings(), store=model_store, run=("vehicles", "plates"))
     try:
         found = [cascade.analyse([FrameTask(f, ("vehicles", "plates"), None)], RecognitionPolicy.live())[0]

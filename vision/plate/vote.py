@@ -53,7 +53,10 @@ class PlateVoteConfig(BaseModel):
     full_height_px: float = Field(40.0, gt=0,
                                   description="A reading of a plate this high (score 1) weighs 1.")
     max_height_px: float = Field(60.0, gt=0, description="Heights above this weigh as this height.")
-    size_power: float = Field(2.0, ge=0, description="How fast weight falls with a smaller plate.")
+    size_power: float = Field(3.0, ge=0, description="How fast weight falls with a smaller plate.")
+    char_score_power: float = Field(0.5, ge=0,
+                                    description="How much each character's own score weighs its vote "
+                                                "(0: not at all, 1: in proportion).")
     group_distance: float = Field(2.0, ge=0,
                                   description="Most confusion-aware edit distance between two readings "
                                               "of the same plate.")
@@ -61,11 +64,11 @@ class PlateVoteConfig(BaseModel):
                            description="Readings in the winning group before the vote may decide early.")
     stable_reads: int = Field(2, ge=1, le=100,
                               description="Consecutive readings the leading text must have led.")
-    min_weight: float = Field(2.0, ge=0, description="Winning group weight before an early decision.")
-    min_confidence: float = Field(0.7, ge=0, le=1, description="Least confidence of an early decision.")
+    min_weight: float = Field(2.5, ge=0, description="Winning group weight before an early decision.")
+    min_confidence: float = Field(0.85, ge=0, le=1, description="Least confidence of an early decision.")
     final_min_weight: float = Field(0.6, ge=0,
                                     description="Least winning weight to decide when the track ends.")
-    final_min_confidence: float = Field(0.5, ge=0, le=1,
+    final_min_confidence: float = Field(0.7, ge=0, le=1,
                                         description="Least confidence to decide when the track ends.")
     max_reads: int = Field(60, ge=1, le=10_000, description="Readings kept (the heaviest).")
 
@@ -188,7 +191,7 @@ def tally(reads: Sequence[PlateRead[T]], config: PlateVoteConfig) -> tuple[Plate
     votes: list[dict[str, float]] = [{} for _ in range(length)]
     for w, r in voters:
         for p, (ch, cs) in enumerate(zip(r.text, r.char_scores, strict=True)):
-            votes[p][ch] = votes[p].get(ch, 0.0) + w * max(float(cs), 0.01)
+            votes[p][ch] = votes[p].get(ch, 0.0) + w * max(float(cs), 0.01) ** config.char_score_power
     text = _plate_from(votes, voters)
     shares = np.array([v[ch] / sum(v.values()) if sum(v.values()) > 0 else 0.0 for v, ch in zip(votes, text,
                                                                                                 strict=True)],
