@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 from collections import Counter
 from typing import Any
@@ -29,6 +30,8 @@ from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.plate.vote import PlateVoteConfig
 from vision.policy import RecognitionPolicy
 from vision.tracking import Tracker
+
+logger = logging.getLogger(__name__)
 
 REACHES_PX = 40.0
 """A pass is expected to be decided exactly when its plate reaches this height in some frame."""
@@ -129,6 +132,8 @@ def run_passes(cascade: Cascade, count: int, seed: int, frames: int = 10) -> dic
         old.append(previous)
         seen.append(recognitions)
         passes.append(dataclasses.replace(p, frames=[]))  # keep the truth, not the pixels
+        if len(passes) % 10 == 0:
+            logger.info("passes seed %d: %d/%d done (%.0f s)", seed, len(passes), count, elapsed)
     result = score_passes(passes, decided, old, seen)
     n_frames = sum(len(p.heights) for p in passes)
     result.update({"seed": seed, "frames_per_pass": frames, "frames": n_frames,
