@@ -1,7 +1,9 @@
 """The alarm intake: from the live scheduler's frames and camera health to stored, delivered alarms.
 
-Per frame (a gated one stands for the camera's last analysis): the registry matches faces and
-plates, the camera's observer tracks them and decides identities once per track, the rules turn
+Per frame (a gated one stands for the camera's last analysis): the registry matches faces, the
+camera's observer tracks faces and vehicles and decides identities once per track (a vehicle's
+plate by the vote over all its frames' readings; only that decided plate is matched against the
+registry), the rules turn
 decided sightings into drafts, the deduplicator admits or suppresses each, and the store writes
 every admitted alarm with its snapshot and outgoing messages in one transaction (the relay
 delivers them).
@@ -24,7 +26,7 @@ from alarms.care import CareSubject, LastSeen, care_alarms
 from alarms.dedup import Deduplicator
 from alarms.records import Alarm
 from alarms.rules import HealthWatch, RuleSet
-from alarms.sightings import CameraObserver, PersonSighting, Sighting
+from alarms.sightings import CameraObserver, PersonSighting, Sighting, unknown_plate
 from alarms.types import AlarmDraft
 from alarms.zones import ZoneConfig
 from registry.plates import PlateMatch
@@ -33,6 +35,7 @@ from streams.frames import Frame
 from streams.health import CameraState, HealthEvent
 from vision.cascade import ImageRecognition
 from vision.live import FrameResult
+from vision.plate.vote import PlateVoteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -156,17 +159,22 @@ class Alarmist:
             face and plate is then unknown.
         dedup: the deduplicator (a fresh one by default).
         care_interval_s: how often :meth:`tick` runs the care check.
+        plates: when a vehicle track's plate vote decides (defaults of
+            :class:`~vision.plate.vote.PlateVoteConfig`).
     """
 
     def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig],
                  store: AlarmSink, registry: SiteRegistry | None, dedup: Deduplicator | None = None,
-                 care_interval_s: float = 300.0, started: dt.datetime | None = None) -> None:
+                 care_interval_s: float = 300.0, started: dt.datetime | None = None,
+                 plates: PlateVoteConfig | None = None) -> None:
         self.rules = rules
         self.store = store
         self.registry = registry
         self.dedup = dedup or Deduplicator()
         self.health = HealthWatch(rules)
-        self.observers = {cid: CameraObserver(cid, zones) for cid in camera_ids}
+        match_plate = unknown_plate if registry is None else registry.match_plate
+        self.observers = {cid: CameraObserver(cid, zones, plates=plates, match_plate=match_plate)
+                          for cid in camera_ids}
         self.buffer = FrameBuffer()
         self.last_seen = LastSeen()
         self.care_interval_s = care_interval_s
@@ -197,23 +205,27 @@ class Alarmist:
             self._last_analysis[result.camera_id] = result.recognition
             return result.recognition
 
-    def _matches(self, recognition: ImageRecognition) -> tuple[list[FaceMatch], list[PlateMatch]]:
-        if self.registry is None:
-            return ([UNKNOWN_FACE] * len(recognition.faces),
-                    [PlateMatch(p.reading.text, "unknown") for p in recognition.plates])
-        faces, plates = registry_matches(self.registry, recognition)
-        return ([UNKNOWN_FACE if m is None else m for m in faces],
-                [PlateMatch(p.reading.text, "unknown") if m is None else m
-                 for p, m in zip(recognition.plates, plates, strict=True)])
+    def _face_matches(self, recognition: ImageRecognition) -> list[FaceMatch]:
+        """The registry's answer per face (plates are matched once per track, when decided)."""
+        faces = recognition.faces
+        if self.registry is None or not faces:
+            return [UNKNOWN_FACE] * len(faces)
+        found: list[FaceMatch] = [UNKNOWN_FACE] * len(faces)
+        vectors = {i: f.embedding for i, f in enumerate(faces) if f.embedding is not None}
+        if vectors:
+            for i, match in zip(vectors, self.registry.match_faces(np.stack(list(vectors.values()))),
+                                strict=True):
+                found[i] = match
+        return found
 
     def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Alarm]:
         """Feed one analysed frame; returns the alarms it raised."""
-        face_matches, plate_matches = self._matches(recognition)
+        face_matches = self._face_matches(recognition)
         wall = wall_time(frame)
         with self._lock:
             self.buffer.put(frame.camera_id, frame.seq, frame.image)
             sightings = self.observers[frame.camera_id].observe(
-                recognition, face_matches, plate_matches, (frame.width, frame.height),
+                recognition, face_matches, (frame.width, frame.height),
                 at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq)
             return self._sightings(sightings, wall)
 

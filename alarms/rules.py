@@ -363,9 +363,12 @@ def visitor_vehicle(rule: VisitorExpiredRule, s: VehicleSighting) -> _Hit | None
 
 def _draft(rule: SightingRule, kind: AlarmType, s: Sighting, zone: str | None, hit: _Hit) -> AlarmDraft:
     scope = {"camera": s.camera_id, "zone": zone or s.camera_id, "site": "site"}[rule.dedup_scope]
+    details = {**hit.details, "trigger": s.trigger}
+    if isinstance(s, VehicleSighting):  # the plate was decided by a vote over the track's frames
+        details.update(plate_votes=s.votes, plate_confidence=round(s.share, 3))
     return AlarmDraft(kind, rule.severity, rule.id, s.camera_id, zone, s.occurred_at, hit.subject,
                       dedup_key(rule.id, hit.subject, scope), rule.cooldown_s, hit.similarity, hit.plate_text,
-                      {**hit.details, "trigger": s.trigger})
+                      details)
 
 
 def event_time(event: HealthEvent) -> dt.datetime:

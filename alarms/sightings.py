@@ -8,8 +8,13 @@ come :class:`PersonSighting` / :class:`VehicleSighting` values, which the rules 
   track has been in so far;
 * ``trigger="zone_entry"``: a track already decided entered one more zone (once per zone).
 
+A vehicle's plate is decided once per track by :class:`vision.plate.vote.PlateVote` over the
+readings of all its frames (grouped by similarity, voted character by character, larger and more
+confident plates weighing more); only the decided text is matched against the registry (the
+``match_plate`` given to the observer), and that match is what the rules see.
+
 Pure: frame times are passed in (``at`` monotonic seconds for tracking, ``wall`` an aware datetime
-for alarms); no clock, no threads, no I/O.
+for alarms); no clock, no threads, no I/O besides the caller's ``match_plate``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from alarms.zones import ZoneConfig, zones_containing
 from registry.plates import PlateMatch
 from registry.types import FaceMatch, Owner
 from vision.cascade import ImageRecognition, PlateFinding
-from vision.tracking import Ballot, Decision, Track, Tracker, TrackerConfig, faces_to_detections
+from vision.plate.rectify import plate_size
+from vision.plate.vote import PlateRead, PlateVote, PlateVoteConfig
+from vision.tracking import Ballot, Decision, Track, Tracker, TrackerConfig, Vote, faces_to_detections
 from vision.types import F32, Detections, PlateReading
 
 Trigger = Literal["decision", "zone_entry"]
@@ -43,12 +50,24 @@ class FaceEvidence:
 
 @dataclass(frozen=True, slots=True)
 class PlateEvidence:
-    """One plate observation on a vehicle: the reading, the registry's answer, when it was seen."""
+    """A plate observation on a vehicle, or the plate decided for its track.
+
+    Attributes:
+        reading: the frame's reading; for a decision, the decided plate (its ``score`` the
+            vote's confidence, its ``char_scores`` each character's share of the vote).
+        match: the registry's answer for ``reading.text`` (decisions only; ``None`` per frame).
+        seen_at: when the frame (the decision's best one) was seen.
+        frame_ref: the caller's handle on that frame.
+        votes: frames whose readings voted (1 for a single frame).
+        agreeing: of those, the readings of the decided plate's group.
+    """
 
     reading: PlateReading
-    match: PlateMatch
+    match: PlateMatch | None
     seen_at: dt.datetime
     frame_ref: object = None
+    votes: int = 1
+    agreeing: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +118,8 @@ class VehicleSighting:
     share: float = 1.0
     trigger: Trigger = "decision"
     frame_ref: object = None
+    votes: int = 1
+    """Frames whose plate readings voted for the decision."""
 
 
 Sighting = PersonSighting | VehicleSighting
@@ -117,19 +138,70 @@ def face_ballot(face_score: float, quality: float | None, match: FaceMatch, at: 
     return Ballot(owner_key(match), weight, at, FaceEvidence(match, seen_at, frame_ref), box)
 
 
-def plate_ballot(finding: PlateFinding, match: PlateMatch, at: float, seen_at: dt.datetime,
-                 box: F32, frame_ref: object = None) -> Ballot[PlateEvidence] | None:
+def plate_ballot(finding: PlateFinding, at: float, seen_at: dt.datetime, box: F32,
+                 frame_ref: object = None) -> Ballot[PlateEvidence] | None:
     """A plate reading's ballot for its vehicle; ``None`` for text that is not a valid plate.
 
-    The identity is the registered plate matched (exact or near), else the read text; the weight
-    is the reading's confidence.
+    The identity is the read text, the weight the reading's confidence (the plate vote weighs
+    it again by the plate's size).
     """
     reading = finding.reading
     if not reading.valid:
         return None
-    identity = match.plate if match.status != "unknown" and match.plate else reading.text
-    evidence = PlateEvidence(reading, match, seen_at, frame_ref)
-    return Ballot(identity, max(0.0, reading.score), at, evidence, box)
+    evidence = PlateEvidence(reading, None, seen_at, frame_ref)
+    return Ballot(reading.text, max(0.0, reading.score), at, evidence, box)
+
+
+def reading_height(reading: PlateReading) -> float | None:
+    """The plate's height in pixels: from its corners, else its box (``None`` when neither is known)."""
+    if reading.corners is not None:
+        return plate_size(reading.corners)[1]
+    if reading.box is not None:
+        return float(reading.box[3] - reading.box[1])
+    return None
+
+
+def unknown_plate(text: str) -> PlateMatch:
+    """The registry's answer when there is no registry."""
+    return PlateMatch(text, "unknown")
+
+
+class TrackPlateVote:
+    """A vehicle track's vote (:class:`vision.tracking.Vote`): one plate per pass.
+
+    Each ballot's reading goes into a :class:`~vision.plate.vote.PlateVote`; the decision is the
+    voted plate, matched once against the registry (``match_plate``), as a
+    :class:`~vision.tracking.Decision` whose best ballot carries the decided reading and match.
+    """
+
+    def __init__(self, config: PlateVoteConfig | None = None,
+                 match_plate: Callable[[str], PlateMatch] = unknown_plate) -> None:
+        self.vote: PlateVote[Ballot[PlateEvidence]] = PlateVote(config)
+        self.match_plate = match_plate
+
+    @property
+    def ballots(self) -> tuple[Ballot[PlateEvidence], ...]:
+        return tuple(sorted((r.evidence for r in self.vote.reads), key=lambda b: -b.weight))
+
+    def add(self, ballot: Ballot[PlateEvidence]) -> None:
+        reading = ballot.evidence.reading
+        self.vote.add(PlateRead(reading.text, reading.char_scores, reading.score, reading_height(reading),
+                                ballot.at, ballot))
+
+    def poll(self, final: bool = False) -> Decision[PlateEvidence] | None:
+        decided = self.vote.poll(final)
+        if decided is None:
+            return None
+        t = decided.tally
+        ballot = decided.best.evidence
+        seen = ballot.evidence
+        reading = PlateReading(t.text, t.text, t.confidence, t.char_shares, True, t.kind,
+                               seen.reading.corners, seen.reading.box, seen.reading.colour)
+        evidence = PlateEvidence(reading, self.match_plate(t.text), seen.seen_at, seen.frame_ref, t.votes,
+                                 t.agreeing)
+        best = Ballot(t.text, ballot.weight, ballot.at, evidence, ballot.box)
+        groups: dict[str | None, float] = {text: weight for text, weight in t.groups.items()}
+        return Decision(t.text, t.confidence, t.votes, best, groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +222,11 @@ class _Follow(Generic[T]):
     """One tracker plus the zones each of its tracks has visited and its decision."""
 
     def __init__(self, camera_id: str, zones: tuple[ZoneConfig, ...], config: TrackerConfig | None,
-                 make: Callable[[int, Decision[T], frozenset[str], _Entry | None], Sighting]) -> None:
+                 make: Callable[[int, Decision[T], frozenset[str], _Entry | None], Sighting],
+                 vote: Callable[[], Vote[T]] | None = None) -> None:
         self.camera_id = camera_id
         self.zones = zones
-        self.tracker: Tracker[T] = Tracker(config)
+        self.tracker: Tracker[T] = Tracker(config, vote)
         self.make = make
         self.state: dict[int, _TrackZones[T]] = {}
 
@@ -197,29 +270,31 @@ class CameraObserver:
     """Tracks faces and vehicles of one camera and reports decided sightings."""
 
     def __init__(self, camera_id: str, zones: Sequence[ZoneConfig] = (),
-                 faces: TrackerConfig | None = None, vehicles: TrackerConfig | None = None) -> None:
+                 faces: TrackerConfig | None = None, vehicles: TrackerConfig | None = None,
+                 plates: PlateVoteConfig | None = None,
+                 match_plate: Callable[[str], PlateMatch] = unknown_plate) -> None:
         self.camera_id = camera_id
         mine = tuple(z for z in zones if z.camera == camera_id)
         self.faces: _Follow[FaceEvidence] = _Follow(camera_id, mine, faces, self._person)
-        self.vehicles: _Follow[PlateEvidence] = _Follow(camera_id, mine, vehicles, self._vehicle)
+        self.vehicles: _Follow[PlateEvidence] = _Follow(camera_id, mine, vehicles, self._vehicle,
+                                                        lambda: TrackPlateVote(plates, match_plate))
 
     def observe(self, recognition: ImageRecognition, face_matches: Sequence[FaceMatch],
-                plate_matches: Sequence[PlateMatch], frame_size: tuple[int, int], at: float,
-                wall: dt.datetime, frame_ref: object = None) -> list[Sighting]:
+                frame_size: tuple[int, int], at: float, wall: dt.datetime,
+                frame_ref: object = None) -> list[Sighting]:
         """Feed one frame; returns the sightings it completed.
 
         Args:
             recognition: what the cascade found in the frame.
             face_matches: the registry's answer per ``recognition.faces`` (same order and length).
-            plate_matches: the registry's answer per ``recognition.plates`` (same order and length).
             frame_size: ``(width, height)`` of the analysed image, pixels.
             at: frame time, seconds (monotonic, non-decreasing).
             wall: frame time, timezone-aware.
             frame_ref: any handle on this frame (a sequence number, a buffer key); sightings
                 hand back the one of their best observation, for the snapshot.
         """
-        if len(face_matches) != len(recognition.faces) or len(plate_matches) != len(recognition.plates):
-            raise ValueError("one registry match per face and per plate is needed")
+        if len(face_matches) != len(recognition.faces):
+            raise ValueError("one registry match per face is needed")
         if wall.tzinfo is None:
             raise ValueError("wall must be timezone-aware")
         faces = recognition.faces
@@ -227,8 +302,7 @@ class CameraObserver:
             face_ballot(f.score, f.quality, m, at, wall, f.box, frame_ref)
             for f, m in zip(faces, face_matches, strict=True)]
         vehicles = recognition.vehicles
-        plate_votes = vehicle_ballots(recognition.plates, plate_matches, vehicles.xyxy, at, wall,
-                                      frame_ref)
+        plate_votes = vehicle_ballots(recognition.plates, vehicles.xyxy, at, wall, frame_ref)
         entry = _Entry(wall, frame_ref)
         return (self.faces.update(faces_to_detections(faces), face_votes, frame_size, at, entry)
                 + self.vehicles.update(vehicles, plate_votes, frame_size, at, entry))
@@ -248,8 +322,9 @@ class CameraObserver:
                  entry: _Entry | None) -> VehicleSighting:
         ev = decision.best.evidence
         at, ref, trigger = _when(ev.seen_at, ev.frame_ref, entry)
-        return VehicleSighting(self.camera_id, track_id, at, _box(decision), zones, ev.reading, ev.match,
-                               decision.share, trigger, ref)
+        match = ev.match if ev.match is not None else unknown_plate(ev.reading.text)
+        return VehicleSighting(self.camera_id, track_id, at, _box(decision), zones, ev.reading, match,
+                               decision.share, trigger, ref, ev.votes)
 
 
 def _when(seen_at: dt.datetime, frame_ref: object,
@@ -264,16 +339,16 @@ def _box(decision: Decision[FaceEvidence] | Decision[PlateEvidence]) -> F32:
     return decision.best.box if decision.best.box is not None else np.zeros(4, np.float32)
 
 
-def vehicle_ballots(plates: Sequence[PlateFinding], matches: Sequence[PlateMatch], boxes: F32, at: float,
-                    wall: dt.datetime, frame_ref: object = None) -> list[Ballot[PlateEvidence] | None]:
+def vehicle_ballots(plates: Sequence[PlateFinding], boxes: F32, at: float, wall: dt.datetime,
+                    frame_ref: object = None) -> list[Ballot[PlateEvidence] | None]:
     """One ballot per vehicle row: its most confident valid plate (``None`` without one)."""
     vehicles = boxes.shape[0]
     out: list[Ballot[PlateEvidence] | None] = [None] * vehicles
-    for finding, match in zip(plates, matches, strict=True):
+    for finding in plates:
         i = finding.vehicle
         if i is None or not 0 <= i < vehicles:
             continue
-        ballot = plate_ballot(finding, match, at, wall, boxes[i], frame_ref)
+        ballot = plate_ballot(finding, at, wall, boxes[i], frame_ref)
         current = out[i]
         if ballot is not None and (current is None or ballot.weight > current.weight):
             out[i] = ballot

@@ -26,7 +26,7 @@ app = typer.Typer(help="Throughput and latency benchmarks; results go to benchma
 # --quick: under two minutes on a 2-core machine, results under benchmarks/results/quick/.
 app.command("models")(with_quick(bench_models, batches="1,2,4", seconds=0.2))
 app.command("faces")(with_quick(bench_faces, rounds=3))
-app.command("plates")(with_quick(plates, count=30))
+app.command("plates")(with_quick(plates, count=30, set_count=10, passes=3))
 app.command("streams")(with_quick(streams_command, seconds=2.0))
 app.command("search")(with_quick(search, sizes="10000", queries=50, nprobe="16"))
 app.command("delivery")(with_quick(delivery, count=500, relays="1"))

@@ -7,6 +7,9 @@ detected whose box overlaps the true one by IoU >= 0.5), false plates (valid rea
 box overlaps no true plate: each photo holds exactly one, so anything else the grammar accepts
 is a false alarm) and throughput (images per second, batches of ``--batch`` images). Results
 go to ``benchmarks/results/plates.{json,md}``.
+
+The **passes** set (:mod:`benchmarks.plate_passes`, ``--passes``) scores the plate decided per
+car passing the camera, through the live path, on a tuning seed and a held-back seed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import typer
 
 from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.options import int_list
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
@@ -182,6 +186,31 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def passes_run(count: int, seeds: list[int], threads: int) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path (one cascade for all)."""
+    from benchmarks.plate_passes import run_passes
+    from vision.cascade import Cascade
+    from vision.config import VisionSettings
+
+    cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
+    try:
+        results = [run_passes(cascade, count, seed) for seed in seeds]
+    finally:
+        cascade.close()
+    return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
+            "machine": machine_info("CPUExecutionProvider")}
+
+
+def passes_report(result: dict[str, Any]) -> str:
+    """The passes results as Markdown, with the machine."""
+    from benchmarks.plate_passes import passes_markdown
+
+    machine = result["machine"]
+    return (passes_markdown(result["results"])
+            + f"\nSeeds {result['seeds']} (the last held back while tuning). "
+            f"Machine: {machine['cpu']}, {machine['usable_cores']} cores, {machine['date']}.\n")
+
+
 def plates(
     count: int = typer.Option(300, "--count", min=3, help="Number of rendered plates (colours in turn)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the rendered set."),
@@ -191,22 +220,30 @@ def plates(
     colour: bool = typer.Option(True, "--colour/--no-colour",
                                 help="Let the plate's colour constrain its reading (the service does)."),
     sets: str = typer.Option("rendered", "--sets",
-                             help=f"Comma-separated sets to run: {', '.join(SETS)} (single images)."),
-    set_count: int = typer.Option(240, "--set-count", min=3, help="Images per set other than rendered."),
+                             help=f"Comma-separated sets to run: {', '.join(SETS)}, passes."),
+    set_count: int = typer.Option(240, "--set-count", min=3,
+                                  help="Images per single-image set other than rendered."),
     held_back: int | None = typer.Option(None, "--held-back-seed",
-                                         help="Also run the sets other than rendered on this seed "
-                                              "(never looked at while tuning)."),
+                                         help="Also run the single-image sets other than rendered on this "
+                                              "seed (never looked at while tuning)."),
+    passes: int = typer.Option(100, "--passes", min=1,
+                               help="Passes (clips of a car approaching) per seed, with --sets passes."),
+    passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
+                                     help="Seeds of the passes, comma-separated (the last is held back)."),
+    only_passes: bool = typer.Option(False, "--only-passes", help="Same as --sets passes."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput.
 
-    With ``--sets``, also close-up crops (exact reads), two-row plates (exact reads) and a
-    negative set of signs and lettering that are not plates (false plates per image).
+    With ``--sets``, also close-up crops (exact reads), two-row plates (exact reads), a negative
+    set of signs and lettering that are not plates (false plates per image), and passes: the plate
+    decided per car approaching the camera through the live path's vote.
     """
-    chosen = [s.strip() for s in sets.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in SETS]
+    chosen = ["passes"] if only_passes else [s.strip() for s in sets.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in (*SETS, "passes")]
     if unknown or not chosen:
-        raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}",
+        raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}, passes",
                                  param_hint="--sets")
+    seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
     if "rendered" in chosen:
@@ -216,7 +253,7 @@ def plates(
         (directory / "plates.md").write_text(text)
         write_charts(result, directory / "plates")
         typer.echo(text)
-    others = [s for s in chosen if s != "rendered"]
+    others = [s for s in chosen if s not in ("rendered", "passes")]
     if others:
         results = run_sets(others, set_count, [seed] if held_back is None else [seed, held_back],
                            batch, threads, colour)
@@ -224,6 +261,12 @@ def plates(
         text = set_markdown(results["sets"])
         (directory / "plates-sets.md").write_text(text)
         typer.echo(text)
+    if "passes" in chosen:
+        found = passes_run(passes, seeds, threads)
+        (directory / "plate_passes.json").write_text(json.dumps(found, ensure_ascii=False, indent=2) + "\n")
+        report = passes_report(found)
+        (directory / "plate_passes.md").write_text(report)
+        typer.echo(report)
 
 
 # --- Sets of issue 12 (negatives, close-up crops, two-row plates): read from single images. ---

@@ -25,9 +25,9 @@ strings chosen by the caller (an owner key, a plate text), evidence is any objec
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -108,6 +108,23 @@ class Decision(Generic[T]):
     votes: int
     best: Ballot[T]
     tally: dict[str | None, float]
+
+
+class Vote(Protocol[T]):
+    """What a track's vote does (:class:`IdentityVote`; the plate vote of ``alarms.sightings``)."""
+
+    @property
+    def ballots(self) -> tuple[Ballot[T], ...]:
+        """The ballots kept, heaviest first."""
+        ...
+
+    def add(self, ballot: Ballot[T]) -> None:
+        """Record one observation."""
+        ...
+
+    def poll(self, final: bool = False) -> Decision[T] | None:
+        """The decision, the first time it can be made; ``final``: the track ended."""
+        ...
 
 
 class IdentityVote(Generic[T]):
@@ -193,7 +210,7 @@ class Track(Generic[T]):
     score: float
     first_seen: float
     last_seen: float
-    vote: IdentityVote[T]
+    vote: Vote[T]
     hits: int = 1
     missed: int = 0
     confirmed: bool = False
@@ -292,10 +309,18 @@ def faces_to_detections(faces: Sequence[Face]) -> Detections:
 
 
 class Tracker(Generic[T]):
-    """Tracks of one camera and one object kind; feed frames in time order."""
+    """Tracks of one camera and one object kind; feed frames in time order.
 
-    def __init__(self, config: TrackerConfig | None = None) -> None:
+    Args:
+        config: thresholds.
+        vote: makes each new track's vote; default an :class:`IdentityVote` of
+            ``config.votes_needed`` and ``config.min_vote_weight``.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None,
+                 vote: Callable[[], Vote[T]] | None = None) -> None:
         self.config = config or TrackerConfig()
+        self._make_vote = vote
         self._tracks: list[Track[T]] = []
         self._next_id = 1
         self._last_at: float | None = None
@@ -379,7 +404,8 @@ class Tracker(Generic[T]):
         return [int(r) for r in high if int(r) not in matched]
 
     def _birth(self, detections: Detections, row: int, at: float) -> Track[T]:
-        vote: IdentityVote[T] = IdentityVote(self.config.votes_needed, self.config.min_vote_weight)
+        vote: Vote[T] = (self._make_vote() if self._make_vote is not None
+                         else IdentityVote(self.config.votes_needed, self.config.min_vote_weight))
         track = Track(self._next_id, detections.xyxy[row].astype(np.float32), float(detections.scores[row]),
                       at, at, vote, confirmed=self.config.min_hits <= 1)
         self._next_id += 1

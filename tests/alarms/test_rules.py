@@ -370,10 +370,10 @@ def frames_of_walk(match: FaceMatch, n: int = 10, camera: str = "lobby", y: floa
     out: list[Sighting] = []
     for i in range(n):
         rec = ImageRecognition(faces=[face(50 + 15 * i, y)])
-        out += observer.observe(rec, [match], [], (1000, 600), i * 0.2, start + dt.timedelta(seconds=i * 0.2),
+        out += observer.observe(rec, [match], (1000, 600), i * 0.2, start + dt.timedelta(seconds=i * 0.2),
                                 frame_ref=i)
     for i in range(n, n + 15):  # walked out of view
-        out += observer.observe(ImageRecognition(), [], [], (1000, 600), i * 0.2,
+        out += observer.observe(ImageRecognition(), [], (1000, 600), i * 0.2,
                                 start + dt.timedelta(seconds=i * 0.2))
     return observer, out
 
@@ -399,7 +399,7 @@ def test_stranger_entering_restricted_zone_after_decision() -> None:
     for i in range(12):
         y = 50 + 30 * i  # feet cross y = 300 (0.5 of 600) after a few frames
         rec = ImageRecognition(faces=[face(300, y)])
-        for s in observer.observe(rec, [STRANGER], [], (1000, 600), i * 0.2, DAY + dt.timedelta(seconds=i),
+        for s in observer.observe(rec, [STRANGER], (1000, 600), i * 0.2, DAY + dt.timedelta(seconds=i),
                                   frame_ref=i):
             drafts += ruleset.evaluate(s)
     assert kinds(drafts) == [("unknown_person", "critical", "pool")]
@@ -408,32 +408,40 @@ def test_stranger_entering_restricted_zone_after_decision() -> None:
 
 
 def test_vehicle_track_votes_on_plates() -> None:
-    observer = CameraObserver("gate")
+    asked: list[str] = []
+
+    def match_plate(text: str) -> PlateMatch:
+        asked.append(text)
+        return plate_match("exact", 1.0, PLATE_WATCH)
+
+    observer = CameraObserver("gate", match_plate=match_plate)
     ruleset = rules(None)
     drafts: list[AlarmDraft] = []
     for i in range(8):
         car = Detections.build([[100 + 10 * i, 200, 400 + 10 * i, 450]], [0.9], [2])
-        plate = PlateFinding(reading(), 0)
+        # One frame misreads the last character; the vote over the track's frames overrules it.
+        plate = PlateFinding(reading("京A12346" if i == 1 else "京A12345"), 0)
         rec = ImageRecognition(vehicles=car, plates=[plate])
-        for s in observer.observe(rec, [], [plate_match("exact", 1.0, PLATE_WATCH)], (1280, 720), i * 0.2,
-                                  DAY + dt.timedelta(seconds=i * 0.2)):
+        for s in observer.observe(rec, [], (1280, 720), i * 0.2, DAY + dt.timedelta(seconds=i * 0.2)):
             drafts += ruleset.evaluate(s)
     assert kinds(drafts) == [("watchlist_vehicle", "critical", None)]
     assert drafts[0].plate_text == "京A12345"
+    assert asked == ["京A12345"]  # only the decided plate is matched, once
+    assert drafts[0].details["plate_votes"] >= 3 and 0 < drafts[0].details["plate_confidence"] <= 1
 
 
 def test_observer_rejects_misaligned_matches() -> None:
     observer = CameraObserver("lobby")
     with pytest.raises(ValueError, match="one registry match"):
-        observer.observe(ImageRecognition(faces=[face(0)]), [], [], (1000, 600), 0.0, DAY)
+        observer.observe(ImageRecognition(faces=[face(0)]), [], (1000, 600), 0.0, DAY)
     with pytest.raises(ValueError, match="timezone-aware"):
-        observer.observe(ImageRecognition(), [], [], (1000, 600), 0.0, dt.datetime(2025, 6, 6))
+        observer.observe(ImageRecognition(), [], (1000, 600), 0.0, dt.datetime(2025, 6, 6))
 
 
 def test_observer_close_decides_short_tracks() -> None:
     observer = CameraObserver("lobby")
     for i in range(2):  # fewer observations than votes_needed (3)
         rec = ImageRecognition(faces=[face(50 + 10 * i)])
-        observer.observe(rec, [RESIDENT], [], (1000, 600), i * 0.2, DAY)
+        observer.observe(rec, [RESIDENT], (1000, 600), i * 0.2, DAY)
     [sighting] = observer.close(1.0)
     assert isinstance(sighting, PersonSighting) and sighting.owner == Owner("resident", "r1")
