@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.api import bench_api
 from benchmarks.console import console
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
@@ -30,3 +31,4 @@ app.command("delivery")(delivery)
 app.command("pipeline")(pipeline)
 app.command("media")(media_command)
 app.command("console")(console)
+app.command("api")(bench_api)
