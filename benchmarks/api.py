@@ -356,13 +356,10 @@ def bench_api(
     rate: float = typer.Option(5.0, min=0.1, max=200, help="Alarms stored per second during the feed part."),
     database_url: str | None = typer.Option(
         None, help="Run on this database instead of a fresh SQLite file (its alarm tables are emptied)."),
-    quick: bool = typer.Option(False, "--quick", help="A small run: 5,000 alarms, 10 clients, 5 s, 10 subscribers."),
     output: Path | None = typer.Option(None, help="Folder for api.json and api.md (default benchmarks/results)."),
 ) -> None:
     """Alarm list latency under concurrent clients, and live feed latency to many subscribers."""
     logging.getLogger("alarms").setLevel(logging.WARNING)  # one INFO line per stored alarm
-    if quick:
-        alarms, clients, duration, subscribers = 5000, 10, 5.0, 10
     with tempfile.TemporaryDirectory(prefix="ew-bench-api-") as tmp:
         result = run(database_url, alarms, clients, duration, subscribers, rate, Path(tmp), typer.echo)
     write(result, output or results_dir())

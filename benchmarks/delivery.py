@@ -28,6 +28,7 @@ from alarms.schema import OUTBOX
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from alarms.webhooks import WebhookSink
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import int_list
 
@@ -242,6 +243,7 @@ def _write(results: list[DeliveryResultRow]) -> None:
         "Receiver: asyncio HTTP/1.1 on 127.0.0.1, same machine.\n\n"
         f"{_markdown(results)}\n"
     )
+    write_charts(payload, results_dir() / "delivery")
 
 
 def _markdown(results: list[DeliveryResultRow]) -> str:

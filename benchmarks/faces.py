@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from media.images import read_image
 from models.fetch import ModelError, require, sha256_file
@@ -278,7 +279,8 @@ def bench_faces(
         median = statistics.median(samples)
         rows[name] = {"faces": faces[name], "round_ms_median": round(median * 1000, 2),
                       "round_ms_min": round(min(samples) * 1000, 2),
-                      "faces_per_s": round(faces[name] / median, 2)}
+                      "faces_per_s": round(faces[name] / median, 2),
+                      "round_ms": [round(s * 1000, 2) for s in samples]}
     if "insightface" in rows:
         for row in rows.values():
             row["speedup_vs_insightface"] = round(row["faces_per_s"] / rows["insightface"]["faces_per_s"], 3)
@@ -302,4 +304,5 @@ def bench_faces(
     stem = out or results_dir() / "faces-cpu"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
     stem.with_suffix(".md").write_text(markdown(result))
+    write_charts(result, stem)
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

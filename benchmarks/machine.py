@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,23 @@ def machine_info(provider: str | None = None) -> dict[str, Any]:
 
 
 def results_dir() -> Path:
-    """``benchmarks/results/`` in the checkout (created if missing)."""
+    """``benchmarks/results/`` in the checkout (created if missing), or the :func:`results_in` folder."""
+    if _results_override:
+        return _results_override[-1]
     path = Path(__file__).resolve().parent / "results"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_results_override: list[Path] = []
+
+
+@contextlib.contextmanager
+def results_in(path: Path) -> Iterator[Path]:
+    """Within the block, :func:`results_dir` is ``path`` (``--quick`` runs write to ``results/quick``)."""
+    path.mkdir(parents=True, exist_ok=True)
+    _results_override.append(path)
+    try:
+        yield path
+    finally:
+        _results_override.pop()

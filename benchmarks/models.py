@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
 from media.images import read_image
@@ -249,6 +250,7 @@ def bench_models(
     stem = out or results_dir() / f"models-{used_provider.removesuffix('ExecutionProvider').lower()}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
     stem.with_suffix(".md").write_text(markdown(result))
+    write_charts(result, stem)
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
     if write_defaults_:
         write_defaults(used_provider, {name: r["best_batch"] for name, r in models.items()})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -26,11 +27,13 @@ import av
 import psutil
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
+from streams.testing.server import gstreamer_missing
 from vision.cascade import Cascade, FrameTask
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
@@ -146,6 +149,7 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         "latency_ms_p50": _round(percentile(latencies, 50)),
         "latency_ms_p99": _round(percentile(latencies, 99)),
         "latency_ms_max": _round(max(latencies) if latencies else None),
+        "latency_ms_percentiles": [_round(percentile(latencies, p)) for p in range(101)] if latencies else [],
         "cpu_percent_of_one_core": round(100 * cpu, 1),
         "cpu_pressure_before": pressure_before, "cpu_pressure_after": pressure_after,
         "batches": batches, "per_camera": per_camera,
@@ -225,12 +229,32 @@ def pipeline(
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
                                  "(vision/batch_defaults.toml); 'one': every model at batch 1."),
-    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline)."),
+    out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline, or "
+                             "capacity with --find-capacity)."),
+    find_capacity: bool = typer.Option(False, "--find-capacity",
+                                       help="Search the largest camera count (RTSP cameras, mixed "
+                                       "content) that meets --max-drop and --max-p99-ms; --seconds "
+                                       "is each trial's length."),
+    start: int = typer.Option(2, min=1, help="--find-capacity: first camera count tried (then doubled)."),
+    max_cameras: int = typer.Option(64, min=1, max=512, help="--find-capacity: largest camera count tried."),
+    max_drop: float = typer.Option(1.0, min=0.0, max=100.0,
+                                   help="--find-capacity: a trial passes below this % of dropped frames."),
+    max_p99_ms: float = typer.Option(1000.0, min=1.0,
+                                     help="--find-capacity: ... and below this p99 capture -> result."),
+    confirm: int = typer.Option(1, min=0, max=5, help="--find-capacity: reruns of the largest pass "
+                                "(a lucky pass near the edge is demoted)."),
+    raw_seconds: float = typer.Option(5.0, min=0.5, help="--find-capacity: seconds timing YOLO11n batch 1."),
 ) -> None:
-    """Many 720p25 cameras through the live pipeline vs the sequential baseline."""
+    """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
+    if find_capacity:
+        _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
+                       detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
+                       workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
+                       gating=gating, raw_seconds=raw_seconds, out=out)
+        return
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
@@ -260,4 +284,41 @@ def pipeline(
     stem = out or results_dir() / "pipeline"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(markdown(result))
+    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    write_charts(result, stem)
+
+
+def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
+                   max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
+                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None) -> None:
+    from benchmarks import capacity
+
+    logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
+    if start > maximum:
+        raise typer.BadParameter(f"{start} is above --max-cameras {maximum}", param_hint="--start")
+    missing = gstreamer_missing()
+    if missing:
+        typer.echo(f"--find-capacity serves its cameras from the local RTSP server: {missing}", err=True)
+        raise typer.Exit(1)
+    found = capacity.run_capacity(
+        start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
+        max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
+        max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
+        progress=typer.echo)
+    command = ("estatewatch bench pipeline --find-capacity"
+               f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
+               f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
+               f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
+               f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}")
+    machine = {**machine_info("CPUExecutionProvider"),
+               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+    result = {"benchmark": "capacity", "command": command, "machine": machine,
+              "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
+              "intra_op_threads": intra_op_threads, **found}
+    stem = out or results_dir() / "capacity"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    stem.with_suffix(".md").write_text(capacity.markdown(result))
+    write_charts(result, stem)
+    typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
+               f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

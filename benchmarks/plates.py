@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
@@ -178,4 +179,5 @@ def plates(
     (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     text = markdown(result)
     (directory / "plates.md").write_text(text)
+    write_charts(result, directory / "plates")
     typer.echo(text)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
 from registry.search import BACKENDS
@@ -169,11 +170,13 @@ def search(
         q = noisy_queries(gallery, min(queries, 100) if size >= 1_000_000 else queries)
         exact_top1 = None
         if "exact" in names:
+            typer.echo(f"{size:,} templates: exact ...")
             res, exact_top1 = run_backend("exact", gallery, q, None, batch=batch)
             results.extend(res)
         else:  # recall needs the exact answer
             exact_top1 = np.argmax(q @ gallery.T, axis=1).astype(np.int64)
         for name in (n for n in names if n != "exact"):
+            typer.echo(f"{size:,} templates: {name} (nprobe {nprobe}) ...")
             res, _ = run_backend(name, gallery, q, exact_top1, batch=batch, nprobes=probes)
             results.extend(res)
         del gallery
@@ -192,6 +195,7 @@ def _write(results: list[SearchResult], threads: int, out: str = "search") -> No
         f"# 1:N face search\n\nMachine: {info['cpu']}, {info['usable_cores']} usable cores, "
         f"{info['memory_gib']} GiB, {info['date']}\n\n{_markdown(results)}\n"
     )
+    write_charts(payload, results_dir() / out)
 
 
 def _markdown(results: list[SearchResult]) -> str:

@@ -23,6 +23,7 @@ import cv2
 import psutil
 import typer
 
+from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from media.clips import h264_clip
 from streams.config import CameraConfig, TamperConfig
@@ -230,6 +231,7 @@ def run_streams_benchmark(seconds: float = 8.0, streams: int = 2) -> dict[str, A
         clip = h264_clip(width, height, fps=25, seconds=30)
         results["file_decode"][label] = _file_throughput(str(clip))
         for backend, readers in (("pyav", _pyav_readers), ("opencv", _opencv_readers)):
+            typer.echo(f"{label} over RTSP, {backend}, {streams} streams, {seconds:g} s ...")
             with RtspTestServer({"/clip": Mount(file=clip)}) as server:
                 cpu, decoded = _measure(readers(server.url("clip"), streams), 3.0, seconds)
             per_stream = cpu / streams
@@ -239,6 +241,7 @@ def run_streams_benchmark(seconds: float = 8.0, streams: int = 2) -> dict[str, A
                    "streams_per_core": int(100 // per_stream) if per_stream > 0 else None}
             logger.info("%s", row)
             results["rtsp"].append(row)
+    typer.echo("hung camera detection and recovery ...")
     results["faults"] = {**_fault_times(), **_resume_time()}
     return results
 
@@ -281,4 +284,5 @@ def streams_command(
     (out / "streams.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     markdown = _markdown(results)
     (out / "streams.md").write_text(markdown)
+    write_charts(results, out / "streams")
     typer.echo(markdown)

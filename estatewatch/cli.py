@@ -239,6 +239,25 @@ def demo(
         printer.stop()
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: a usage error (a bad option value) is one line on stderr, exit 2.
+
+    Typer's boxed usage errors span several lines; here the command path and click's message
+    (which names the allowed values) make one line, and ``--help`` has the rest.
+    """
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="estatewatch", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        raise SystemExit(1) from None
+    except typer.TyperException as exc:  # typer's click: UsageError, BadParameter, NoSuchOption, ...
+        message = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `estatewatch bench`: the help text
+            typer.echo(exc.format_message() if hasattr(exc, "format_message") else str(exc))
+            raise SystemExit(0) from None
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "estatewatch"
+        typer.echo(f"{where}: {message} (see --help)", err=True)
+        raise SystemExit(getattr(exc, "exit_code", 1)) from None
+    raise SystemExit(rc if isinstance(rc, int) else 0)

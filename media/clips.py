@@ -5,7 +5,9 @@
 * :func:`gate_clip`: a car photo carrying rendered Chinese plates (blue, yellow, green in turn),
   the demo's gate camera;
 * :func:`vtest_clip`: Debian opencv-doc's ``vtest.avi`` (pedestrians) as 720p25, the pipeline
-  benchmark's people camera.
+  benchmark's people camera;
+* :func:`idle_clip`: the gate clip's empty scene held still with light sensor noise, the
+  capacity search's idle camera.
 
 Clips are looped by the file camera source, paced in real time like a live camera.
 """
@@ -124,4 +126,15 @@ def vtest_clip(folder: Path) -> Path:
         if not VTEST.is_file():
             raise MediaError(f"{VTEST} is missing: install Debian's opencv-doc (scripts/setup.sh does)")
         _ffmpeg(["-i", str(VTEST), "-vf", "fps=25,scale=1280:720"], target)
+    return target
+
+
+def idle_clip(folder: Path) -> Path:
+    """10 s of 1280x720 at 25 fps: the gate's empty scene, still, with light sensor noise."""
+    target = folder / "idle_720p25.mp4"
+    if not target.is_file():
+        gate_clip(folder)  # draws gate_empty.png
+        _ffmpeg(["-loop", "1", "-framerate", "25", "-i", str(folder / "gate_empty.png"), "-t", "10",
+                 "-vf", "scale=1280:720:force_original_aspect_ratio=decrease,"
+                 "pad=1280:720:(ow-iw)/2:(oh-ih)/2,noise=alls=4:allf=t"], target)
     return target

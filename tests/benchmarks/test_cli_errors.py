@@ -1,0 +1,74 @@
+"""The bench CLI: a bad option value is one line on stderr with exit code 2; every command has --quick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from benchmarks.cli import app as bench_app
+from benchmarks.machine import results_dir
+from benchmarks.options import with_quick
+from estatewatch.cli import app, main
+
+BENCH_COMMANDS = sorted(c.name or "" for c in bench_app.registered_commands if c.name != "charts")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--backends", "ivf"], "'ivf' is not one of: exact, faiss-ivf, faiss-ivf-fp16"),
+        (["search", "--sizes", "10k"], "'10k' is not a whole number >= 1"),
+        (["pipeline", "--batching", "two"], "'two' is not one of: service, one"),
+        (["pipeline", "--seconds", "1"], "greater than or equal to 5"),
+        (["pipeline", "--find-capacity", "--start", "9", "--max-cameras", "4"], "9 is above --max-cameras 4"),
+        (["models", "--only", "yolo"], "'yolo' is not one of: "),
+        (["delivery", "--relays", "0"], "'0' is not a whole number >= 1"),
+        (["streams", "--streams", "100"], "less than or equal to 32"),
+        (["charts", "--results", "/nonexistent/folder"], "/nonexistent/folder is not a folder"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_a_bad_value_is_one_line_on_stderr(args: list[str], message: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", *args])
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and err.startswith("estatewatch bench") and "Traceback" not in err
+
+
+def test_bare_bench_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench"])
+    assert exit_.value.code == 0
+    assert "charts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", BENCH_COMMANDS)
+def test_every_bench_command_has_quick(command: str) -> None:
+    """Every benchmark registered in benchmarks/cli.py (wrapped with ``with_quick``), charts aside."""
+    result = CliRunner().invoke(app, ["bench", command, "--help"])
+    assert result.exit_code == 0 and "--quick" in result.output
+
+
+def test_quick_changes_defaults_not_given_options_and_writes_aside() -> None:
+    calls: list[tuple[int, str, Path]] = []
+
+    def fake(rounds: int = typer.Option(30), label: str = typer.Option("x")) -> None:
+        calls.append((rounds, label, results_dir()))
+
+    command = typer.Typer()
+    command.command()(with_quick(fake, rounds=3, label="q"))
+    runner = CliRunner()
+    assert runner.invoke(command, []).exit_code == 0
+    assert runner.invoke(command, ["--quick"]).exit_code == 0
+    assert runner.invoke(command, ["--quick", "--rounds", "7"]).exit_code == 0
+    recorded = results_dir()
+    assert calls == [(30, "x", recorded), (3, "q", recorded / "quick"), (7, "q", recorded / "quick")]
+    with pytest.raises(TypeError, match="no option"):
+        with_quick(fake, nope=1)
