@@ -398,10 +398,9 @@ class AlarmStore:
         return self._with_clip(_alarm(row._mapping))
 
     def _with_clip(self, alarm: Alarm) -> Alarm:
-        relative = clip_relative_path(alarm)
         try:
-            exists = self.snapshots.path(relative).is_file()
-        except (OSError, ValueError):
+            exists = self.snapshots.exists(clip_relative_path(alarm))
+        except ValueError:
             exists = False
         return dataclasses.replace(alarm, clip_path=relative) if exists else alarm
 
@@ -411,7 +410,11 @@ class AlarmStore:
             return self._get(conn, alarm_id)
 
     def list(self, filters: AlarmFilter | None = None, paging: Paging | None = None) -> AlarmPage:
-        """Alarms matching ``filters``, newest first, one page of them and the total count."""
+        """Alarms matching ``filters``, newest first, one page of them and the total count.
+
+        Ties in ``occurred_at`` go by id, descending: the order of the ``(occurred_at, id)``
+        index read backwards, so no page (however deep) is sorted.
+        """
         filters = filters or AlarmFilter()
         paging = paging or Paging()
         conditions = _conditions(filters)
@@ -420,7 +423,7 @@ class AlarmStore:
             rows = conn.execute(
                 select(*ALARM_COLUMNS)
                 .where(*conditions)
-                .order_by(ALARMS.c.occurred_at.desc(), ALARMS.c.id)
+                .order_by(ALARMS.c.occurred_at.desc(), ALARMS.c.id.desc())
                 .limit(paging.limit)
                 .offset(paging.offset)
             ).all()

@@ -76,7 +76,7 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0004"
+    assert db.current_revision(store.engine) == "a0005"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
