@@ -399,9 +399,10 @@ class AlarmStore:
 
     def _with_clip(self, alarm: Alarm) -> Alarm:
         try:
-            exists = self.snapshots.exists(clip_relative_path(alarm))
+            relative = clip_relative_path(alarm)
         except ValueError:
-            exists = False
+            return alarm
+        exists = self.snapshots.exists(relative)
         return dataclasses.replace(alarm, clip_path=relative) if exists else alarm
 
     def get(self, alarm_id: str) -> Alarm:

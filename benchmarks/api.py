@@ -140,7 +140,7 @@ class Site:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         config_ = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                 backlog=1024)
+                                 backlog=1024, timeout_keep_alive=120)
         self.server = uvicorn.Server(config_)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -337,14 +337,18 @@ def run(url: str | None, alarms: int, clients: int, duration: float, subscribers
         progress(f"{database}: storing {alarms} alarms ...")
         fill_s = fill(site.store, alarms, now)
         progress(f"{database}: stored in {fill_s:.1f} s; {clients} clients for {duration:g} s ...")
+        single = measure_list(site, alarms, 1, min(duration, 10.0), now)
+        progress(f"{database}: one client: p50 {single['p50_ms']} ms, {single['requests_per_s']} req/s; "
+                 f"{clients} clients for {duration:g} s ...")
         listing = measure_list(site, alarms, clients, duration, now)
         progress(f"{database}: list p99 {listing['p99_ms']} ms, {listing['requests_per_s']} req/s, "
-                 f"{listing['errors']} errors; {subscribers} subscribers at {rate:g}/s for {duration:g} s ...")
+                 f"{listing['errors']} errors; {subscribers} subscribers at {rate:g}/s ...")
         feed = measure_feed(site, subscribers, rate, duration)
         progress(f"{database}: feed p99 {feed['p99_ms']} ms, {feed['missing']} missing")
     finally:
         site.close()
-    return {"database": database, "fill_s": round(fill_s, 2), "list": listing, "feed": feed}
+    return {"database": database, "fill_s": round(fill_s, 2), "list_one_client": single, "list": listing,
+            "feed": feed}
 
 
 # -- the command ------------------------------------------------------------------------------------
@@ -356,7 +360,8 @@ def bench_api(
     rate: float = typer.Option(5.0, min=0.1, max=200, help="Alarms stored per second during the feed part."),
     database_url: str | None = typer.Option(
         None, help="Run on this database instead of a fresh SQLite file (its alarm tables are emptied)."),
-    output: Path | None = typer.Option(None, help="Folder for api.json and api.md (default benchmarks/results)."),
+    output: Path | None = typer.Option(
+        None, help="Folder for api.json and api.md (default: benchmarks/results)."),
 ) -> None:
     """Alarm list latency under concurrent clients, and live feed latency to many subscribers."""
     logging.getLogger("alarms").setLevel(logging.WARNING)  # one INFO line per stored alarm
@@ -380,21 +385,23 @@ def write(result: dict[str, Any], folder: Path) -> None:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    listing, feed = result["list"], result["feed"]
-    lines = [
-        f"Alarm list: {listing['alarms']} alarms in {result['database']} (stored in {result['fill_s']} s), "
-        f"{listing['clients']} clients for {listing['duration_s']} s: {listing['requests_per_s']} requests/s, "
-        f"{listing['errors']} errors.",
-        "",
-        "| query | requests | errors | p50 | p95 | p99 | max |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    rows = [*listing["by_kind"].items(), ("**all**", listing | {"requests": listing["requests"]})]
-    for kind, r in rows:
-        lines.append(f"| {kind} | {r['requests']} | {r['errors']} | {r['p50_ms']} ms | {r['p95_ms']} ms | "
-                     f"{r['p99_ms']} ms | {r['max_ms']} ms |")
+    feed = result["feed"]
+    lines: list[str] = []
+    for listing in (result["list_one_client"], result["list"]):
+        lines += [
+            f"Alarm list: {listing['alarms']} alarms in {result['database']} "
+            f"(stored in {result['fill_s']} s), "
+            f"{listing['clients']} client(s) for {listing['duration_s']} s: {listing['requests_per_s']} "
+            f"requests/s, {listing['errors']} errors.",
+            "",
+            "| query | requests | errors | p50 | p95 | p99 | max |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for kind, r in [*listing["by_kind"].items(), ("**all**", listing)]:
+            lines.append(f"| {kind} | {r['requests']} | {r['errors']} | {r['p50_ms']} ms | "
+                         f"{r['p95_ms']} ms | {r['p99_ms']} ms | {r['max_ms']} ms |")
+        lines.append("")
     lines += [
-        "",
         f"Live feed: {feed['subscribers']} subscribers, {feed['alarms']} alarms at {feed['rate_per_s']}/s, "
         f"no camera running.",
         "",
