@@ -509,6 +509,8 @@ class AlarmStore:
     def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None, batch: int = 500) -> int:
         """Retention: delete what occurred before ``now - older_than``; returns the number of alarms deleted.
 
+        Then refreshes the alarm table's planner statistics (:func:`alarms.db.analyze`).
+
         Alarms go with their events, outbox rows, delivery log, snapshot and clip files; operational
         events as old go too.
         """
@@ -541,6 +543,7 @@ class AlarmStore:
             deleted += len(rows)
         if deleted:
             db.checkpoint(self.engine)  # SQLite: the deleted crops leave the WAL too
+        db.analyze(self.engine)  # hourly (upkeep): the list's plans follow what the table holds
         with self.engine.begin() as conn:
             old = select(EVENTS.c.id).where(EVENTS.c.alarm_id.is_(None), EVENTS.c.occurred_at < cutoff)
             conn.execute(delete(outbox.OUTBOX).where(outbox.OUTBOX.c.event_id.in_(old)))
