@@ -45,6 +45,7 @@ from alarms import db
 from alarms.schema import ALARMS
 from alarms.store import AlarmStore
 from alarms.types import ALARM_TYPES, AlarmDraft, Subject
+from benchmarks.charts import write_charts
 from benchmarks.console import _AlarmDesk
 from benchmarks.delivery import _reset
 from benchmarks.machine import machine_info, results_dir
@@ -377,6 +378,7 @@ def write(result: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "api", "machine": info, "results": [result]}
     (folder / "api.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_charts(payload, folder / "api")
     (folder / "api.md").write_text(
         "# Alarm list under load, live feed fan-out\n\n"
         f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
