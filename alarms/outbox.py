@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from alarms.events import envelope, new_event_id
 from alarms.records import DeliveryAttempt, OutboxMessage
@@ -347,6 +347,13 @@ def finish(conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> l
         ],
     )
     return attempts
+
+
+def pending_by_endpoint(conn: Connection) -> dict[str, int]:
+    """Messages waiting for delivery (first attempt or retry), by endpoint id."""
+    query = (select(OUTBOX.c.endpoint_id, func.count()).where(OUTBOX.c.status == "pending")
+             .group_by(OUTBOX.c.endpoint_id))
+    return {endpoint_id: int(count) for endpoint_id, count in conn.execute(query)}
 
 
 def ensure_endpoints(conn: Connection, endpoint_ids: Iterable[str]) -> None:

@@ -7,6 +7,7 @@ threads until :meth:`Relay.stop`. Several relays (threads or processes) may shar
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -29,6 +30,9 @@ from alarms.sinks import Sink
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+OUTCOMES = ("delivered", "retrying", "failed", "dead")
+"""What an attempt ends as: delivered; failed and to be retried; failed with its attempts spent
+(``failed``); or dropped because the endpoint is gone or disabled (``dead``)."""
 
 
 def utcnow() -> dt.datetime:
@@ -94,6 +98,8 @@ class Relay:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._outcomes_lock = threading.Lock()
         with engine.begin() as conn:
             outbox.ensure_endpoints(conn, self.sinks)
 
@@ -211,6 +217,8 @@ class Relay:
     def _count(self, o: Outcome, report: RoundReport) -> None:
         status = o.decision.status
         m = o.message
+        with self._outcomes_lock:
+            self._outcomes[(m.endpoint_id, "retrying" if status == "pending" else status)] += 1
         if status == "delivered":
             report.delivered += 1
             logger.debug("delivered event %s (%s) to %s", m.event_id, m.type, m.endpoint_id)
@@ -241,6 +249,14 @@ class Relay:
             conn, "endpoint.disabled", {"endpoint_id": endpoint_id, "reason": reason}, now, now, others
         )
         return True
+
+    def outcomes(self) -> dict[tuple[str, str], int]:
+        """Delivery attempts since start by ``(endpoint id, outcome)``, for metrics.
+
+        Every endpoint has every one of :data:`OUTCOMES`, zero where none happened.
+        """
+        with self._outcomes_lock:
+            return {(e, o): self._outcomes[(e, o)] for e in sorted(self.sinks) for o in OUTCOMES}
 
     # -- operator actions ------------------------------------------------------------------------
     def replay_message(self, message_id: int, now: dt.datetime | None = None) -> int:

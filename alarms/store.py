@@ -559,6 +559,11 @@ class AlarmStore:
         return self._listed(MessageInfo, outbox.OUTBOX, endpoint_id=endpoint_id, status=status,
                             event_id=event_id)
 
+    def outbox_pending(self) -> dict[str, int]:
+        """Messages waiting for delivery by endpoint id (endpoints with none are left out)."""
+        with self.engine.connect() as conn:
+            return outbox.pending_by_endpoint(conn)
+
     def attempts(
         self, message_id: int | None = None, endpoint_id: str | None = None
     ) -> builtins.list[DeliveryAttempt]:

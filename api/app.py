@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.accounts.limiter import LoginLimits
 from api.accounts.store import Accounts
+from api.body_limit import ApiLimits, RequestBodyLimit
 from api.console import ROUTES as CONSOLE_ROUTES
 from api.console import mount_console
 from api.live import LiveHub
@@ -38,7 +39,7 @@ The console's page and assets are public; everything they show comes from the au
 
 def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Accounts | None = None,
                login_limits: LoginLimits | None = None, live: LiveHub | None = None,
-               video: VideoSettings | None = None) -> FastAPI:
+               video: VideoSettings | None = None, limits: ApiLimits | None = None) -> FastAPI:
     """Build the app around a running (or starting) service (see :class:`api.ports.ServiceView`).
 
     Args:
@@ -49,6 +50,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
         login_limits: the failed-login limits (default: 5 per user, 20 per address in 15 minutes).
         live: the live alarm feed's hub (default: 256 queued events per client, a ping every 20 s).
         video: the WebRTC live-view limits (default: 4 viewers per camera).
+        limits: the request body cap (default: from the environment, else 16 MiB).
     """
     if not api_keys:
         raise ValueError("at least one API key is required")
@@ -70,6 +72,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     app.state.accounts = accounts or Accounts.ephemeral()
     app.state.login_limits = login_limits or LoginLimits()
     app.state.live = live or LiveHub()
+    app.add_middleware(RequestBodyLimit, max_bytes=(limits or ApiLimits()).max_request_bytes)
     app.include_router(health.router)
     app.include_router(cameras.router)
     app.include_router(alarms.router)

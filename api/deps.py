@@ -7,8 +7,9 @@ one service the composition root handed to :func:`api.app.create_app`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -145,6 +146,36 @@ def get_video_hub(request: Request) -> VideoHub:
     return hub
 
 
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """The caller of a change, and the audit log its changes are written to.
+
+    Routes that change something record each change after it is stored: action, entity, the
+    target's id and details naming fields and ids, never a template, photo or secret.
+    """
+
+    accounts: Accounts
+    actor: Actor
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor.principal
+
+    def record(self, action: str, entity: str, entity_id: str | None, **details: Any) -> None:
+        self.accounts.record(self.actor, action, entity, entity_id, **details)
+
+    def record_each(self, action: str, entity: str,
+                    changes: Iterable[tuple[str | None, dict[str, Any]]]) -> None:
+        """One entry per ``(entity_id, details)`` (a CSV import's rows), in one transaction."""
+        self.accounts.record_each(self.actor, action, entity, changes)
+
+
+def registry_change(request: Request, accounts: AccountsDep,
+                    principal: Annotated[Principal, Depends(require_scope("registry:write"))]) -> AuditTrail:
+    """A caller holding ``registry:write``, with the audit trail its registry changes go to."""
+    return AuditTrail(accounts, actor(request, principal))
+
+
 CamerasDep = Annotated[CameraStatus, Depends(get_service)]
 LiveVideoDep = Annotated[LiveVideo, Depends(get_service)]
 VideoHubDep = Annotated[VideoHub, Depends(get_video_hub)]
@@ -158,3 +189,5 @@ RegistryReader = Annotated[Principal, Depends(require_scope("registry:read"))]
 RegistryWriter = Annotated[Principal, Depends(require_scope("registry:write"))]
 WebhooksDep = Annotated[WebhookEndpoints, Depends(get_webhooks)]
 WebhookAdmin = Annotated[Principal, Depends(require_scope("webhooks:admin"))]
+RegistryChange = Annotated[AuditTrail, Depends(registry_change)]
+"""A registry writer: the routes that change the registry record each change under the caller."""

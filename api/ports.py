@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from alarms.records import Alarm, AlarmComment, AlarmFilter, AlarmPage, EventActor, Paging, StoredEvent
 from api.live import EventSource
 from api.schemas import PublicCamera, Recognition
+from api.schemas import Readiness as ReadinessReport
 from streams.health import HealthEvent
 from streams.packets import PacketTap
 
@@ -101,9 +102,8 @@ class AlarmDesk(Protocol):
 class Readiness(Protocol):
     """The public probes: readiness and the Prometheus registry."""
 
-    @property
-    def ready(self) -> bool:
-        """Models loaded and cameras started."""
+    def readiness(self) -> ReadinessReport:
+        """What is and is not ready (models, database, cameras), checked now; no secret in it."""
         ...
 
     @property

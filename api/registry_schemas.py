@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.schemas import Face, Plate, Vehicle
 from registry.csvio import RowResult
@@ -106,10 +106,20 @@ class PhotoProblem(_Out):
 
 
 class EnrollmentRefusal(_Out):
-    """The 422 body of a refused enrollment: nothing was stored."""
+    """Why an enrollment was refused, photo by photo: nothing was stored."""
 
     message: str
     refusals: list[PhotoProblem]
+
+
+class EnrollmentError(_Out):
+    """The 422 body of an enrollment.
+
+    ``detail`` is the refusal photo by photo; or a message (too many photos, a bad owner); or
+    FastAPI's list of invalid fields (no ``photos`` part ...).
+    """
+
+    detail: EnrollmentRefusal | str | list[dict[str, JsonValue]]
 
 
 # -- vehicles, visitors, watchlist -----------------------------------------------------------

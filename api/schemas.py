@@ -38,9 +38,44 @@ class Liveness(_Body):
     status: Literal["ok"] = "ok"
 
 
+class Check(_Body):
+    """One readiness check: whether it passed and what was found (why, when it failed)."""
+
+    ok: bool
+    detail: str
+
+
+class CameraReadiness(_Body):
+    """A camera's live state; reported only: an offline camera does not make the service unready."""
+
+    state: CameraState | Literal["not_started"] = Field(
+        description="`online`, `connecting`, `stalled`, `offline`, `auth_failed`, or `not_started` "
+                    "before its reader runs.")
+    reason: str = Field(description="Why it is in that state (credentials masked).")
+
+
+class ReadinessChecks(_Body):
+    service: Check = Field(description="The service started (registry, alarm store, models, cameras).")
+    models: dict[str, Check] = Field(description="Each model the cameras need, by model name.")
+    database: dict[str, Check] = Field(description="`SELECT 1` with a 2 s deadline on the registry's and the "
+                                                   "alarm store's database.")
+    cameras: dict[str, CameraReadiness] = Field(description="Each configured camera, by id.")
+
+
 class Readiness(_Body):
-    status: Literal["ready", "starting"] = Field(description="`starting` (HTTP 503) until the models "
-                                                             "are loaded and the cameras started.")
+    """``ready`` (HTTP 200) when the service has started and its models and database answer.
+
+    Cameras are reported but never make the service unready: a camera that is offline is an
+    alarm for the guards (``camera.offline``), while the API, the registry and the alarms still
+    work, and restarting the service would not bring the camera back.
+    """
+
+    ready: bool
+    status: Literal["ready", "starting", "failed", "unready"] = Field(
+        description="`starting` until the service has started; `failed` if starting failed; "
+                    "`unready` when a model or the database check fails after the start.")
+    failures: list[str] = Field(description="Each check that failed and why (empty when ready).")
+    checks: ReadinessChecks
 
 
 # -- cameras ---------------------------------------------------------------------------------

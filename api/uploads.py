@@ -1,4 +1,7 @@
-"""Uploaded files: bounded reads and declared content types, refused with a clear 413/415."""
+"""Uploaded files: bounded reads and declared content types, refused with a clear 413/415.
+
+The whole request body is capped before parsing by :mod:`api.body_limit`.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ IMAGE_TYPES_OK = ("image/", "application/octet-stream")
 Responses = dict[int | str, dict[str, Any]]
 """The ``responses=`` of a route (documented error answers)."""
 
-Photos = Annotated[list[UploadFile], File(description="1 to 20 photos (at most 10 MB each), "
-                                                      "exactly one face each.")]
+Photos = Annotated[list[UploadFile], File(description="1 to 20 photos (at most 10 MB each, and the whole "
+                                                      "request at most ESTATEWATCH_MAX_REQUEST_BYTES, "
+                                                      "16 MiB by default), exactly one face each.")]
 ImageUpload = Annotated[UploadFile, File(description="A JPEG, PNG, BMP or WebP image (at most 10 MB).")]
 CsvUpload = Annotated[UploadFile, File(description="A UTF-8 CSV file (at most 5 MB); columns in the "
                                                    "route's description.")]

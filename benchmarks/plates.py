@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -27,6 +27,10 @@ from benchmarks.machine import machine_info, results_dir
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
+
+if TYPE_CHECKING:
+    from vision.plate.detector import PlateDetector
+    from vision.plate.pipeline import PlatePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,9 @@ def _iou(a: F32, b: F32) -> float:
     union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
     return inter / union if union > 0 else 0.0
 
+
+SETS = ("rendered", "closeup", "two_row", "negative")
+"""The sets ``bench plates --sets`` can run (each on ``--seed`` and ``--held-back-seed``)."""
 
 HEIGHT_BANDS: tuple[tuple[float, float], ...] = ((0, 30), (30, 35), (35, 40), (40, 50), (50, math.inf))
 """Plate height bands (pixels, true corners) that accuracy is reported for: how large a plate
@@ -94,25 +101,37 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
             "false_plates": false_plates, "errors": errors}
 
 
-def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) -> dict[str, Any]:
-    """Generate the set, run the cascade in batches, score it; returns the JSON-able result."""
+def build_pipeline(threads: int, colour: bool = True) -> PlatePipeline[PlateDetector]:
+    """The plate pipeline of the default profile, loaded (``colour``: the colour constrains reads)."""
     from models.fetch import require
     from models.manifest import profile_models
     from vision.model import create_as
     from vision.plate.detector import PlateDetector
-    from vision.plate.pipeline import PlatePipeline
+    from vision.plate.pipeline import PlateOptions, PlatePipeline
     from vision.plate.reader import PlateReader
     from vision.session import SessionConfig
 
-    plates = generate(count, seed)
     config = SessionConfig(intra_op_threads=threads)
     specs = profile_models("default")
     det, rec = specs["plate_detect"], specs["plate_read"]
     detector = create_as(PlateDetector, det.family, require(det), config, name=det.name)
     reader = create_as(PlateReader, rec.family, require(rec), config, name=rec.name)
     reader.use_colour = colour
-    pipeline = PlatePipeline.build(detector, reader, reader)
+    pipeline = PlatePipeline(detector.with_score_threshold(
+        min(PlateOptions().candidate_score, detector.params.score_threshold)), reader, reader,
+        accept_score=detector.params.score_threshold)
     pipeline.load()
+    return pipeline
+
+
+def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) -> dict[str, Any]:
+    """Generate the set, run the cascade in batches, score it; returns the JSON-able result."""
+    from vision.plate.reader import PlateReader
+
+    plates = generate(count, seed)
+    pipeline = build_pipeline(threads, colour)
+    detector, reader = pipeline.detector, pipeline.reader
+    assert isinstance(reader, PlateReader)
     readings: list[list[PlateReading]] = []
     start = time.perf_counter()
     for i in range(0, len(plates), batch):
@@ -171,13 +190,153 @@ def plates(
     out: Path | None = typer.Option(None, "--out", help="Results directory (default benchmarks/results)."),
     colour: bool = typer.Option(True, "--colour/--no-colour",
                                 help="Let the plate's colour constrain its reading (the service does)."),
+    sets: str = typer.Option("rendered", "--sets",
+                             help=f"Comma-separated sets to run: {', '.join(SETS)} (single images)."),
+    set_count: int = typer.Option(240, "--set-count", min=3, help="Images per set other than rendered."),
+    held_back: int | None = typer.Option(None, "--held-back-seed",
+                                         help="Also run the sets other than rendered on this seed "
+                                              "(never looked at while tuning)."),
 ) -> None:
-    """Exact plate-read accuracy per colour and plate height, detection recall and throughput."""
-    result = run(count, seed, batch, threads, colour)
+    """Exact plate-read accuracy per colour and plate height, detection recall and throughput.
+
+    With ``--sets``, also close-up crops (exact reads), two-row plates (exact reads) and a
+    negative set of signs and lettering that are not plates (false plates per image).
+    """
+    chosen = [s.strip() for s in sets.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SETS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}",
+                                 param_hint="--sets")
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-    text = markdown(result)
-    (directory / "plates.md").write_text(text)
-    write_charts(result, directory / "plates")
-    typer.echo(text)
+    if "rendered" in chosen:
+        result = run(count, seed, batch, threads, colour)
+        (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        text = markdown(result)
+        (directory / "plates.md").write_text(text)
+        write_charts(result, directory / "plates")
+        typer.echo(text)
+    others = [s for s in chosen if s != "rendered"]
+    if others:
+        results = run_sets(others, set_count, [seed] if held_back is None else [seed, held_back],
+                           batch, threads, colour)
+        (directory / "plates-sets.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+        text = set_markdown(results["sets"])
+        (directory / "plates-sets.md").write_text(text)
+        typer.echo(text)
+
+
+# --- Sets of issue 12 (negatives, close-up crops, two-row plates): read from single images. ---
+
+def score_whole(truths: list[str], readings: list[list[PlateReading]]) -> dict[str, Any]:
+    """Exact reads of images that each hold one plate anywhere (close-ups, two-row plates).
+
+    An image is read exactly when one of its valid readings is its plate; every other valid
+    reading is a false plate.
+    """
+    exact = 0
+    errors, false_plates = [], []
+    for truth, found in zip(truths, readings, strict=True):
+        valid = [r for r in found if r.valid]
+        hit = next((r for r in valid if r.text == truth), None)
+        exact += hit is not None
+        false_plates += [{"truth": truth, "read": r.text} for r in valid if r.text != truth]
+        if hit is None:
+            errors.append({"truth": truth, "read": [r.text for r in found], "raw": [r.raw for r in found],
+                           "rejected": [r.rejected for r in found if r.rejected]})
+    n = len(truths)
+    return {"images": n, "exact_count": exact, "exact": exact / n if n else 0.0,
+            "false_plates": len(false_plates), "false_plate_reads": false_plates[:40], "errors": errors[:60]}
+
+
+def score_negatives(texts: list[str], readings: list[list[PlateReading]]) -> dict[str, Any]:
+    """False plates on images of text that is not a plate (the figure is false plates per image)."""
+    false_plates = [{"sign": t, "read": r.text, "raw": r.raw, "score": round(r.score, 3)}
+                    for t, found in zip(texts, readings, strict=True) for r in found if r.valid]
+    rejected = Counter(r.rejected.split(" (")[0].split(" at position")[0]
+                       for found in readings for r in found if r.rejected)
+    n = len(texts)
+    return {"images": n, "false_plates": len(false_plates),
+            "false_plates_per_image": len(false_plates) / n if n else 0.0,
+            "images_with_false_plate": sum(any(r.valid for r in f) for f in readings),
+            "false_plate_reads": false_plates[:60], "rejected_reasons": dict(rejected.most_common(12))}
+
+
+def read_all(pipeline: Any, images: list[Any], batch: int) -> tuple[list[list[PlateReading]], float]:
+    """Readings of every image through ``pipeline.read`` in batches, and the seconds it took."""
+    out: list[list[PlateReading]] = []
+    start = time.perf_counter()
+    for i in range(0, len(images), batch):
+        out += pipeline.read(images[i:i + batch])
+    return out, time.perf_counter() - start
+
+
+def run_set(name: str, pipeline: Any, count: int, seed: int, batch: int) -> dict[str, Any]:
+    """Render one set of :data:`SETS` (not ``rendered``) from ``seed``, read and score it."""
+    if name == "negative":
+        from media.signs import generate_signs
+
+        signs = generate_signs(count, seed)
+        readings, seconds = read_all(pipeline, [s.image for s in signs], batch)
+        result = score_negatives([s.text for s in signs], readings)
+        result["alone"] = sum(s.background == "alone" for s in signs)
+        result["fonts"] = sorted({s.font for s in signs})
+    elif name == "closeup":
+        from media.plates import generate_closeups
+
+        plates = generate_closeups(count, seed)
+        readings, seconds = read_all(pipeline, [p.image for p in plates], batch)
+        result = score_whole([p.text for p in plates], readings)
+        result["per_colour"] = {
+            c: _exact_of([r for p, r in zip(plates, readings, strict=True) if p.colour == c],
+                         [p.text for p in plates if p.colour == c]) for c in COLOURS}
+    elif name == "two_row":
+        from media.plates import generate_two_row
+
+        plates = generate_two_row(count, seed)
+        readings, seconds = read_all(pipeline, [p.image for p in plates], batch)
+        result = score_whole([p.text for p in plates], readings)
+        result["rows_reported_2"] = sum(any(r.valid and r.rows == 2 for r in f) for f in readings)
+    else:
+        raise ValueError(f"unknown set {name!r}; choose from {', '.join(SETS[1:])}")
+    result.update({"set": name, "seed": seed, "seconds": round(seconds, 2),
+                   "images_per_second": round(count / seconds, 2) if seconds else None})
+    return result
+
+
+def _exact_of(readings: list[list[PlateReading]], truths: list[str]) -> dict[str, Any]:
+    exact = sum(any(r.valid and r.text == t for r in f) for f, t in zip(readings, truths, strict=True))
+    return {"images": len(truths), "exact_count": exact, "exact": exact / len(truths) if truths else None}
+
+
+def set_markdown(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`run_set` results (one row per set and seed)."""
+    lines = ["| set | seed | images | figure | images/s |", "| --- | ---: | ---: | --- | ---: |"]
+    for r in results:
+        if r["set"] == "negative":
+            figure = (f"**{r['false_plates']} false plates** ({r['false_plates_per_image']:.3f} per image; "
+                      f"{r['alone']} signs alone, the rest on vehicle photos)")
+        else:
+            figure = (f"**{r['exact']:.1%} exact** ({r['exact_count']}/{r['images']}), "
+                      f"{r['false_plates']} false plates")
+            if "rows_reported_2" in r:
+                figure += f", `rows: 2` on {r['rows_reported_2']}"
+        lines.append(f"| {r['set']} | {r['seed']} | {r['images']} | {figure} | {r['images_per_second']} |")
+    lines.append("")
+    for r in results:
+        bad = r.get("false_plate_reads") if r["set"] == "negative" else r.get("errors")
+        if bad:
+            lines += [f"{r['set']} seed {r['seed']}: first misses", ""]
+            lines += [f"- {json.dumps(e, ensure_ascii=False)}" for e in bad[:15]]
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def run_sets(names: list[str], count: int, seeds: list[int], batch: int, threads: int,
+             colour: bool = True) -> dict[str, Any]:
+    """Every set of ``names`` on every seed with one pipeline; JSON-able, with the machine."""
+    pipeline = build_pipeline(threads, colour)
+    results = [run_set(name, pipeline, count, seed, batch) for name in names for seed in seeds]
+    return {"benchmark": "plates-sets", "seeds": seeds, "count": count, "sets": results,
+            "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
+            "machine": machine_info(pipeline.detector.session.provider)}

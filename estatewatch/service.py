@@ -19,9 +19,19 @@ from alarms.clips import ClipRecorder
 from alarms.intake import Alarmist
 from alarms.upkeep import AlarmUpkeep, UpkeepSchedule
 from api.ports import UnknownCameraError
-from api.schemas import AnalysisCounters, PublicCamera, Recognition, StreamStatus
+from api.schemas import (
+    AnalysisCounters,
+    PublicCamera,
+    Readiness,
+    ReadinessChecks,
+    Recognition,
+    StreamStatus,
+)
+from estatewatch import readiness
 from estatewatch.config import ServiceConfig
+from estatewatch.metrics import ServiceCollector
 from streams.config import ALL_ANALYSES, Analysis
+from streams.credentials import redact
 from streams.health import HealthEvent
 from streams.packets import PacketBuffer, PacketTap
 from vision.cascade import Cascade, tasks_for, to_json
@@ -74,6 +84,8 @@ class Service:
             cam.id: collections.deque(maxlen=self.limits.recognitions_per_camera) for cam in config.cameras}
         self._events: collections.deque[HealthEvent] = collections.deque(maxlen=self.limits.events)
         self.ready = False
+        self.start_error: str | None = None
+        self._databases = readiness.DatabaseChecks()
         self.metrics = CollectorRegistry()
         self._frames = Counter("estatewatch_frames_analysed", "Sampled frames analysed or gated as unchanged",
                                ["camera"], registry=self.metrics)
@@ -90,6 +102,7 @@ class Service:
                                "holds for alarm clips", ["camera"], registry=self.metrics)
         self._online = Gauge("estatewatch_camera_online", "1 while the camera delivers frames", ["camera"],
                              registry=self.metrics)
+        self.metrics.register(ServiceCollector(self))  # relay, queues, batches: read at each scrape
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start_alarms(self) -> None:
@@ -117,12 +130,27 @@ class Service:
                                   self.limits.upkeep).start()
 
     def start(self) -> None:
-        """Open the registry and alarm store, load the models, then start every camera."""
+        """Open the registry and alarm store, load the models, then start every camera.
+
+        A failure is kept (secrets scrubbed) for :meth:`readiness`, and raised.
+        """
+        try:
+            self._start()
+        except BaseException as exc:
+            self.start_error = redact(f"{type(exc).__name__}: {exc}", self._secrets())
+            raise
+
+    def _stages(self) -> set[Analysis]:
+        return {s for cam in self.config.cameras for s in cam.run} or set(ALL_ANALYSES)
+
+    def _secrets(self) -> list[str]:
+        return [secret for cam in self.config.cameras for secret in cam.secrets()]
+
+    def _start(self) -> None:
         self._start_alarms()
-        stages: set[Analysis] = {s for cam in self.config.cameras for s in cam.run} or set(ALL_ANALYSES)
         if self._cascade is None:
             # One engine for all cameras: their frames share batched ONNX calls.
-            self.engine = VisionEngine(self.config.vision, tasks=tasks_for(stages)).start()
+            self.engine = VisionEngine(self.config.vision, tasks=tasks_for(self._stages())).start()
             self._cascade = Cascade.from_engine(self.engine)
         p = self.config.pipeline
         self.pipeline = FramePipeline(self.config.cameras, self._cascade, self._on_result, workers=p.workers,
@@ -241,6 +269,27 @@ class Service:
             raise UnknownCameraError(camera_id)
         source = self.pipeline.sources.get(camera_id) if self.pipeline else None
         return source.packets if source is not None else None
+
+    def readiness(self) -> Readiness:
+        """Started, each model loaded, each database answering ``SELECT 1`` within 2 s; cameras reported.
+
+        Cameras never make the service unready (see :mod:`estatewatch.readiness` for why).
+        """
+        if self.engine is not None:
+            loaded: dict[str, str] | None = {self.engine.specs[t].name: t for t in self.engine.models}
+        else:
+            loaded = None if self._cascade is None else dict.fromkeys(self._cascade.model_names(), "model")
+        sources = self.pipeline.sources if self.pipeline else {}
+        checks = ReadinessChecks(
+            service=readiness.started_check(self.ready, self.start_error, len(self.config.cameras)),
+            models=readiness.model_checks(loaded, self.config.vision.profile,
+                                          () if self._cascade else tasks_for(self._stages())),
+            database=self._databases.check({"registry": self.registry.engine if self.registry else None,
+                                            "alarm_store": self.store.engine if self.store else None},
+                                           self._secrets()),
+            cameras=readiness.camera_readiness(self.config.cameras,
+                                               {cam: source.stats() for cam, source in sources.items()}))
+        return readiness.verdict(checks, self.ready, self.start_error)
 
     def cameras(self) -> list[PublicCamera]:
         """Each camera's public config (passwords masked) with its live state and counters."""

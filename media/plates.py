@@ -295,3 +295,119 @@ def generate_negatives(seed: int = 0, *, backgrounds: dict[str, U8] | None = Non
         image, corners = composite(render_plate(text, colour), photos[name], rng)
         out.append(RenderedPlate(image, text, colour, corners, name, negative=True))
     return out
+
+
+def closeup(plate: U8, background: U8, rng: np.random.Generator, *, fill: tuple[float, float] = (0.6, 0.95),
+            max_angle: float = 4.0, width: tuple[int, int] = (160, 640)) -> tuple[U8, F32]:
+    """A close photo of ``plate``: it fills ``fill`` of the image's width, slightly rotated.
+
+    What a guard's phone photo of a plate or a barrier camera's plate crop looks like: the image
+    is cut around the plate from a random part of ``background`` (the car around the plate),
+    ``width`` pixels wide, the plate at a random angle up to ``max_angle`` degrees and a little
+    perspective. Returns the degraded image and the plate's corners (TL, TR, BR, BL).
+    """
+    ph, pw = plate.shape[:2]
+    out_w = int(rng.integers(width[0], width[1] + 1))
+    share = float(rng.uniform(*fill))
+    target_w = out_w * share
+    target_h = target_w * ph / pw
+    # Taller than the plate by a random margin above and below (never less than the plate's own).
+    out_h = round(target_h * rng.uniform(1.15, 1.0 / share + 0.6))
+    angle = np.deg2rad(rng.uniform(-max_angle, max_angle))
+    rect = np.array([[0, 0], [target_w, 0], [target_w, target_h], [0, target_h]], np.float32)
+    rect -= rect.mean(axis=0)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    quad = rect @ rot.T
+    side = rng.uniform(-0.05, 0.05)
+    quad[[1, 2], 1] *= 1 + side
+    quad[[0, 3], 1] *= 1 - side
+    extent = quad.max(axis=0) - quad.min(axis=0)
+    out_h = max(out_h, int(np.ceil(extent[1])) + 2)
+    slack = np.maximum(np.array([out_w, out_h], np.float32) - extent, 0)
+    corners = np.asarray(quad - quad.min(axis=0) + rng.uniform(0.1, 0.9, 2).astype(np.float32) * slack,
+                         np.float32)
+    bh, bw = background.shape[:2]
+    scale = max(out_w / bw, out_h / bh) * float(rng.uniform(1.0, 2.5))
+    big = cv2.resize(background, (max(out_w, round(bw * scale)), max(out_h, round(bh * scale))),
+                     interpolation=cv2.INTER_LINEAR)
+    x0 = int(rng.integers(0, big.shape[1] - out_w + 1))
+    y0 = int(rng.integers(0, big.shape[0] - out_h + 1))
+    base = np.ascontiguousarray(big[y0:y0 + out_h, x0:x0 + out_w])
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    matrix = cv2.getPerspectiveTransform(src, corners)
+    warped = cv2.warpPerspective(plate, matrix, (out_w, out_h), flags=cv2.INTER_AREA)
+    alpha = cv2.warpPerspective(np.ones((ph, pw), np.float32), matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
+    a = alpha[..., None]
+    mixed = base.astype(np.float32) * (1 - a) + warped.astype(np.float32) * a
+    return _degrade(np.clip(mixed, 0, 255).astype(np.uint8), rng), corners
+
+
+def generate_closeups(count: int, seed: int = 0, *, backgrounds: dict[str, U8] | None = None,
+                      colours: Sequence[Colour] = COLOURS) -> list[RenderedPlate]:
+    """``count`` close photos of plates (:func:`closeup`), colours in turn, from ``seed``."""
+    photos = backgrounds if backgrounds is not None else default_backgrounds()
+    names = sorted(photos)
+    rng = np.random.default_rng(seed + 3_000_017)
+    out: list[RenderedPlate] = []
+    for i in range(count):
+        colour = colours[i % len(colours)]
+        text = random_plate_text(colour, rng)
+        name = names[int(rng.integers(0, len(names)))]
+        image, corners = closeup(render_plate(text, colour), photos[name], rng)
+        out.append(RenderedPlate(image, text, colour, corners, name))
+    return out
+
+
+def render_two_row(text: str, *, scale: float = 2.0) -> U8:
+    """Draw a flat yellow two-row plate (lorries, buses, trailers): 440 x 220 mm.
+
+    The upper row holds the province and the letter (80 x 60 mm characters, GA 36's large-vehicle
+    rear plate), the lower row the other five characters (65 x 110 mm); black on yellow.
+    """
+    if len(text) != 7:
+        raise ValueError(f"a two-row plate has 7 characters, got {text!r}")
+    k = scale * PX_PER_MM
+    w, h = round(440 * k), round(220 * k)
+    plate = np.empty((h, w, 3), np.float32)
+    plate[:] = (20, 185, 245)
+    ink = np.array((15, 15, 15), np.float32)
+    border = max(2, round(3 * k))
+    cv2.rectangle(plate, (border, border), (w - border - 1, h - border - 1), ink.tolist(),
+                  max(1, round(1.5 * k)))
+    boxes = [((110.0, 15.0), (80.0, 60.0)), ((250.0, 15.0), (80.0, 60.0))]
+    boxes += [((27.5 + i * 80.0, 90.0), (65.0, 110.0)) for i in range(5)]
+    for char, ((left, top), (cw, ch)) in zip(text, boxes, strict=True):
+        x0, y0 = round(left * k), round(top * k)
+        mask = _glyph(char, round(cw * k), round(ch * k))[..., None]
+        region = plate[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]]
+        region[:] = region * (1 - mask) + ink * mask
+    cv2.circle(plate, (round(220 * k), round(45 * k)), round(5 * k), ink.tolist(), -1, cv2.LINE_AA)
+    return np.clip(plate, 0, 255).astype(np.uint8)
+
+
+def generate_two_row(count: int, seed: int = 0, *, backgrounds: dict[str, U8] | None = None,
+                     closeup_share: float = 0.25) -> list[RenderedPlate]:
+    """``count`` photos of yellow two-row plates, from ``seed``.
+
+    Most are composited into a scene like :func:`generate` (at the sizes a gate camera sees a
+    lorry's rear plate); ``closeup_share`` of them are close photos (:func:`closeup`). About a
+    third are trailers (挂 last).
+    """
+    photos = backgrounds if backgrounds is not None else default_backgrounds()
+    names = sorted(photos)
+    rng = np.random.default_rng(seed + 5_000_011)
+    out: list[RenderedPlate] = []
+    for _ in range(count):
+        text = random_plate_text("yellow", rng)
+        if rng.random() < 0.33:
+            text = text[:6] + "挂"
+        elif text[-1] == "学":
+            text = text[:6] + DIGITS[int(rng.integers(0, 10))]
+        name = names[int(rng.integers(0, len(names)))]
+        plate = render_two_row(text)
+        if rng.random() < closeup_share:
+            image, corners = closeup(plate, photos[name], rng)
+        else:
+            image, corners = composite(plate, photos[name], rng)
+        out.append(RenderedPlate(image, text, "yellow", corners, name))
+    return out

@@ -256,7 +256,13 @@ class People:
     def list_watchlist(self) -> list[WatchlistInfo]:
         with Session(self.engine) as session:
             rows = session.scalars(select(WatchlistEntry).order_by(WatchlistEntry.label, WatchlistEntry.id))
-            return [WatchlistInfo(w.id, w.label, w.reason, w.severity, w.plate) for w in rows]
+            return [watchlist_info(w) for w in rows]
+
+    def get_watchlist_entry(self, entry_id: str) -> WatchlistInfo | None:
+        """One entry by its id (a primary-key lookup), ``None`` if there is none."""
+        with Session(self.engine) as session:
+            row = session.get(WatchlistEntry, entry_id)
+            return None if row is None else watchlist_info(row)
 
     def delete_watchlist_entry(self, entry_id: str) -> DeletionReport:
         with self.changes.begin() as change:
@@ -382,6 +388,10 @@ def resident_fields(**fields: Any) -> dict[str, Any]:
 
 def resident_info(r: Resident) -> ResidentInfo:
     return ResidentInfo(r.id, r.name, r.building, r.unit, r.room, r.phone, r.status, tuple(r.tags or ()))
+
+
+def watchlist_info(w: WatchlistEntry) -> WatchlistInfo:
+    return WatchlistInfo(w.id, w.label, w.reason, w.severity, w.plate)
 
 
 def visitor_info(v: Visitor) -> VisitorInfo:

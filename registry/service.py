@@ -109,6 +109,7 @@ class Registry:
     list_visitors = _part_method("people", People.list_visitors)
     get_visitor = _part_method("people", People.get_visitor)
     list_watchlist = _part_method("people", People.list_watchlist)
+    get_watchlist_entry = _part_method("people", People.get_watchlist_entry)
     purge_expired_visitors = _part_method("people", People.purge_expired_visitors)
     add_watchlist_entry = _part_method("people", People.add_watchlist_entry)
     delete_watchlist_entry = _part_method("people", People.delete_watchlist_entry)
@@ -119,6 +120,7 @@ class Registry:
     add_vehicle = _part_method("vehicles", Vehicles.add_vehicle)
     delete_vehicle = _part_method("vehicles", Vehicles.delete_vehicle)
     list_vehicles = _part_method("vehicles", Vehicles.list_vehicles)
+    get_vehicle = _part_method("vehicles", Vehicles.get_vehicle)
 
     add_holder = _part_method("templates", Templates.add_holder)
     add_templates = _part_method("templates", Templates.add_templates)

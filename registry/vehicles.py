@@ -59,12 +59,13 @@ class Vehicles:
 
     def list_vehicles(self) -> list[VehicleInfo]:
         with Session(self.engine) as session:
-            return [
-                VehicleInfo(
-                    v.id, v.plate, v.resident_id, v.visitor_id, v.plate_colour, v.plate_type, v.parking_permit
-                )
-                for v in session.scalars(select(Vehicle).order_by(Vehicle.plate))
-            ]
+            return [vehicle_info(v) for v in session.scalars(select(Vehicle).order_by(Vehicle.plate))]
+
+    def get_vehicle(self, vehicle_id: str) -> VehicleInfo | None:
+        """One vehicle by its id (a primary-key lookup), ``None`` if there is none."""
+        with Session(self.engine) as session:
+            row = session.get(Vehicle, vehicle_id)
+            return None if row is None else vehicle_info(row)
 
     def plate_book(self) -> PlateBook:
         """Every registered plate with its owner: vehicles of residents and visitors, watchlist plates."""
@@ -103,3 +104,9 @@ class Vehicles:
             ):
                 owners.append(PlateOwner(str(wplate), "watchlist", wid, "watchlist", wid, label, severity))
         return PlateBook.build(owners)
+
+
+def vehicle_info(v: Vehicle) -> VehicleInfo:
+    return VehicleInfo(
+        v.id, v.plate, v.resident_id, v.visitor_id, v.plate_colour, v.plate_type, v.parking_permit
+    )

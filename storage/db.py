@@ -5,10 +5,13 @@ The registry and the alarm store share one database; each package keeps its own 
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from storage.files import data_dir
@@ -61,3 +64,48 @@ def checkpoint(engine: Engine) -> None:
     if is_sqlite(engine):
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+_USERINFO = re.compile(r"(://[^:@/\s]*):[^@/\s]*@")
+
+
+class DatabaseProbe:
+    """``SELECT 1`` with a deadline, for readiness checks: whether the database answers, and why not.
+
+    A probe that hangs (a database host that drops packets) is left to finish in its own daemon
+    thread; while it hangs, later checks report it instead of starting another, so a stuck
+    database never piles up threads or pool connections.
+
+    Args:
+        engine: the database.
+        timeout_s: how long a check waits for the answer.
+    """
+
+    def __init__(self, engine: Engine, timeout_s: float = 2.0) -> None:
+        self.engine, self.timeout_s = engine, timeout_s
+        self._lock = threading.Lock()
+        self._pending: tuple[threading.Thread, float] | None = None
+
+    def check(self) -> str | None:
+        """``None`` when the database answered in time, else why not (no password in it)."""
+        with self._lock:
+            if self._pending is not None and self._pending[0].is_alive():
+                return f"no answer to SELECT 1 for {time.monotonic() - self._pending[1]:.0f} s"
+            outcome: list[str | None] = []
+            thread = threading.Thread(target=self._select_one, args=(outcome,), name="db-probe", daemon=True)
+            self._pending = (thread, time.monotonic())
+            thread.start()
+        thread.join(self.timeout_s)
+        if thread.is_alive():
+            return f"no answer to SELECT 1 within {self.timeout_s:g} s"
+        return outcome[0] if outcome else "the check ended without an answer"
+
+    def _select_one(self, outcome: list[str | None]) -> None:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1")).scalar_one()
+            outcome.append(None)
+        except Exception as exc:  # any failure is the answer
+            cause = getattr(exc, "orig", None) or exc
+            first = (str(cause).strip().splitlines() or [""])[0][:300]
+            outcome.append(_USERINFO.sub(r"\1:***@", f"{type(cause).__name__}: {first}"))

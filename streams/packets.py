@@ -29,6 +29,8 @@ START_CODE = b"\x00\x00\x00\x01"
 NAL_SPS = 7
 NAL_IDR = 5
 SUPPORTED_CODECS = frozenset({"h264"})
+REORDER_MAX = 16
+"""Frames a decode timestamp may go back without being a file's loop (H.264 keeps 16 pictures at most)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -163,7 +165,19 @@ class PacketAssembler:
     several packets with one timestamp), converts MP4 samples to Annex B, puts the parameter
     sets in front of key frames that lack them and keeps timestamps growing (a looping file
     restarts at 0). Packets before the first key frame are not handed out.
+
+    Access units are told apart by their content as well as by their timestamps: FFmpeg's RTSP
+    demuxer hands out the first packet of a connection (the key frame) without any timestamp,
+    and, for a stream with B-frames, the next ones without a decode timestamp until it has seen
+    enough to guess it. Such a packet is a picture of its own, never a piece of the next one.
+    Missing decode timestamps are counted back, one frame apart, from the first one known (or
+    forward from the last one): decode order is kept as demuxed, a presentation timestamp is
+    never moved below its decode timestamp and ``dts`` is never made up from ``pts`` (that
+    reorders B-frame streams).
     """
+
+    HOLD_MAX = 16
+    """Access units without a decode timestamp held back at most, waiting for the first one known."""
 
     def __init__(self, tap: PacketTap, codec: str, width: int, height: int, time_base: Fraction | None,
                  extradata: bytes | None, fps: float | None) -> None:
@@ -181,6 +195,9 @@ class PacketAssembler:
         self._pts: int | None = None
         self._dts: int | None = None
         self._key = False
+        self._vcl = False  # the parts hold a slice already
+        self._held: list[tuple[bytes, int | None, int | None, bool]] = []
+        self._demuxed_dts: int | None = None  # the last decode timestamp as demuxed (no loop offset)
         self._offset = 0
         self._last_dts: int | None = None
         self._keyed = False
@@ -190,24 +207,43 @@ class PacketAssembler:
         """One demuxed packet (on the decoder thread)."""
         if not self.supported or packet.size == 0:
             return
-        pts = packet.pts if packet.pts is not None else packet.dts
-        if pts is not None and self._pts is not None and pts != self._pts:
-            self._flush()
         data = bytes(packet)
         if self._length_size:
             data = avcc_to_annexb(data, self._length_size)
+        pts = packet.pts if packet.pts is not None else packet.dts
+        first, first_mb_zero = _first_nal(data)
+        if self._parts and ((pts is not None and self._pts is not None and pts != self._pts)
+                            or (self._vcl and _starts_access_unit(first, first_mb_zero))):
+            self._flush()
         self._parts.append(data)
         self._key = self._key or packet.is_keyframe
-        if pts is not None and self._pts != pts:
+        self._vcl = self._vcl or any(kind in _VCL for kind in nal_types(data))
+        if self._pts is None and pts is not None:
             self._pts = pts
-            self._dts = packet.dts if packet.dts is not None else pts
+        if self._dts is None and packet.dts is not None:
+            self._dts = packet.dts
 
     def _flush(self) -> None:
         parts, pts, dts, key = self._parts, self._pts, self._dts, self._key
-        self._parts, self._key = [], False
-        if not parts or pts is None or dts is None:
+        self._parts, self._pts, self._dts, self._key, self._vcl = [], None, None, False, False
+        if not parts:
             return
-        data = b"".join(parts)
+        self._held.append((b"".join(parts), pts, dts, key))
+        if dts is None and self._demuxed_dts is None and len(self._held) < self.HOLD_MAX:
+            return  # no decode timestamp known yet: count back from the first one
+        held, self._held = self._held, []
+        if dts is not None:
+            first = dts - (len(held) - 1) * self._step
+        elif self._demuxed_dts is not None:
+            first = self._demuxed_dts + self._step
+        else:  # none known at all: number the pictures from the first presentation timestamp
+            first = next((p for _, p, _, _ in held if p is not None), 0)
+        for n, (data, unit_pts, unit_dts, unit_key) in enumerate(held):
+            decode = unit_dts if unit_dts is not None else first + n * self._step
+            self._demuxed_dts = decode
+            self._emit(data, decode if unit_pts is None else max(unit_pts, decode), decode, unit_key)
+
+    def _emit(self, data: bytes, pts: int, dts: int, key: bool) -> None:
         types = nal_types(data)
         key = key or NAL_IDR in types
         self._keyed = self._keyed or key
@@ -216,13 +252,35 @@ class PacketAssembler:
         if key and NAL_SPS not in types and self.params.parameter_sets:
             data = self.params.parameter_sets + data
         decode = dts + self._offset
-        if self._last_dts is not None and decode <= self._last_dts:  # a file looped: keep growing
-            self._offset += self._last_dts + self._step - decode
-            decode = self._last_dts + self._step
+        if self._last_dts is not None and decode <= self._last_dts:
+            if self._last_dts - decode > REORDER_MAX * self._step:  # a file looped: keep growing
+                self._offset += self._last_dts + self._step - decode
+                decode = self._last_dts + self._step
+            else:  # a guessed decode timestamp stalled (B-frames): keep the order, not the picture's time
+                decode = self._last_dts + 1
         self._last_dts = decode
         now = time.time()
-        self._tap.publish(EncodedPacket(data, pts + self._offset, decode, key, now, time.monotonic(),
-                                        self.params))
+        self._tap.publish(EncodedPacket(data, max(pts + self._offset, decode), decode, key, now,
+                                        time.monotonic(), self.params))
+
+
+_VCL = frozenset({1, 5})
+_AU_START = frozenset({6, 7, 8, 9, 14, 15, 16, 17, 18})
+"""NAL units that, after a slice, begin the next access unit (H.264 7.4.1.2.3)."""
+
+
+def _first_nal(data: bytes) -> tuple[int, bool]:
+    """The type of the first NAL unit of Annex B ``data`` and whether a slice's first_mb_in_slice is 0."""
+    i = data.find(b"\x00\x00\x01", 0, 64)
+    if i == -1 or i + 3 >= len(data):
+        return -1, False
+    header = i + 3
+    return data[header] & 31, header + 1 < len(data) and bool(data[header + 1] & 0x80)
+
+
+def _starts_access_unit(kind: int, first_mb_zero: bool) -> bool:
+    """Whether a NAL unit of ``kind`` that follows a slice begins a new picture."""
+    return kind in _AU_START or (kind in _VCL and first_mb_zero)
 
 
 class PacketBuffer:

@@ -13,6 +13,7 @@ its own caller.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import queue
 import threading
@@ -36,19 +37,69 @@ class _Request(Generic[InT, OutT]):
     enqueued: float
 
 
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                                        5.0)
+"""Upper bounds (seconds) of the inference latency histogram; a last bucket catches the rest."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatcherSnapshot:
+    """One consistent copy of a batcher's counters (for a metrics scrape)."""
+
+    requests: int
+    batches: int
+    failures: int
+    sizes: dict[int, int]
+    latency_counts: tuple[int, ...]
+    latency_sum_s: float
+    queued: int
+
+
 @dataclass(slots=True)
 class BatcherStats:
-    """Counters of one batcher (read them, do not write them)."""
+    """Counters of one batcher, written by its worker thread only (read them, do not write them).
+
+    Attributes:
+        requests: requests run. batches: model calls. failures: requests that failed.
+        sizes: model calls by batch size.
+        latency_counts: model calls per bucket of :data:`LATENCY_BUCKETS_S` (one more for the rest).
+        latency_sum_s: seconds spent in the model, all calls together.
+    """
 
     requests: int = 0
     batches: int = 0
     failures: int = 0
     sizes: Counter[int] = field(default_factory=Counter)
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+    latency_sum_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def mean_batch(self) -> float:
         """Mean number of requests per model call."""
         return self.requests / self.batches if self.batches else 0.0
+
+    def count_batch(self, size: int) -> None:
+        with self._lock:
+            self.batches += 1
+            self.requests += size
+            self.sizes[size] += 1
+
+    def count_failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+
+    def observe_latency(self, seconds: float) -> None:
+        """One model call took ``seconds``."""
+        bucket = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
+        with self._lock:
+            self.latency_counts[bucket] += 1
+            self.latency_sum_s += seconds
+
+    def snapshot(self, queued: int = 0) -> BatcherSnapshot:
+        with self._lock:
+            return BatcherSnapshot(self.requests, self.batches, self.failures, dict(self.sizes),
+                                   tuple(self.latency_counts), self.latency_sum_s, queued)
 
 
 class BatcherClosed(RuntimeError):
@@ -116,6 +167,14 @@ class DynamicBatcher(Generic[InT, OutT]):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def queued(self) -> int:
+        """Requests waiting for the worker now (approximate: the queue moves while it is read)."""
+        return self._queue.qsize()
+
+    def snapshot(self) -> BatcherSnapshot:
+        """The counters and the queue depth, for a metrics scrape."""
+        return self.stats.snapshot(self.queued())
 
     def submit(self, item: InT) -> Future[OutT]:
         """Queue one request; the future resolves to its own result."""
@@ -185,14 +244,12 @@ class DynamicBatcher(Generic[InT, OutT]):
         live = [r for r in batch if r.future.set_running_or_notify_cancel()]
         if not live:
             return
-        self.stats.batches += 1
-        self.stats.requests += len(live)
-        self.stats.sizes[len(live)] += 1
+        self.stats.count_batch(len(live))
         try:
             outputs = self._checked(live)
         except Exception as exc:
             if len(live) == 1:
-                self.stats.failures += 1
+                self.stats.count_failure()
                 live[0].future.set_exception(exc)
                 return
             logger.warning("%s: batch of %d failed (%s); retrying one by one",
@@ -201,14 +258,16 @@ class DynamicBatcher(Generic[InT, OutT]):
                 try:
                     req.future.set_result(self._checked([req])[0])
                 except Exception as single_exc:
-                    self.stats.failures += 1
+                    self.stats.count_failure()
                     req.future.set_exception(single_exc)
             return
         for req, out in zip(live, outputs, strict=True):
             req.future.set_result(out)
 
     def _checked(self, reqs: list[_Request[InT, OutT]]) -> Sequence[OutT]:
+        started = time.perf_counter()
         outputs = self._infer([r.item for r in reqs])
+        self.stats.observe_latency(time.perf_counter() - started)
         if len(outputs) != len(reqs):
             raise RuntimeError(f"{self.name}: model returned {len(outputs)} results "
                                f"for a batch of {len(reqs)}")

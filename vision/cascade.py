@@ -198,6 +198,17 @@ class Cascade:
         return [ImageRecognition(f, v if show else Detections.empty(), p)
                 for f, v, p, show in zip(faces, vehicles, plates, shown, strict=True)]
 
+    def model_names(self) -> list[str]:
+        """The names of the models the cascade runs, in stage order."""
+        models: list[Model[Any, Any]] = []
+        if self.faces is not None:
+            models += [self.faces.detector, self.faces.embedder]
+        if self.vehicles is not None:
+            models.append(self.vehicles)
+        if self.plates is not None:
+            models += [self.plates.detector, self.plates.reader]
+        return list(dict.fromkeys(m.name for m in models))
+
     def batchers(self) -> dict[str, DynamicBatcher[Any, Any]]:
         """The batchers of the cascade's detectors, by kind (for their stats)."""
         with self._lock:
@@ -423,6 +434,7 @@ def to_json(result: ImageRecognition, match_faces: list[Any] | None = None,
                       "score": round(float(result.vehicles.scores[i]), 4)}
                      for i in range(len(result.vehicles))],
         "plates": [{"text": p.reading.text, "valid": p.reading.valid, "kind": p.reading.kind,
+                    "rows": p.reading.rows, "rejected": p.reading.rejected or None,
                     "colour": p.reading.colour, "score": round(p.reading.score, 4),
                     "box": None if p.reading.box is None else _round(p.reading.box),
                     "corners": None if p.reading.corners is None else _round(p.reading.corners),

@@ -135,6 +135,15 @@ class PlateReading:
         box: ``(4,)`` float32 xyxy of the plate in image pixels, or ``None``.
         colour: the plate's colour (``"blue"``, ``"yellow"``, ``"green"``) when the reader
             could tell it, else ``None``; it constrains what the text may be (GA 36).
+        evidence: ``(len(text),)`` float32, per character of ``text`` the highest probability
+            the recogniser gave that very character (or its look-alike O/0, I/1) in the frames it
+            was read from: low where the grammar, not the image, supplied the character.
+        rejected: why a reading that follows the grammar is still not taken for a plate (a
+            character not seen in the image, a sign's colour or shape), ``""`` otherwise;
+            ``valid`` is False whenever it is set.
+        rows: 1, or 2 for a two-row plate (lorries, buses: province and letter above).
+        overwritten: what the recogniser read with confidence where the grammar put the
+            province (``""`` when it read nothing there, or the province itself).
     """
 
     text: str
@@ -146,6 +155,10 @@ class PlateReading:
     corners: F32 | None = None
     box: F32 | None = None
     colour: PlateColour | None = None
+    evidence: F32 | None = None
+    rejected: str = ""
+    rows: int = 1
+    overwritten: str = ""
 
 
 def stack_same_shape(images: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:

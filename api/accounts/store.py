@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,15 +319,32 @@ class Accounts:
         with self.engine.begin() as conn:
             self._audit(conn, actor, action, entity, entity_id, details)
 
+    def record_each(self, actor: Actor, action: str, entity: str,
+                    changes: Iterable[tuple[str | None, dict[str, Any]]]) -> None:
+        """Write one audit row per ``(entity_id, details)`` in one transaction (a CSV import's rows)."""
+        at = self.clock()
+        rows = [{"at": at, "actor": actor.principal.name, "actor_kind": actor.principal.kind,
+                 "source": actor.source, "action": action, "entity": entity, "entity_id": entity_id,
+                 "details": details} for entity_id, details in changes]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(AUDIT), rows)
+
     def _audit(self, conn: Connection, actor: Actor, action: str, entity: str, entity_id: str | None,
                details: dict[str, Any]) -> None:
         conn.execute(insert(AUDIT).values(
             at=self.clock(), actor=actor.principal.name, actor_kind=actor.principal.kind, source=actor.source,
             action=action, entity=entity, entity_id=entity_id, details=details))
 
-    def audit_log(self, limit: int = 100, offset: int = 0) -> list[AuditRecord]:
-        """Audit rows, newest first."""
+    def audit_log(self, limit: int = 100, offset: int = 0, *, actor: str | None = None,
+                  action: str | None = None, entity: str | None = None,
+                  entity_id: str | None = None) -> list[AuditRecord]:
+        """Audit rows, newest first; each given filter must match exactly."""
         query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit).offset(offset)
+        for column, value in ((AUDIT.c.actor, actor), (AUDIT.c.action, action), (AUDIT.c.entity, entity),
+                              (AUDIT.c.entity_id, entity_id)):
+            if value is not None:
+                query = query.where(column == value)
         with self.engine.connect() as conn:
             return [AuditRecord(**{**r._mapping, "at": _utc(r.at)}) for r in conn.execute(query)]
 

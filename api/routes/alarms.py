@@ -86,7 +86,7 @@ def list_alarms(
     zone: str | None = Query(None, description="Only alarms in this zone."),
     since: dt.datetime | None = Query(None, description="Occurred at or after (ISO 8601)."),
     until: dt.datetime | None = Query(None, description="Occurred before (ISO 8601)."),
-    limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> AlarmList:
     cameras = None if caller.cameras is None else tuple(sorted(caller.cameras))
     wanted = AlarmFilter(states=tuple(state) if state else None, types=tuple(type) if type else None,

@@ -1,4 +1,4 @@
-"""The audit log of users, keys, logins and alarm actions (scope ``audit:read``: admins)."""
+"""The audit log of users, keys, logins, alarm actions and registry changes (scope ``audit:read``: admins)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,16 @@ class AuditEntry(BaseModel):
     details: dict[str, JsonValue]
 
 
-@router.get("", summary="Audit log, newest first")
+Filter = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("", summary="Audit log, newest first, optionally filtered (each filter matches exactly)")
 def audit_log(caller: Annotated[Principal, Depends(require_scope("audit:read"))], accounts: AccountsDep,
-              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[AuditEntry]:
-    return [AuditEntry.model_validate(r, from_attributes=True) for r in accounts.audit_log(limit, offset)]
+              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
+              actor: Filter = None, action: Filter = None,
+              entity: Annotated[str | None, Query(max_length=100, description=(
+                  "`user`, `key`, `session`, `alarm`, `resident`, `visitor`, `watchlist`, `vehicle`, "
+                  "`face_template` ..."))] = None,
+              entity_id: Filter = None) -> list[AuditEntry]:
+    rows = accounts.audit_log(limit, offset, actor=actor, action=action, entity=entity, entity_id=entity_id)
+    return [AuditEntry.model_validate(r, from_attributes=True) for r in rows]

@@ -17,13 +17,15 @@ def healthz() -> Liveness:
     return Liveness()
 
 
-@router.get("/readyz", summary="Readiness: models loaded and cameras started",
-            responses={503: {"model": Readiness, "description": "Still starting"}})
+@router.get("/readyz", summary="Readiness: started, models loaded, database answering; cameras reported",
+            responses={503: {"model": Readiness, "description": "Not ready: `failures` says which check "
+                                                                "failed and why"}})
 def readyz(service: ReadinessDep, response: Response) -> Readiness:
-    if not service.ready:
+    """200 when ready, else 503; both list every check. Offline cameras never make it 503 (see the model)."""
+    report = service.readiness()
+    if not report.ready:
         response.status_code = 503
-        return Readiness(status="starting")
-    return Readiness(status="ready")
+    return report
 
 
 @router.get("/metrics", summary="Prometheus metrics (text format)", response_class=PlainTextResponse)

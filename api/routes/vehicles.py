@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.deps import RegistryDep, RegistryReader, RegistryWriter
+from api.deps import RegistryChange, RegistryDep, RegistryReader
 from api.registry_schemas import ImportReport, VehicleIn, VehicleOut
 from api.routes.residents import REFUSED, csv_response, import_csv, registry_refusals
 from api.uploads import CsvUpload
 from registry import csvio
 from registry.plates import normalise_plate
+from registry.service import Registry
+from registry.types import VehicleInfo
 
 router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
+
+
+def existing_vehicle(registry: Registry, vehicle_id: str) -> VehicleInfo:
+    info = registry.get_vehicle(vehicle_id)
+    if info is None:
+        raise HTTPException(404, f"no vehicle {vehicle_id!r}")
+    return info
 
 
 @router.get("", summary="Vehicles, optionally of one resident or visitor")
@@ -30,14 +39,15 @@ def list_vehicles(_caller: RegistryReader, registry: RegistryDep,
 
 @router.post("", status_code=201, summary="Register a vehicle of one resident or visitor",
              responses={**REFUSED, 404: {"description": "No such resident or visitor"}})
-def add_vehicle(body: VehicleIn, _caller: RegistryWriter, registry: RegistryDep) -> VehicleOut:
+def add_vehicle(body: VehicleIn, audit: RegistryChange, registry: RegistryDep) -> VehicleOut:
     if body.resident_id and registry.get_resident(body.resident_id) is None:
         raise HTTPException(404, f"no resident {body.resident_id!r}")
     if body.visitor_id and registry.get_visitor(body.visitor_id) is None:
         raise HTTPException(404, f"no visitor {body.visitor_id!r}")
     with registry_refusals():
         vehicle_id = registry.add_vehicle(**body.model_dump())
-    return next(VehicleOut.of(v) for v in registry.list_vehicles() if v.id == vehicle_id)
+    audit.record("create", "vehicle", vehicle_id, resident_id=body.resident_id, visitor_id=body.visitor_id)
+    return VehicleOut.of(existing_vehicle(registry, vehicle_id))
 
 
 @router.get("/export", summary="Residents' vehicles as CSV",
@@ -49,19 +59,19 @@ def export_vehicles(_caller: RegistryReader, registry: RegistryDep) -> Response:
 @router.post("/import", summary="Register vehicles from CSV, with a per-row report",
              responses={413: {"description": "File too large"},
                         422: {"description": "Not UTF-8 or a required column is missing (nothing stored)"}})
-async def import_vehicles(_caller: RegistryWriter, registry: RegistryDep, file: CsvUpload) -> ImportReport:
+async def import_vehicles(audit: RegistryChange, registry: RegistryDep, file: CsvUpload) -> ImportReport:
     """Import vehicles from CSV.
 
     Columns ``plate,plate_colour,plate_type,parking_permit,resident_id,name,building,unit,room``; the
     owner is ``resident_id`` or the one resident with that name and address. A refused row stores
     nothing.
     """
-    return await import_csv(registry, file, csvio.import_vehicles)
+    return await import_csv(registry, file, csvio.import_vehicles, audit, "vehicle")
 
 
 @router.delete("/{vehicle_id}", status_code=204, summary="Delete a vehicle",
                responses={404: {"description": "No such vehicle"}})
-def delete_vehicle(vehicle_id: str, _caller: RegistryWriter, registry: RegistryDep) -> None:
-    if not any(v.id == vehicle_id for v in registry.list_vehicles()):
-        raise HTTPException(404, f"no vehicle {vehicle_id!r}")
+def delete_vehicle(vehicle_id: str, audit: RegistryChange, registry: RegistryDep) -> None:
+    existing_vehicle(registry, vehicle_id)
     registry.delete_vehicle(vehicle_id)
+    audit.record("delete", "vehicle", vehicle_id)

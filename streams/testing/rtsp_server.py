@@ -41,26 +41,35 @@ _FLUSH = Gst.SeekFlags.FLUSH
 
 
 def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
-    """Seek ``media``'s pipeline back to the start whenever its segment ends."""
+    """Seek ``media``'s pipeline back to the start whenever its segment ends.
+
+    Only a seek with the segment flag ends the file with ``SEGMENT_DONE`` instead of EOS (which
+    ends the RTSP stream: the camera reconnects). The media seeks itself, without that flag,
+    when it prerolls and on a client's PLAY (FFmpeg asks for ``npt=0-``): each of those
+    flushing seeks ends with ``ASYNC_DONE``, and is followed by a flushing segment seek to 0.
+    """
     pipeline = media.get_element().get_parent()
     bus = pipeline.get_bus()
     bus.enable_sync_message_emission()
+    ours = False  # the flushing seek in flight is this function's
 
-    def restart() -> bool:
-        pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
+    def seek(flags: Gst.SeekFlags) -> bool:
+        pipeline.seek(1.0, Gst.Format.TIME, flags | _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
         return False
 
     def on_message(_bus: Gst.Bus, message: Gst.Message) -> None:
+        nonlocal ours
         # Sync handlers run on a streaming thread; seek from the main loop instead.
         if message.type == Gst.MessageType.SEGMENT_DONE:
-            GLib.idle_add(restart)
+            GLib.idle_add(seek, Gst.SeekFlags.NONE)  # non-flushing: the running time goes on
+        elif message.type == Gst.MessageType.ASYNC_DONE:
+            if ours:
+                ours = False
+            else:
+                ours = True
+                GLib.idle_add(seek, _FLUSH)
 
     bus.connect("sync-message", on_message)
-    media.connect(
-        "prepared",
-        lambda _m: pipeline.seek(1.0, Gst.Format.TIME, _FLUSH | _SEGMENT, Gst.SeekType.SET, 0,
-                                 Gst.SeekType.NONE, 0),
-    )
 
 
 def _file_launch(path: str) -> str:

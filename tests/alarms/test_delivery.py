@@ -95,9 +95,12 @@ def test_failed_messages_can_be_replayed(make_store: StoreFactory, receiver: Cal
     relay = Relay(store.engine, [WebhookSink(hook)], delivery.relay)
     for i in range(3):
         store.raise_alarm(make_draft(subject_id=f"wl-{i}"), now=T0)
+    assert store.outbox_pending() == {"pms": 3}
     relay.run_once(T0)
+    assert store.outbox_pending() == {"pms": 3}  # to be retried
     report = relay.run_once(T0 + dt.timedelta(seconds=1))
     assert report.failed == 3
+    assert store.outbox_pending() == {}
     assert [a.outcome for a in store.attempts(message_id=1)] == ["retry", "failed"]
     up[0] = True
     first = store.messages()[0]
@@ -105,6 +108,8 @@ def test_failed_messages_can_be_replayed(make_store: StoreFactory, receiver: Cal
     assert relay.run_once(T0 + dt.timedelta(seconds=2)).delivered == 1
     assert relay.replay_failed("pms", now=T0 + dt.timedelta(seconds=3)) == 2
     assert relay.run_once(T0 + dt.timedelta(seconds=3)).delivered == 2
+    assert relay.outcomes() == {("pms", "delivered"): 3, ("pms", "retrying"): 3, ("pms", "failed"): 3,
+                                ("pms", "dead"): 0}
     relay.stop()
     ids = r.ids()
     assert len(ids) == 9 and len(set(ids)) == 3  # every retry and replay kept its webhook-id

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app
@@ -150,3 +151,43 @@ def test_alarm_is_stored_with_its_snapshot_and_can_be_acknowledged(
         time.sleep(0.3)
     assert any(e["type"] == "alarm.acknowledged" and e["data"]["acknowledged_by"] == "guard 7"
                for e in receiver.events)
+
+
+def test_metrics_count_deliveries_queues_batches_and_inference(
+        site: tuple[Service, Receiver, str, TestClient]) -> None:
+    """After the run: /metrics parses, and its delivery, queue, batch and latency series are sane."""
+    service, receiver, _, client = site
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not receiver.raised():
+        time.sleep(0.5)
+    assert receiver.raised(), "no alarm.raised webhook arrived"
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+
+    def values(name: str, **labels: str) -> list[float]:
+        return [v for found, v in samples.get(name, []) if labels.items() <= found.items()]
+
+    assert service.relay is not None
+    (endpoint,) = service.relay.sinks
+    assert sum(values("estatewatch_relay_attempts_total", endpoint=endpoint, outcome="delivered")) >= 1
+    assert {found["outcome"] for found, _ in samples["estatewatch_relay_attempts_total"]} == {
+        "delivered", "retrying", "failed", "dead"}
+    assert values("estatewatch_outbox_pending", endpoint=endpoint) and all(
+        v >= 0 for v in values("estatewatch_outbox_pending"))
+    (depth,) = values("estatewatch_pipeline_queue_depth", camera="lobby")
+    assert 0 <= depth <= service.config.pipeline.max_queue
+    models = {found["model"] for found, _ in samples["estatewatch_inference_seconds_count"]}
+    used = [m for m in models if values("estatewatch_inference_seconds_count", model=m)[0] > 0]
+    assert used, models  # the face models ran
+    for model in used:
+        (calls,) = values("estatewatch_inference_seconds_count", model=model)
+        assert values("estatewatch_inference_seconds_sum", model=model)[0] > 0
+        buckets = values("estatewatch_inference_seconds_bucket", model=model)
+        assert buckets == sorted(buckets) and buckets[-1] == calls
+        (batches,) = values("estatewatch_batch_size_count", model=model)
+        assert batches >= 1 and values("estatewatch_batch_size_sum", model=model)[0] >= batches  # requests
+        assert values("estatewatch_batcher_queue_depth", model=model)[0] >= 0

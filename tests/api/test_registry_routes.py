@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alarms.store import AlarmStore
+from api.accounts.store import Accounts
 from api.app import create_app
 from registry.config import RegistrySettings
 from registry.schema import FaceTemplate, Resident, Vehicle, Visitor
@@ -381,3 +382,80 @@ def test_registry_routes_need_a_key(client: TestClient) -> None:
                          ("GET", "/api/v1/vehicles"), ("GET", "/api/v1/visitors"),
                          ("GET", "/api/v1/watchlist"), ("GET", "/api/v1/residents/export")]:
         assert client.request(method, path).status_code == 401, path
+
+
+# -- audit -----------------------------------------------------------------------------------
+def test_registry_changes_are_audited_under_the_caller(db_url: str, site: Site, image: ImageFn) -> None:
+    """Every registry change over HTTP names the user who made it, with ids only: no template, no photo."""
+    accounts = Accounts.open(db_url)
+    try:
+        with TestClient(create_app(site, frozenset([KEY]), accounts)) as client:  # type: ignore[arg-type]
+            created = client.post("/api/v1/users", headers=AUTH, json={
+                "username": "clerk", "password": "correct horse battery", "role": "admin"})
+            assert created.status_code == 201, created.text
+            login = client.post("/api/v1/auth/login", json={"username": "clerk",
+                                                             "password": "correct horse battery"})
+            clerk = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            changes = registry_changes_as(client, clerk, image)
+            response = client.get("/api/v1/audit", headers=clerk, params={"actor": "clerk", "limit": 1000})
+            assert response.status_code == 200, response.text
+            entries = [e for e in reversed(response.json()) if e["entity"] not in ("session",)]
+            assert [(e["action"], e["entity"], e["entity_id"]) for e in entries] == changes
+            who = {(e["actor"], e["actor_kind"], e["source"]) for e in entries}
+            assert who == {("clerk", "user", "testclient")}
+            yao = changes[0][2]
+            assert entries[0]["details"] == {"fields": ["building", "name", "room", "status", "unit"]}
+            assert entries[1]["details"] == {"fields": ["phone", "tags"]}
+            assert entries[-1]["details"] == {"templates": 0, "vehicles": 1, "visitors": 0}
+            template_id = entries[2]["details"]["template_ids"][0]
+            assert entries[2]["details"] == {"template_ids": [template_id]}
+            for entry in entries:  # details are ids, counts, field names: nothing long enough to be data
+                assert all(len(str(v)) <= 100 for v in entry["details"].values()), entry
+            assert "/9j/" not in response.text and "embedding" not in response.text  # no JPEG base64
+
+            one = client.get("/api/v1/audit", headers=clerk, params={"entity": "resident", "entity_id": yao})
+            assert [e["action"] for e in one.json()] == ["delete", "import_update", "enroll", "update",
+                                                         "create"]
+            assert client.get("/api/v1/audit", headers=clerk, params={"actor": "nobody"}).json() == []
+    finally:
+        accounts.close()
+
+
+def registry_changes_as(client: TestClient, headers: dict[str, str],
+                        image: ImageFn) -> list[tuple[str, str, str | None]]:
+    """Make one change of each kind over HTTP; the ``(action, entity, id)`` expected in the audit log."""
+    def ok(response: Any) -> Any:
+        assert response.status_code in (200, 201, 204), response.text
+        return response.json() if response.status_code != 204 else None
+
+    yao = ok(client.post("/api/v1/residents", headers=headers,
+                         json={"name": "姚明", "building": "3", "unit": "2", "room": "1501"}))["id"]
+    ok(client.patch(f"/api/v1/residents/{yao}", headers=headers,
+                    json={"phone": "13800000000", "tags": ["vip"]}))
+    photo = ("photos", ("yaoming.jpg", jpeg(image("yaoming.jpg")), "image/jpeg"))
+    (template_id,) = ok(client.post(f"/api/v1/residents/{yao}/templates", headers=headers,
+                                    files=[photo]))["template_ids"]
+    ok(client.delete(f"/api/v1/residents/{yao}/templates/{template_id}", headers=headers))
+    car = ok(client.post("/api/v1/vehicles", headers=headers, json={"plate": "京A12345", "resident_id": yao}))
+    start = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
+    visitor = ok(client.post("/api/v1/visitors", headers=headers, json={
+        "name": "张三", "host_resident_id": yao, "valid_from": start.isoformat(),
+        "valid_until": (start + dt.timedelta(hours=4)).isoformat()}))["id"]
+    ok(client.delete(f"/api/v1/visitors/{visitor}", headers=headers))
+    entry = ok(client.post("/api/v1/watchlist", headers=headers, json={"label": "tall man"}))["id"]
+    ok(client.delete(f"/api/v1/watchlist/{entry}/templates", headers=headers))
+    ok(client.delete(f"/api/v1/watchlist/{entry}", headers=headers))
+    imported = ok(client.post("/api/v1/residents/import", headers=headers, files={"file": (
+        "r.csv", f"id,name,building\n{yao},姚明,3\n,王芳,1\n,,1\n", "text/csv")}))["rows"]
+    new = imported[1]["id"]
+    plate = ok(client.post("/api/v1/vehicles", headers=headers,
+                           json={"plate": "沪B67890", "resident_id": new}))
+    ok(client.delete(f"/api/v1/vehicles/{plate['id']}", headers=headers))
+    ok(client.delete(f"/api/v1/residents/{yao}", headers=headers))
+    return [("create", "resident", yao), ("update", "resident", yao), ("enroll", "resident", yao),
+            ("delete", "face_template", template_id), ("create", "vehicle", car["id"]),
+            ("create", "visitor", visitor), ("delete", "visitor", visitor), ("create", "watchlist", entry),
+            ("delete_templates", "watchlist", entry), ("delete", "watchlist", entry),
+            ("import_create", "resident", new), ("import_update", "resident", yao),
+            ("create", "vehicle", plate["id"]), ("delete", "vehicle", plate["id"]),
+            ("delete", "resident", yao)]

@@ -254,8 +254,7 @@ def test_alarm_routes_wait_for_the_store_and_check_the_key_first(store: AlarmSto
 def test_probes(client: TestClient, service: Service) -> None:
     assert client.get("/healthz").content == as_fastapi_json({"status": "ok"})
     starting = client.get("/readyz")
-    assert (starting.status_code, starting.content) == (503, as_fastapi_json({"status": "starting"}))
-    service.ready = True
-    ready = client.get("/readyz")
-    assert (ready.status_code, ready.content) == (200, as_fastapi_json({"status": "ready"}))
+    assert starting.status_code == 503
+    assert (starting.json()["ready"], starting.json()["status"]) == (False, "starting")
+    assert "s3cret" not in starting.text and "cam-gate.local" not in starting.text  # no camera URL at all
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")

@@ -52,9 +52,15 @@ def auth() -> dict[str, str]:
 
 
 def test_probes_are_public(client: tuple[TestClient, Service]) -> None:
-    tc, _ = client
+    tc, service = client
     assert tc.get("/healthz").json() == {"status": "ok"}
-    assert tc.get("/readyz").status_code == 200
+    ready = tc.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert service.engine is not None
+    assert set(checks["models"]) == {spec.name for spec in service.engine.specs.values()}
+    assert all(check["ok"] for check in (*checks["models"].values(), *checks["database"].values()))
+    assert set(checks["cameras"]) == {cam.id for cam in service.config.cameras}
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}])

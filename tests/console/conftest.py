@@ -37,9 +37,14 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Debian chromium for the whole session (contexts isolate the tests)."""
+    """One headless Debian chromium for the console's tests (contexts isolate the tests).
+
+    Package-scoped, not session-scoped: Playwright's sync API keeps its event loop marked as
+    running in the main thread while it is open, and later tests that call ``asyncio.run`` (the
+    batcher's) would fail under it.
+    """
     if not CHROMIUM.is_file():
         _missing(f"{CHROMIUM} not found (apt-get install chromium)")
     try:

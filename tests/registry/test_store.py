@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from registry import db
@@ -70,6 +71,35 @@ def test_vehicle_rules(registry: Registry) -> None:
         registry.add_vehicle("京A54321")
     with pytest.raises(RegistryError, match="no resident"):
         registry.add_vehicle("京A54321", resident_id="nope")
+
+
+def test_one_entry_vehicle_or_visitor_by_id_is_a_key_lookup(registry: Registry) -> None:
+    """``get_*`` answer what the lists hold, ``None`` for an unknown id, and never read a whole table."""
+    rid = registry.add_resident("李雷")
+    registry.add_watchlist_entry("tall man", reason="seen at night", severity="high", plate="粤C99999")
+    entry_id = registry.add_watchlist_entry("another")
+    vehicle_id = registry.add_vehicle("京A12345", resident_id=rid, plate_colour="blue")
+    visitor_id = registry.add_visitor("韩梅梅", rid, T0, T0 + dt.timedelta(hours=2))
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(registry.engine, "before_cursor_execute", seen)
+    try:
+        entry, vehicle = registry.get_watchlist_entry(entry_id), registry.get_vehicle(vehicle_id)
+        visitor = registry.get_visitor(visitor_id)
+        missing = (registry.get_watchlist_entry("nope"), registry.get_vehicle("nope"),
+                   registry.get_visitor("nope"))
+    finally:
+        event.remove(registry.engine, "before_cursor_execute", seen)
+    assert missing == (None, None, None)
+    assert entry == next(e for e in registry.list_watchlist() if e.id == entry_id)
+    assert vehicle == next(v for v in registry.list_vehicles() if v.id == vehicle_id)
+    assert visitor == next(v for v in registry.list_visitors() if v.id == visitor_id)
+    assert len(statements) == 6
+    for statement in statements:  # each a primary-key lookup
+        assert re.search(r"WHERE (watchlist_entries|vehicles|visitors)\.id = ", statement), statement
 
 
 def test_face_match_threshold_and_unknown(make_registry: RegistryFactory) -> None:

@@ -116,6 +116,32 @@ def test_pieces_of_one_access_unit_are_joined() -> None:
     assert nal_types(out[1].data) == [1, 1]
 
 
+def test_rtsp_packets_without_timestamps_stay_pictures_of_their_own_in_decode_order() -> None:
+    # As FFmpeg's RTSP demuxer hands out a B-frame stream: the key frame without any timestamp,
+    # the next two without a decode timestamp (0x88: a slice's first_mb_in_slice is 0).
+    tap = PacketTap("rtsp")
+    out: list[EncodedPacket] = []
+    tap.subscribe(out.append)
+    assembler = PacketAssembler(tap, "h264", 320, 240, Fraction(1, 90000), PARAMS.parameter_sets, 25.0)
+    pieces = [(None, None, b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x68\xce\x00\x00\x00\x01\x65\x88", True),
+              (10800, None, b"\x00\x00\x00\x01\x41\x88", False),
+              (3600, None, b"\x00\x00\x00\x01\x01\x88", False),
+              (7200, 3600, b"\x00\x00\x00\x01\x01\x88", False),
+              (21600, 7200, b"\x00\x00\x00\x01\x41\x88", False),
+              (14400, 7200, b"\x00\x00\x00\x01\x01\x88", False),  # a guessed dts that stalled
+              (18000, 14400, b"\x00\x00\x00\x01\x01\x88", False)]
+    for pts, dts, data, key in pieces:
+        packet = av.packet.Packet(data)
+        packet.pts, packet.dts = pts, dts
+        packet.is_keyframe = key
+        assembler.push(packet)
+    assembler.push(av.packet.Packet(b"\x00\x00\x00\x01\x41\x88"))  # the next picture ends the last one
+    assert [(p.pts, p.dts) for p in out] == [(-7200, -7200), (10800, -3600), (3600, 0), (7200, 3600),
+                                             (21600, 7200), (14400, 7201), (18000, 14400)]
+    assert [nal_types(p.data) for p in out] == [[7, 8, 5], [1], [1], [1], [1], [1], [1]]
+    assert out[0].keyframe and not any(p.keyframe for p in out[1:])
+
+
 def test_nothing_before_the_first_key_frame_and_other_codecs_are_ignored() -> None:
     tap, out = PacketTap("late"), []
     tap.subscribe(out.append)

@@ -98,6 +98,19 @@ def test_lone_request_is_run_once_max_wait_has_passed() -> None:
     assert model.batches == [[(1, 7)]]
 
 
+def test_snapshot_counts_batches_sizes_and_model_time() -> None:
+    model = RecordingModel(delay=0.003)
+    batcher = DynamicBatcher(model, max_batch=4, max_wait_ms=60_000, name="t")
+    futures = [batcher.submit((0, i)) for i in range(6)]  # a batch of 4 at once, 2 left waiting
+    batcher.stop()  # the queued requests are finished first
+    assert [f.result() for f in futures] == [(0, i * 10) for i in range(6)]
+    snap = batcher.snapshot()
+    assert (snap.requests, snap.batches, snap.failures, snap.queued) == (6, 2, 0, 0)
+    assert snap.sizes == {4: 1, 2: 1}
+    assert sum(snap.latency_counts) == 2 and snap.latency_counts[0] == 0  # each call slept 3 ms
+    assert snap.latency_sum_s >= 0.006
+
+
 def test_bad_input_fails_only_its_caller() -> None:
     model = RecordingModel()
     batcher = DynamicBatcher(model, max_batch=8, max_wait_ms=60_000, name="t")

@@ -51,12 +51,46 @@ def plate_colour(crop: Image) -> PlateColour | None:
     """
     if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
         raise ValueError(f"expected a non-empty (h, w, 3) crop, got {crop.shape}")
+    hue = background_hue(crop)
+    if hue is None:
+        return None
+    for colour, low, high in HUE_BANDS:
+        if low <= hue <= high:
+            return colour
+    return None
+
+
+def background_hue(crop: Image) -> float | None:
+    """The median OpenCV hue (0-179) of the crop's saturated, not-dark pixels.
+
+    ``None`` when fewer than :data:`MIN_COLOURED` of its pixels are.
+    """
     hsv = np.asarray(cv2.cvtColor(crop, cv2.COLOR_BGR2HSV), np.uint8).reshape(-1, 3)
     coloured = (hsv[:, 1] > MIN_SATURATION) & (hsv[:, 2] > MIN_VALUE)
     if coloured.mean() < MIN_COLOURED:
         return None
+    return float(np.median(hsv[coloured, 0]))
+
+
+FOREIGN_SHARE = 0.35
+"""Share of saturated pixels above which a crop's hue must be a plate's."""
+
+FOREIGN_HUES: tuple[tuple[str, int, int], ...] = (("red", 0, 7), ("purple", 135, 165), ("red", 170, 179))
+"""Hue ranges no plate background has (signs, shop fronts, lorry cabs)."""
+
+
+def foreign_colour(crop: Image) -> str | None:
+    """Why ``crop`` (a rectified plate crop, BGR uint8) is no plate's colour, or ``None``.
+
+    Only a crop mostly of a saturated colour that no plate has (red, purple: a shop sign, a
+    lorry's cab) is judged; grey, white, black and the plate hues never are.
+    """
+    hsv = np.asarray(cv2.cvtColor(crop, cv2.COLOR_BGR2HSV), np.uint8).reshape(-1, 3)
+    coloured = (hsv[:, 1] > MIN_SATURATION) & (hsv[:, 2] > MIN_VALUE)
+    if coloured.mean() < FOREIGN_SHARE:
+        return None
     hue = float(np.median(hsv[coloured, 0]))
-    for colour, low, high in HUE_BANDS:
+    for name, low, high in FOREIGN_HUES:
         if low <= hue <= high:
-            return colour
+            return f"{name} background (hue {hue:.0f}) is no plate's colour"
     return None

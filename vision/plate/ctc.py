@@ -6,7 +6,7 @@ class 0 being the CTC blank.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +107,27 @@ def constrained(probs: F32, template: Sequence[npt.NDArray[np.intp]],
         cls = int(ids[sub.sum(axis=0).argmax()])
         chars.append(CtcChar(cls, float(probs[ts, cls].max()), int(ts[0]), int(ts[-1]) + 1))
     return Constrained(chars, total)
+
+
+def evidence(probs: F32, chars: Sequence[CtcChar], alike: Mapping[int, npt.NDArray[np.intp]],
+             slack: int = 1) -> F32:
+    """How strongly the image shows each decoded character: ``(len(chars),)`` float32.
+
+    A character's evidence is the highest probability of its class (or of a class read as the
+    same plate character, ``alike[index]``: lower case, full width, O for 0, I for 1) in the
+    frames it was decoded from, widened by ``slack`` frames each way. A greedy character's
+    evidence is at least its score; a character the grammar supplied where the recogniser saw
+    something else has evidence near 0.
+    """
+    out = np.zeros(len(chars), np.float32)
+    frames = probs.shape[0]
+    for k, c in enumerate(chars):
+        cols = alike.get(c.index)
+        if cols is None:
+            cols = np.asarray([c.index], np.intp)
+        lo, hi = max(0, c.start - slack), min(frames, c.end + slack)
+        out[k] = float(probs[lo:hi][:, cols].max()) if hi > lo else 0.0
+    return out
 
 
 def edit_distance(a: str, b: str) -> int:

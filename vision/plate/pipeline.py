@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+import cv2
 import numpy as np
 
 from models.manifest import Task, Variant
 from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
+from vision.plate.colour import foreign_colour, plate_colour
+from vision.plate.grammar import PROVINCES, normalise
+from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.rectify import rectify
 from vision.session import SessionConfig
@@ -39,6 +43,25 @@ class RectifyOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class CloseupOptions:
+    """When a whole image is read again as a close photo of a plate (:meth:`PlatePipeline.read`).
+
+    Attributes:
+        aspect: an image this wide for its height is plate-shaped (a one-row plate is 3.1:1,
+            a two-row plate 2:1; a photo cut around one is a bit taller).
+        span: a plate found spanning at least this share of the image width makes it a close-up.
+        small: an image whose longer side is at most this (pixels) and holds no valid plate is
+            read again too.
+        pad: the padding added on each side, as a share of the image's width (and height).
+    """
+
+    aspect: tuple[float, float] = (1.9, 6.5)
+    span: float = 0.45
+    small: int = 720
+    pad: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
 class PlateOptions:
     """How the plate pipeline searches and reads.
 
@@ -51,6 +74,12 @@ class PlateOptions:
             blurred plates score low, and the grammar rejects almost every false candidate).
         province_recheck: a valid reading whose province scores below this is read again from
             a crop of the plate's left end (:mod:`vision.plate.province`); 0 turns it off.
+        plausible: when a valid reading is still not a plate (:mod:`vision.plate.plausible`);
+            ``None`` turns the checks off (the grammar alone decides).
+        closeup: when whole images are read again as close photos of a plate; ``None`` never.
+        two_row_aspect: plates found at most this wide for their height (a two-row plate is
+            2:1, a one-row plate 3.1:1) are also read as two rows (:func:`two_row_crop`); the
+            reading that is valid, and then more confident, is kept.
     """
 
     rectify: RectifyOptions = field(default_factory=RectifyOptions)
@@ -58,13 +87,20 @@ class PlateOptions:
     dedup_iou: float = 0.5
     candidate_score: float = 0.08
     province_recheck: float = 0.95
+    plausible: PlausibleOptions | None = field(default_factory=PlausibleOptions)
+    closeup: CloseupOptions | None = field(default_factory=lambda: CloseupOptions())
+    two_row_aspect: float = 2.5
 
 
 class ProvinceReader(Protocol):
-    """Reads the province of left-end crops (:meth:`vision.plate.reader.PlateReader.province_probs`)."""
+    """Reads the province of left-end crops (:meth:`vision.plate.reader.PlateReader.province_read`)."""
 
-    def province_probs(self, crops: Sequence[Image]) -> F32:
-        """``(N, len(PROVINCES))`` float32, rows summing to 1."""
+    def province_read(self, crops: Sequence[Image]) -> tuple[F32, F32]:
+        """Province shares and presence of each crop.
+
+        ``(N, len(PROVINCES))`` float32 shares (rows summing to 1) and ``(N,)`` float32, how
+        strongly each crop shows a province at all.
+        """
         ...
 
 
@@ -188,15 +224,75 @@ class PlatePipeline(Generic[DetT]):
             shift = np.asarray(region.offset * 2, np.float32)
             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
                 found[region.image].append((box + shift, corners + shift[:2], float(score)))
-        found = [self._dedup(plates) for plates in found]
+        found = [self._dedup(merge_split(plates)) for plates in found]
+        out = self._kept(images, found)
+        if vehicle_boxes is None and self.options.closeup is not None:
+            out = self._closeups(images, out, self.options.closeup)
+        return out
+
+    def _kept(self, images: Sequence[Image], found: list[list[tuple[F32, F32, float]]],
+              keep_invalid: bool = True) -> list[list[PlateReading]]:
+        """Read every candidate; keep the valid ones and (``keep_invalid``) strong invalid ones."""
         flat = [(i, box, corners, score) for i, plates in enumerate(found)
                 for box, corners, score in plates]
         readings = self._read([images[i] for i, *_ in flat], [corners for _, _, corners, _ in flat])
         out: list[list[PlateReading]] = [[] for _ in images]
         for (i, box, corners, score), reading in zip(flat, readings, strict=True):
-            if reading.valid or score > self.accept_score:
+            if reading.valid or (keep_invalid and score > self.accept_score):
+                if reading.corners is not None:  # a two-row plate found by its lower row
+                    quad = reading.corners
+                    box = np.concatenate([np.minimum(box[:2], quad.min(axis=0)),
+                                          np.maximum(box[2:], quad.max(axis=0))]).astype(np.float32)
+                    corners = quad
                 out[i].append(dataclasses.replace(reading, corners=corners, box=box))
         return out
+
+    def _closeups(self, images: Sequence[Image], out: list[list[PlateReading]],
+                  opts: CloseupOptions) -> list[list[PlateReading]]:
+        """Read close photos of plates again, padded into a scene; the whole image as a last resort.
+
+        The detector was trained on plates in scenes: a plate that fills the image (a phone
+        photo, a barrier camera's plate crop) is missed, cut short or found in two halves. An
+        image is read again, padded on every side, when it is plate-shaped, when a plate found
+        in it spans most of its width, or when it is small and held no valid plate; if that
+        finds no valid plate either and the image is plate-shaped, the whole image is read as
+        one plate.
+        """
+        again = [i for i, image in enumerate(images) if is_closeup(image, out[i], opts)]
+        if not again:
+            return out
+        padded, offsets = [], []
+        for i in again:
+            canvas, offset = pad(images[i], opts.pad)
+            padded.append(canvas)
+            offsets.append(np.asarray(offset * 2, np.float32))
+        found: list[list[tuple[F32, F32, float]]] = []
+        for i, det, shift in zip(again, self.detector.infer(padded), offsets, strict=True):
+            plates: list[tuple[F32, F32, float]] = []
+            if len(det) and det.landmarks is not None:
+                h, w = images[i].shape[:2]
+                for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
+                    moved = box - shift
+                    clipped = np.clip(moved, 0, [w, h, w, h]).astype(np.float32)
+                    # Plates found mostly in the padding are the padding's (its replicated edges).
+                    if _area(clipped) < 0.6 * _area(moved):
+                        continue
+                    plates.append((clipped, np.asarray(corners - shift[:2], np.float32), float(score)))
+            found.append(self._dedup(merge_split(plates)))
+        second = self._kept([images[i] for i in again], found)
+        last = [k for k, i in enumerate(again)
+                if not any(r.valid for r in second[k]) and not any(r.valid for r in out[i])
+                and plate_shaped(images[i], opts)]
+        if last:
+            whole = [whole_quad(images[again[k]]) for k in last]
+            readings = self._read([images[again[k]] for k in last], [q for q, _ in whole])
+            for k, (quad, box), reading in zip(last, whole, readings, strict=True):
+                if reading.valid:
+                    second[k] = [dataclasses.replace(reading, corners=quad, box=box)]
+        result = list(out)
+        for k, i in enumerate(again):
+            result[i] = best_of(out[i] + second[k], self.options.dedup_iou)
+        return result
 
     def _read(self, images: Sequence[Image], corners: Sequence[F32]) -> list[PlateReading]:
         """Read each plate (image, corners), then re-read the provinces the reader was unsure of."""
@@ -204,18 +300,47 @@ class PlatePipeline(Generic[DetT]):
         crops = [rectify(image, quad, height=opts.height, margin_x=opts.margin_x,
                          margin_y=opts.margin_y, stretch=opts.stretch)
                  for image, quad in zip(images, corners, strict=True)]
-        readings = self.reader.infer(crops)
-        again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck)]
+        # Two-row plates are yellow: only yellow squat candidates are read as two rows too.
+        squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect
+                 and plate_colour(crops[k]) == "yellow"]
+        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates.
+        tries = [(k, corners[k], two_row_crop(images[k], corners[k], opts.height)) for k in squat]
+        both = self.reader.infer(crops + [crop for *_, crop in tries])
+        readings, upper_lower = both[:len(crops)], both[len(crops):]
+        # A two-row plate's lower row (or its lower part) alone looks like a one-row plate
+        # without its province: read a yellow one again with the upper row above it.
+        lower_only = [k for k, r in enumerate(readings)
+                      if r.colour == "yellow" and _lower_row_like(normalise(r.raw))
+                      and not (k in squat and upper_lower[squat.index(k)].valid)]
+        grown = [(k, quad, two_row_crop(images[k], quad, opts.height))
+                 for k in lower_only for quad in (grow_up(corners[k], share) for share in LOWER_ROW_SHARES)]
+        if grown:
+            tries += grown
+            upper_lower += self.reader.infer([crop for *_, crop in grown])
+        plausible = self.options.plausible
+        floor = plausible.min_evidence if plausible is not None else 0.0  # re-read below this
+        again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck, floor)]
         # Each view holds the province and the letter (about 0.32 of the plate width); stretched
         # like the whole-plate crop, its characters come out about square.
         left_ends = [rectify(images[k], sub_quad(corners[k], u, v), height=opts.height, margin_x=0.0,
                              stretch=opts.stretch, min_aspect=0.2)
                      for k in again for u, v in VIEWS]
-        flat = self.provinces.province_probs(left_ends)
+        flat, seen = self.provinces.province_read(left_ends)
         probs = flat.reshape(len(again), len(VIEWS), flat.shape[-1])
-        for k, views in zip(again, probs, strict=True):
-            readings[k] = with_province(readings[k], views.mean(axis=0))
-        return readings
+        seen = seen.reshape(len(again), len(VIEWS))
+        for k, views, shown in zip(again, probs, seen, strict=True):
+            readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
+        for (k, quad, crop), reading in zip(tries, upper_lower, strict=True):
+            if reading.valid and (not readings[k].valid or reading.score > readings[k].score):
+                # ``corners`` set: the plate's quad grown from the detection of its lower part.
+                grown_quad = None if quad is corners[k] else quad
+                readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad)
+                crops[k] = crop
+        corners = [corners[k] if r.corners is None else r.corners for k, r in enumerate(readings)]
+        if plausible is None:
+            return readings
+        return [judge(r, quad, foreign_colour(crop) if r.valid else None, plausible)
+                for r, quad, crop in zip(readings, corners, crops, strict=True)]
 
     def _dedup(self, plates: list[tuple[F32, F32, float]]) -> list[tuple[F32, F32, float]]:
         if len(plates) < 2:
@@ -223,3 +348,158 @@ class PlatePipeline(Generic[DetT]):
         boxes = np.stack([p[0] for p in plates]).astype(np.float32)
         scores = np.asarray([p[2] for p in plates], np.float32)
         return [plates[int(k)] for k in nms(boxes, scores, self.options.dedup_iou)]
+
+
+LOWER_ROW_SHARES = (0.55, 0.8)
+"""Shares of a two-row plate's height that a detection of its lower part may cover: the lower
+row itself (110 of 220 mm, with slack), or the lower row and part of the upper one; both are
+tried."""
+
+
+def grow_up(corners: F32, share: float) -> F32:
+    """The quad of a whole two-row plate from the quad of its lower ``share`` (TL, TR, BR, BL)."""
+    tl, tr, br, bl = corners.astype(np.float32)
+    k = 1.0 / share - 1.0
+    return np.stack([tl + (tl - bl) * k, tr + (tr - br) * k, br, bl]).astype(np.float32)
+
+
+def _lower_row_like(raw: str) -> bool:
+    """Whether greedy text may be a two-row plate's lower row: 4-6 characters, no province."""
+    return 4 <= len(raw) <= 6 and raw[0] not in PROVINCES
+
+
+def _area(box: F32) -> float:
+    return max(0.0, float(box[2] - box[0])) * max(0.0, float(box[3] - box[1]))
+
+
+def plate_shaped(image: Image, opts: CloseupOptions) -> bool:
+    """Whether ``image`` is about as wide for its height as a photo cut around a plate."""
+    h, w = image.shape[:2]
+    return bool(opts.aspect[0] <= w / max(h, 1) <= opts.aspect[1])
+
+
+def is_closeup(image: Image, readings: Sequence[PlateReading], opts: CloseupOptions) -> bool:
+    """Whether ``image`` may be a close photo of a plate, to read again (see :class:`CloseupOptions`)."""
+    h, w = image.shape[:2]
+    if plate_shaped(image, opts):
+        return True
+    if any(r.box is not None and (r.box[2] - r.box[0]) >= opts.span * w for r in readings):
+        return True
+    return max(h, w) <= opts.small and not any(r.valid for r in readings)
+
+
+def pad(image: Image, share: float) -> tuple[Image, tuple[int, int]]:
+    """``image`` in the middle of a larger canvas filled with its replicated border.
+
+    The canvas is ``share`` of the image's width (or twice its height, if more) larger on each
+    side; returns the canvas and the image's offset in it.
+    """
+    h, w = image.shape[:2]
+    px = py = max(8, round(share * max(w, 2 * h)))
+    canvas = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
+    return np.asarray(canvas, np.uint8), (px, py)
+
+
+def whole_quad(image: Image) -> tuple[F32, F32]:
+    """The whole image as a plate quad (TL, TR, BR, BL) and its box."""
+    h, w = image.shape[:2]
+    quad = np.asarray([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return quad, np.asarray([0, 0, w, h], np.float32)
+
+
+def merge_split(plates: list[tuple[F32, F32, float]], max_gap: float = 0.6,
+                min_overlap: float = 0.6) -> list[tuple[F32, F32, float]]:
+    """Join detections that are two parts of one plate, side by side on one row.
+
+    Two boxes are parts of one plate when they overlap vertically by at least ``min_overlap``
+    of the smaller height, are about as tall (within a factor of 1.5), and the horizontal gap
+    between them (negative when they overlap) is at most ``max_gap`` of their height; the
+    joined plate takes the left part's left corners and the right part's right corners, and the
+    better score. Each part alone must be narrower than a whole plate (under 2.8:1).
+    """
+    if len(plates) < 2:
+        return plates
+    items = sorted(plates, key=lambda p: float(p[0][0]))
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(items)):
+            for b in range(a + 1, len(items)):
+                joined = _join(items[a], items[b], max_gap, min_overlap)
+                if joined is not None:
+                    items[a] = joined
+                    del items[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return items
+
+
+def _join(left: tuple[F32, F32, float], right: tuple[F32, F32, float], max_gap: float,
+          min_overlap: float) -> tuple[F32, F32, float] | None:
+    (la, lc, ls), (ra, rc, rs) = left, right
+    if ra[0] < la[0]:
+        (la, lc, ls), (ra, rc, rs) = (ra, rc, rs), (la, lc, ls)
+    lh, rh = float(la[3] - la[1]), float(ra[3] - ra[1])
+    height = max(lh, rh)
+    if min(lh, rh) <= 0 or height / min(lh, rh) > 1.5:
+        return None
+    if max((la[2] - la[0]) / lh, (ra[2] - ra[0]) / rh) >= 2.8:
+        return None
+    overlap = min(la[3], ra[3]) - max(la[1], ra[1])
+    if overlap < min_overlap * min(lh, rh):
+        return None
+    gap = float(ra[0] - la[2])
+    if gap > max_gap * height or ra[2] <= la[2]:
+        return None
+    box = np.asarray([la[0], min(la[1], ra[1]), ra[2], max(la[3], ra[3])], np.float32)
+    corners = np.asarray([lc[0], rc[1], rc[2], lc[3]], np.float32)
+    return box, corners, max(ls, rs)
+
+
+def best_of(readings: list[PlateReading], iou: float, contained: float = 0.6) -> list[PlateReading]:
+    """One reading per plate from several tries: valid before invalid, then the higher score.
+
+    A reading is dropped when its box overlaps a better one's by IoU ``iou`` or lies mostly
+    (``contained`` of its area) inside it: a part of the same plate read again.
+    """
+    if len(readings) < 2 or any(r.box is None for r in readings):
+        return sorted(readings, key=lambda r: (not r.valid, -r.score))
+    kept: list[PlateReading] = []
+    for r in sorted(readings, key=lambda r: (not r.valid, -r.score)):
+        assert r.box is not None
+        if not any(_overlap(r.box, k.box, iou, contained) for k in kept if k.box is not None):
+            kept.append(r)
+    return kept
+
+
+def _overlap(a: F32, b: F32, iou: float, contained: float) -> bool:
+    corner = np.asarray([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])], np.float32)
+    inter = _area(corner)
+    small = min(_area(a), _area(b))
+    union = _area(a) + _area(b) - inter
+    return (union > 0 and inter / union >= iou) or (small > 0 and inter / small >= contained)
+
+
+UPPER_ROW = ((0.18, 0.82), (0.03, 0.37))
+"""``(u, v)`` span of a two-row plate's upper row (province and letter, 80 x 60 mm characters
+centred on the 440 x 220 mm plate, 15-75 mm from the top)."""
+
+LOWER_ROW = ((-0.01, 1.01), (0.38, 0.95))
+"""``(u, v)`` span of its lower row (five 65 x 110 mm characters, 90-200 mm from the top)."""
+
+
+def two_row_crop(image: Image, corners: F32, height: int = 48) -> Image:
+    """A two-row plate as one row for the reader: the upper row, then the lower row, side by side.
+
+    Each row is rectified to ``height`` and stretched so that its characters come out about as
+    wide as tall (the upper row's are wider than tall, the lower row's taller than wide), the
+    way two-row plates are commonly read.
+    """
+    upper = rectify(image, sub_quad(corners, *UPPER_ROW), height=height, margin_x=0.0, stretch=0.75,
+                    min_aspect=0.5, max_aspect=8.0)
+    lower = rectify(image, sub_quad(corners, *LOWER_ROW), height=height, margin_x=0.0, stretch=1.3,
+                    min_aspect=0.5, max_aspect=8.0)
+    gap = np.repeat(lower[:, :1], max(2, height // 6), axis=1)
+    return np.ascontiguousarray(np.concatenate([upper, gap, lower], axis=1))

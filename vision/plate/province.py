@@ -58,18 +58,29 @@ def sub_quad(corners: F32, u: tuple[float, float] = SPAN_U, v: tuple[float, floa
     return np.stack([point(u[0], v[0]), point(u[1], v[0]), point(u[1], v[1]), point(u[0], v[1])])
 
 
-def needs_reread(reading: PlateReading, min_score: float) -> bool:
-    """Whether a valid reading's province is unsure enough (below ``min_score``) to read again."""
-    return reading.valid and bool(reading.char_scores.size) and float(reading.char_scores[0]) < min_score
+def needs_reread(reading: PlateReading, min_score: float, min_evidence: float = 0.0) -> bool:
+    """Whether a valid reading's province is unsure enough to read again.
+
+    It is when its score is below ``min_score`` or its evidence (:attr:`PlateReading.evidence`:
+    the grammar, not the recogniser, put it there) is below ``min_evidence``.
+    """
+    if not reading.valid or not reading.char_scores.size:
+        return False
+    unseen = reading.evidence is not None and float(reading.evidence[0]) < min_evidence
+    return unseen or float(reading.char_scores[0]) < min_score
 
 
-def with_province(reading: PlateReading, probs: F32) -> PlateReading:
+def with_province(reading: PlateReading, probs: F32, seen: float | None = None) -> PlateReading:
     """``reading`` with its province replaced by the re-read one when that is more confident.
 
     Args:
         reading: a valid reading of the whole plate.
         probs: ``(len(PROVINCES),)`` float32 probabilities of each province on the re-read crop
             (summing to 1, in the order of :data:`vision.plate.grammar.PROVINCES`).
+        seen: how strongly the re-read crop shows a province at all (the recogniser's highest
+            per-frame probability of any province, see
+            :meth:`vision.plate.reader.PlateReader.province_read`); the province it names gets
+            ``seen`` times its share as evidence (:attr:`PlateReading.evidence`).
 
     Returns:
         The reading unchanged when it is invalid or its own province score is at least the
@@ -80,10 +91,17 @@ def with_province(reading: PlateReading, probs: F32) -> PlateReading:
         return reading
     best = int(np.argmax(probs))
     score = float(probs[best])
+    evidence = None if reading.evidence is None else reading.evidence.copy()
+    if evidence is not None and seen is not None:
+        own = PROVINCES.find(reading.text[0])
+        if own >= 0:
+            evidence[0] = max(float(evidence[0]), seen * float(probs[own]))
     if reading.text[0] == PROVINCES[best] or float(reading.char_scores[0]) >= score:
-        return reading
+        return reading if evidence is None else dataclasses.replace(reading, evidence=evidence)
     parsed = parse_plate(PROVINCES[best] + reading.text[1:])
     char_scores = reading.char_scores.copy()
     char_scores[0] = score
+    if evidence is not None:
+        evidence[0] = score * (1.0 if seen is None else seen)
     return dataclasses.replace(reading, text=parsed.text, valid=parsed.valid, kind=parsed.kind,
-                               char_scores=char_scores, score=float(char_scores.mean()))
+                               char_scores=char_scores, score=float(char_scores.mean()), evidence=evidence)

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from vision.model import UNBATCHED, OnnxModel, register_family
 from vision.plate.colour import TEMPLATES_BY_COLOUR, plate_colour
-from vision.plate.ctc import CtcChar, constrained, edit_distance, greedy
+from vision.plate.ctc import CtcChar, constrained, edit_distance, evidence, greedy
 from vision.plate.grammar import (
     PROVINCES,
     SEPARATORS,
@@ -48,6 +48,29 @@ from vision.session import OnnxSession, SessionConfig
 from vision.types import F32, Image, PlateColour, PlateReading
 
 logger = logging.getLogger(__name__)
+
+
+LOOK_ALIKE = {"0": "O", "1": "I"}
+"""Plate characters and the letters a reader sees for them (I and O are never on a plate)."""
+
+
+def alike_classes(characters: Sequence[str]) -> dict[int, npt.NDArray[np.intp]]:
+    """Class -> every class read as the same plate character (case, width, O/0 and I/1).
+
+    Only for classes whose normalised form is one character; used to measure the evidence of a
+    decoded character (:func:`vision.plate.ctc.evidence`).
+    """
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(characters[1:-1], 1):
+        norm = normalise_char(c)
+        if len(norm) == 1:
+            groups.setdefault(LOOK_ALIKE.get(norm, norm), []).append(i)
+    out: dict[int, npt.NDArray[np.intp]] = {}
+    for members in groups.values():
+        ids = np.asarray(members, np.intp)
+        for i in members:
+            out[i] = ids
+    return out
 
 
 def character_table(metadata: dict[str, str]) -> list[str]:
@@ -94,6 +117,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         self._templates: dict[Template, list[npt.NDArray[np.intp]]] = {}
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
         self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
+        self._alike: dict[int, npt.NDArray[np.intp]] = {}
 
     def _opened(self, session: OnnxSession) -> None:
         """Read the dictionary; the model's class count is checked by the warm-up."""
@@ -109,6 +133,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         if missing:
             raise ValueError(f"{self.name}: dictionary lacks the provinces {''.join(missing)}")
         self._provinces = np.asarray([index[c] for c in PROVINCES], np.intp)
+        self._alike = alike_classes(self.characters)
 
     def warmup_input(self) -> F32:
         return np.zeros((1, 3, self.height, self.width), np.float32)
@@ -161,16 +186,18 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 fits the colour's templates, if that is at most ``max_corrections`` edits away.
         """
         chars = greedy(probs)
+        overwritten = ""
         raw = "".join(self.characters[c.index] for c in chars)
-        text, scores = self._normalised(chars)
+        text, scores, seen = self._normalised(probs, chars)
         parsed = parse_plate(text)
         allowed = None if colour is None else TEMPLATES_BY_COLOUR[colour]
         fits = parsed.valid and (allowed is None or any(matches(parsed.text, TEMPLATES[t]) for t in allowed))
         if not fits and self.max_corrections > 0 and text:
             fixed = self._constrained(probs, allowed)
             if fixed is not None and edit_distance(text, fixed[0]) <= self.max_corrections:
-                text, scores = fixed
+                text, scores, seen, path = fixed
                 parsed = parse_plate(text)
+                overwritten = self._overwritten(chars, path[0])
         score_arr = np.asarray(scores, np.float32)
         return PlateReading(
             text=parsed.text,
@@ -180,25 +207,47 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             valid=parsed.valid,
             kind=parsed.kind,
             colour=colour,
+            evidence=np.asarray(seen, np.float32),
+            overwritten=overwritten,
         )
 
-    def _normalised(self, chars: Sequence[CtcChar]) -> tuple[str, list[float]]:
+    def _overwritten(self, greedy_chars: Sequence[CtcChar], province: CtcChar) -> str:
+        """What the greedy path read confidently (score >= 0.5) where the grammar put the province.
+
+        That is a character overlapping the province's frames, or a first character that is
+        Chinese but no province (险 of a 危险品 sign).
+        """
+        out: list[str] = []
+        for k, c in enumerate(greedy_chars):
+            char = self.characters[c.index]
+            if c.score < 0.5 or c.index in self._provinces:
+                continue
+            overlaps = c.start < province.end and province.start < c.end
+            if overlaps or (k == 0 and not char.isascii()):
+                out.append(char)
+        return "".join(dict.fromkeys(out))
+
+    def _normalised(self, probs: F32, chars: Sequence[CtcChar]) -> tuple[str, list[float], list[float]]:
         text: list[str] = []
         scores: list[float] = []
-        for c in chars:
+        seen: list[float] = []
+        for c, e in zip(chars, evidence(probs, chars, self._alike), strict=True):
             norm = normalise_char(self.characters[c.index])
             text.append(norm)
             scores.extend([c.score] * len(norm))
-        return "".join(text), scores
+            seen.extend([float(e)] * len(norm))
+        return "".join(text), scores, seen
 
     def _constrained(self, probs: F32, allowed: Sequence[Template] | None = None
-                     ) -> tuple[str, list[float]] | None:
+                     ) -> tuple[str, list[float], list[float], list[CtcChar]] | None:
         """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
         templates = self._templates.values() if allowed is None else [self._templates[t] for t in allowed]
         best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
         if not best.chars:
             return None
-        return "".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars]
+        seen = evidence(probs, best.chars, self._alike)
+        return ("".join(self.characters[c.index] for c in best.chars), [c.score for c in best.chars],
+                [float(e) for e in seen], best.chars)
 
     def province_probs(self, crops: Sequence[Image]) -> F32:
         """Which province each crop shows: ``(N, len(PROVINCES))`` float32, rows summing to 1.
@@ -207,8 +256,21 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         province's probability is its share of the province classes' probability mass summed
         over all frames, so that whichever frames the recogniser emits it in count.
         """
+        return self.province_read(crops)[0]
+
+    def province_read(self, crops: Sequence[Image]) -> tuple[F32, F32]:
+        """:meth:`province_probs` and, per crop, whether a province is there at all.
+
+        Returns:
+            ``(probs, seen)``: ``probs`` as :meth:`province_probs`; ``seen`` ``(N,)`` float32,
+            the highest probability, over the frames, that the frame shows some province
+            character (the province classes' sum): near 0 on a crop of Latin lettering, whose
+            shares ``probs`` still sum to 1.
+        """
         if not crops:
-            return np.zeros((0, len(PROVINCES)), np.float32)
+            return np.zeros((0, len(PROVINCES)), np.float32), np.zeros(0, np.float32)
         probs = np.asarray(self.forward(self.tensor(crops, self.province_width))[0], np.float32)
-        mass = probs[:, :, self._provinces].sum(axis=1)
-        return np.asarray(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12), np.float32)
+        per_frame = probs[:, :, self._provinces]
+        mass = per_frame.sum(axis=1)
+        shares = np.asarray(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12), np.float32)
+        return shares, np.asarray(per_frame.sum(axis=2).max(axis=1), np.float32)
