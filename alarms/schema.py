@@ -105,7 +105,8 @@ class AlarmRow(Base):
     __table_args__ = (
         CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="state"),
         CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity"),
-        Index("ix_alarms_occurred_at", "occurred_at"),
+        Index("ix_alarms_occurred_at_id", "occurred_at", "id"),
+        Index("ix_alarms_severity_occurred_at", "severity", "occurred_at"),
         Index("ix_alarms_state_occurred_at", "state", "occurred_at"),
         Index("ix_alarms_camera_occurred_at", "camera_id", "occurred_at"),
         Index("ix_alarms_subject", "subject_kind", "subject_id"),

@@ -61,6 +61,17 @@ class SnapshotStore:
             raise ValueError(f"snapshot path {relative!r} escapes the snapshot folder")
         return full
 
+    def exists(self, relative: str) -> bool:
+        """Whether a file made by :func:`relative_path` is there (one ``stat``: run once per listed alarm).
+
+        Not for paths from elsewhere: :func:`relative_path` cannot leave the root, so there is no
+        :meth:`path` resolution (two ``realpath`` walks) here; reading the file still goes through it.
+        """
+        try:
+            return (self.root / relative).is_file()
+        except OSError:
+            return False
+
     def delete(self, relative: str) -> None:
         """Remove a snapshot and the day folders it leaves empty."""
         try:

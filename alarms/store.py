@@ -398,11 +398,11 @@ class AlarmStore:
         return self._with_clip(_alarm(row._mapping))
 
     def _with_clip(self, alarm: Alarm) -> Alarm:
-        relative = clip_relative_path(alarm)
         try:
-            exists = self.snapshots.path(relative).is_file()
-        except (OSError, ValueError):
-            exists = False
+            relative = clip_relative_path(alarm)
+        except ValueError:
+            return alarm
+        exists = self.snapshots.exists(relative)
         return dataclasses.replace(alarm, clip_path=relative) if exists else alarm
 
     def get(self, alarm_id: str) -> Alarm:
@@ -411,7 +411,11 @@ class AlarmStore:
             return self._get(conn, alarm_id)
 
     def list(self, filters: AlarmFilter | None = None, paging: Paging | None = None) -> AlarmPage:
-        """Alarms matching ``filters``, newest first, one page of them and the total count."""
+        """Alarms matching ``filters``, newest first, one page of them and the total count.
+
+        Ties in ``occurred_at`` go by id, descending: the order of the ``(occurred_at, id)``
+        index read backwards, so no page (however deep) is sorted.
+        """
         filters = filters or AlarmFilter()
         paging = paging or Paging()
         conditions = _conditions(filters)
@@ -420,7 +424,7 @@ class AlarmStore:
             rows = conn.execute(
                 select(*ALARM_COLUMNS)
                 .where(*conditions)
-                .order_by(ALARMS.c.occurred_at.desc(), ALARMS.c.id)
+                .order_by(ALARMS.c.occurred_at.desc(), ALARMS.c.id.desc())
                 .limit(paging.limit)
                 .offset(paging.offset)
             ).all()
@@ -505,6 +509,8 @@ class AlarmStore:
     def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None, batch: int = 500) -> int:
         """Retention: delete what occurred before ``now - older_than``; returns the number of alarms deleted.
 
+        Then refreshes the alarm table's planner statistics (:func:`alarms.db.analyze`).
+
         Alarms go with their events, outbox rows, delivery log, snapshot and clip files; operational
         events as old go too.
         """
@@ -537,6 +543,7 @@ class AlarmStore:
             deleted += len(rows)
         if deleted:
             db.checkpoint(self.engine)  # SQLite: the deleted crops leave the WAL too
+        db.analyze(self.engine)  # hourly (upkeep): the list's plans follow what the table holds
         with self.engine.begin() as conn:
             old = select(EVENTS.c.id).where(EVENTS.c.alarm_id.is_(None), EVENTS.c.occurred_at < cutoff)
             conn.execute(delete(outbox.OUTBOX).where(outbox.OUTBOX.c.event_id.in_(old)))

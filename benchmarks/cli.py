@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from benchmarks.api import bench_api
 from benchmarks.charts import charts
 from benchmarks.console import console
 from benchmarks.delivery import delivery
@@ -35,3 +36,4 @@ app.command("pipeline")(with_quick(pipeline, cameras="2", seconds=8.0, warmup=2.
 app.command("charts")(charts)
 app.command("media")(with_quick(media_command, seconds=4.0, rounds=1))
 app.command("console")(with_quick(console, alarms=10, interval=0.2))
+app.command("api")(with_quick(bench_api, alarms=5000, clients=10, duration=5.0, subscribers=10))

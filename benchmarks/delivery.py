@@ -227,7 +227,8 @@ def _reset(url: str) -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
     with engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE delivery_attempts, outbox_messages, alarm_events, alarms")
+        conn.exec_driver_sql(
+            "TRUNCATE delivery_attempts, outbox_messages, alarm_events, alarm_comments, alarms")
     engine.dispose()
 
 

@@ -76,7 +76,7 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0004"
+    assert db.current_revision(store.engine) == "a0005"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
@@ -191,6 +191,19 @@ def test_list_filters_and_pages_newest_first(make_store: StoreFactory) -> None:
         Paging(limit=0)
 
 
+def test_list_pages_ties_by_id_descending_and_finds_clips(make_store: StoreFactory) -> None:
+    store = make_store()
+    ids = [store.raise_alarm(make_draft(subject_id=f"tie-{i}", at=T0), now=T0).id for i in range(5)]
+    pages = [store.list(paging=Paging(limit=2, offset=offset)).items for offset in (0, 2, 4)]
+    assert [a.id for page in pages for a in page] == sorted(ids, reverse=True)  # no gap, no repeat
+    clip = store.clip_target(ids[1], T0)
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(b"not really an mp4")
+    listed = {a.id: a.clip_path for a in store.list().items}
+    assert listed[ids[1]] == relative_path(ids[1], T0, ".mp4")
+    assert [i for i, path in listed.items() if path is not None] == [ids[1]]
+
+
 def test_record_event_goes_to_interested_endpoints(make_store: StoreFactory) -> None:
     store = make_store(delivery_config(HOOK, OPS))
     seen: list[str] = []
@@ -213,6 +226,9 @@ def test_purge_deletes_old_rows_and_files(make_store: StoreFactory, tmp_path: Pa
     old_file = store.snapshot_file(old.id)
     assert old_file is not None and old_file.exists()
     assert store.purge(dt.timedelta(days=30), now=T0) == 1
+    if db.is_sqlite(store.engine):  # the planner's statistics were refreshed
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'alarms'").scalar()
     with pytest.raises(AlarmNotFoundError):
         store.get(old.id)
     assert store.get(new.id).id == new.id

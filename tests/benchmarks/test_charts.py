@@ -45,6 +45,10 @@ RESULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"database": "sqlite", "relays": 1, "deliveries_per_s": 900.0}]}, {"throughput"}),
     "console": ({"benchmark": "console", "machine": MACHINE, "results": [
         {"feed": "live", "p50_ms": 21, "p99_ms": 105, "max_ms": 115}]}, {"latency"}),
+    "api": ({"benchmark": "api", "machine": MACHINE, "results": [{"database": "sqlite", **{
+        key: {"alarms": 100, "clients": clients, "by_kind": {"first_page": {"p99_ms": 12.0 * clients},
+                                                             "deep_page": {"p99_ms": 20.0 * clients}}}
+        for key, clients in (("list_one_client", 1), ("list", 50))}}]}, {"list-latency"}),
     "faces": ({"benchmark": "faces", "machine": MACHINE, "sides": {
         "ours": {"faces_per_s": 150.0, "round_ms": [150.0, 160.0, 155.0]}}}, {"throughput", "latency-cdf"}),
 }
