@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
@@ -255,13 +256,19 @@ def resolve(request: Request, alarm_id: str, action: AlarmAction, caller: Writer
                                                          404: {"description": "No alarm or no snapshot"}})
 def snapshot(alarm_id: str, caller: Reader, store: AlarmsDep) -> FileResponse:
     visible_alarm(store, alarm_id, caller)
+    return _alarm_file(alarm_id, store.snapshot_file, "image/jpeg", f"alarm {alarm_id} has no snapshot")
+
+
+def _alarm_file(alarm_id: str, find: Callable[[str], Path | None], media_type: str,
+                missing: str) -> FileResponse:
+    """A visible alarm's file (``find(alarm_id)``), or 404 saying ``missing``."""
     try:
-        path = store.snapshot_file(alarm_id)
+        path = find(alarm_id)
     except AlarmNotFoundError:
         raise HTTPException(404, f"no alarm {alarm_id!r}") from None
     if path is None or not path.is_file():
-        raise HTTPException(404, f"alarm {alarm_id} has no snapshot")
-    return FileResponse(path, media_type="image/jpeg")
+        raise HTTPException(404, missing)
+    return FileResponse(path, media_type=media_type)
 
 
 @router.get("/{alarm_id}/clip", summary="The alarm's video clip (MP4, H.264)",
@@ -270,11 +277,6 @@ def snapshot(alarm_id: str, caller: Reader, store: AlarmsDep) -> FileResponse:
 def clip(alarm_id: str, caller: Reader, store: AlarmsDep) -> FileResponse:
     """From a few seconds before the alarm to a few after; written that many seconds after it."""
     visible_alarm(store, alarm_id, caller)
-    try:
-        path = store.clip_file(alarm_id)
-    except AlarmNotFoundError:
-        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
-    if path is None or not path.is_file():
-        raise HTTPException(404, f"alarm {alarm_id} has no clip (yet): clips are written a few seconds "
-                                 "after the alarm, for cameras that were streaming")
-    return FileResponse(path, media_type="video/mp4")
+    return _alarm_file(alarm_id, store.clip_file, "video/mp4",
+                       f"alarm {alarm_id} has no clip (yet): clips are written a few seconds after the "
+                       "alarm, for cameras that were streaming")
