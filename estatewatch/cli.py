@@ -201,6 +201,9 @@ def demo(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     detect_fps: float = typer.Option(2.0, min=0.2, max=25, help="Frames per second analysed per camera."),
+    rtsp: bool = typer.Option(True, "--rtsp/--files",
+                              help="Serve the sample clips over RTSP from a local server, as a site's "
+                                   "cameras would be (default), or read the files directly."),
 ) -> None:
     """Run the service with two local sample cameras, a demo registry and a webhook receiver.
 
@@ -211,7 +214,7 @@ def demo(
     import base64
     import secrets
 
-    from estatewatch.demo import WebhookPrinter, demo_config, seed_registry
+    from estatewatch.demo import DemoCameras, WebhookPrinter, demo_clips, demo_config, seed_registry
     from media.clips import MediaError
     from models.fetch import ModelError, fetch
     from registry.service import Registry
@@ -219,16 +222,23 @@ def demo(
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     printer = WebhookPrinter(secret, typer.echo).start()
+    cameras: DemoCameras | None = None
     try:
         fetch()
-        cfg = demo_config(detect_fps, printer.url, secret)
+        cameras = DemoCameras(demo_clips())
+        urls = cameras.start() if rtsp else None
+        cfg = demo_config(detect_fps, printer.url, secret, urls)
+        if urls:
+            typer.echo("demo cameras over RTSP: " + ", ".join(f"{c} {u}" for c, u in urls.items()))
         registry = Registry.open()
         analyzer = FaceAnalyzer.from_store()
         for line in seed_registry(registry, analyzer):
             typer.echo(f"demo registry: added {line}")
         analyzer.close()
-    except (MediaError, ModelError) as exc:
+    except (MediaError, ModelError, RuntimeError) as exc:
         printer.stop()
+        if cameras is not None:
+            cameras.stop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:
@@ -237,6 +247,7 @@ def demo(
                      demo_guard=True)
     finally:
         printer.stop()
+        cameras.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,8 +13,9 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from estatewatch.config import ServiceConfig
 from estatewatch.recognize import read_image
 from media.clips import demo_folder, gate_clip, gate_plates, lobby_clip
 from media.images import image_path
+from streams.testing.server import Mount, RtspTestServer, gstreamer_missing
 
 if TYPE_CHECKING:
     from api.accounts.store import Accounts
@@ -52,19 +54,27 @@ def demo_guard(accounts: Accounts) -> tuple[str, str]:
     accounts.create_user(actor, DEMO_GUARD, password, "guard")
     return DEMO_GUARD, password
 
-def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
-                webhook_secret: str | None = None) -> ServiceConfig:
-    """The demo site: two sample cameras (looping local clips) and its rules.
-
-    The default rules (watchlisted faces and plates) plus unregistered vehicles at the gate, and
-    optionally one webhook endpoint.
-    """
+def demo_clips() -> dict[str, Path]:
+    """The demo cameras' looping H.264 clips by camera id (built once into the cache)."""
     folder = demo_folder()
+    return {"lobby": lobby_clip(folder), "gate": gate_clip(folder)}
+
+
+def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
+                webhook_secret: str | None = None, urls: Mapping[str, str] | None = None) -> ServiceConfig:
+    """The demo site: two sample cameras and its rules.
+
+    ``urls`` gives each camera's stream (``rtsp://`` from :class:`DemoCameras`, as a real site's
+    cameras would be); without it the cameras read the looping clips directly. The default rules
+    (watchlisted faces and plates) plus unregistered vehicles at the gate, and optionally one
+    webhook endpoint.
+    """
+    urls = urls or {camera: str(path) for camera, path in demo_clips().items()}
     raw: dict[str, object] = {
         "cameras": [
-            {"id": "lobby", "name": "1号楼大堂 (demo)", "url": str(lobby_clip(folder)),
+            {"id": "lobby", "name": "1号楼大堂 (demo)", "url": urls["lobby"],
              "detect_fps": detect_fps, "run": ["faces"]},
-            {"id": "gate", "name": "北门车行道 (demo)", "url": str(gate_clip(folder)),
+            {"id": "gate", "name": "北门车行道 (demo)", "url": urls["gate"],
              "detect_fps": detect_fps, "run": ["vehicles", "plates"]},
         ],
         "rules": [{"type": "watchlist_person"}, {"type": "watchlist_vehicle"},
@@ -73,6 +83,32 @@ def demo_config(detect_fps: float = 2.0, webhook_url: str | None = None,
     if webhook_url and webhook_secret:
         raw["webhooks"] = [{"url": webhook_url, "secret": webhook_secret}]
     return ServiceConfig.model_validate(raw)
+
+
+class DemoCameras:
+    """The demo's clips served over RTSP by a local GStreamer RTSP server (no re-encode, looped).
+
+    :meth:`start` answers the cameras' ``rtsp://127.0.0.1`` URLs, or ``None`` (with the reason
+    logged) where the GStreamer RTSP bindings are missing: the demo then reads the files.
+    """
+
+    def __init__(self, clips: Mapping[str, Path]) -> None:
+        self.clips = dict(clips)
+        self._server: RtspTestServer | None = None
+
+    def start(self) -> dict[str, str] | None:
+        missing = gstreamer_missing()
+        if missing:
+            logger.warning("demo cameras read their clips directly, not over RTSP: %s", missing)
+            return None
+        self._server = RtspTestServer({f"/{camera}": Mount(file=path) for camera, path in self.clips.items()})
+        self._server.start()
+        return {camera: self._server.url(camera) for camera in self.clips}
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
 
 def seed_registry(registry: Registry, analyzer: FaceAnalyzerLike) -> list[str]:
