@@ -276,7 +276,8 @@ class Service:
         Cameras never make the service unready (see :mod:`estatewatch.readiness` for why).
         """
         if self.engine is not None:
-            loaded: dict[str, str] | None = {self.engine.specs[t].name: t for t in self.engine.models}
+            loaded: dict[str, str] | None = {  # "face_detect on CPUExecutionProvider loaded"
+                self.engine.specs[t].name: f"{t} on {m.session.provider}" for t, m in self.engine.models.items()}
         else:
             loaded = None if self._cascade is None else dict.fromkeys(self._cascade.model_names(), "model")
         sources = self.pipeline.sources if self.pipeline else {}
