@@ -276,8 +276,9 @@ class Service:
         Cameras never make the service unready (see :mod:`estatewatch.readiness` for why).
         """
         if self.engine is not None:
-            loaded: dict[str, str] | None = {  # "face_detect on CPUExecutionProvider loaded"
-                self.engine.specs[t].name: f"{t} on {m.session.provider}" for t, m in self.engine.models.items()}
+            models = self.engine.models.items()  # /readyz: "face_detect on CPUExecutionProvider loaded"
+            loaded: dict[str, str] | None = {self.engine.specs[t].name: f"{t} on {m.session.provider}"
+                                             for t, m in models}
         else:
             loaded = None if self._cascade is None else dict.fromkeys(self._cascade.model_names(), "model")
         sources = self.pipeline.sources if self.pipeline else {}

@@ -73,7 +73,8 @@ def plan_providers(provider: str, available: Sequence[str], *, strict: bool = Fa
     listed after TensorRT for the operators TensorRT rejects, CPU always last.
     """
     if provider not in PROVIDER_CHOICES:
-        raise ValueError(f"unknown execution provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+        raise ValueError(f"unknown execution provider {provider!r}; "
+                         f"choose one of {', '.join(PROVIDER_CHOICES)}")
     cuda_opts: dict[str, Any] = {"device_id": device_id, "cudnn_conv_algo_search": "HEURISTIC"}
     if provider == "auto":
         wanted = TRT if TRT in available else CUDA if CUDA in available else CPU

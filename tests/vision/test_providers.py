@@ -20,9 +20,10 @@ CACHE = Path("/data/trt-cache/0123456789abcdef")
 
 @pytest.mark.parametrize(
     ("available", "expected"),
-    [(ALL, [TRT, CUDA, CPU]), ([CUDA, CPU], [CUDA, CPU]), ([CPU], [CPU]), (["AzureExecutionProvider", CPU], [CPU])],
+    [(ALL, [TRT, CUDA, CPU]), ([CUDA, CPU], [CUDA, CPU]), ([CPU], [CPU]),
+     (["AzureExecutionProvider", CPU], [CPU])],
 )
-def test_auto_takes_tensorrt_else_cuda_else_cpu_without_warning(available: list[str], expected: list[str]) -> None:
+def test_auto_takes_tensorrt_else_cuda_else_cpu_silently(available: list[str], expected: list[str]) -> None:
     plan = plan_providers("auto", available, cache_dir=CACHE)
     assert plan.names == expected
     assert plan.warning is None
@@ -100,7 +101,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_cuda_asked_on_this_cpu_only_box_runs_on_cpu_and_warns_once(
-        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     import onnxruntime as ort
 
     if CUDA in ort.get_available_providers():
