@@ -280,7 +280,8 @@ class Service:
             loaded: dict[str, str] | None = {self.engine.specs[t].name: f"{t} on {m.session.provider}"
                                              for t, m in models}
         else:
-            loaded = None if self._cascade is None else dict.fromkeys(self._cascade.model_names(), "model")
+            loaded = None if self._cascade is None else {
+                name: f"model on {provider}" for name, provider in self._cascade.model_providers().items()}
         sources = self.pipeline.sources if self.pipeline else {}
         checks = ReadinessChecks(
             service=readiness.started_check(self.ready, self.start_error, len(self.config.cameras)),
