@@ -35,7 +35,8 @@ PROVIDER_ALIASES = {
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
-GPU_INSTALL_HINT = "pip uninstall onnxruntime && pip install -e '.[gpu]' (see README, GPU)"
+GPU_INSTALL_HINT = ("pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]>=1.20,<2' "
+                    "(the gpu extra; README, GPU)")
 TRT_WORKSPACE_BYTES = 4 * 2**30
 
 

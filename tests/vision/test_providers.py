@@ -61,7 +61,7 @@ def test_a_missing_gpu_provider_falls_back_to_cpu_with_a_warning_saying_how_to_i
     assert plan.trt_cache is None
     assert plan.warning is not None
     assert repr(asked) in plan.warning and "available: CPUExecutionProvider" in plan.warning
-    assert "pip install -e '.[gpu]'" in plan.warning
+    assert "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu" in plan.warning
 
 
 @pytest.mark.parametrize("asked", ["cuda", "tensorrt"])
@@ -77,6 +77,13 @@ def test_strict_auto_never_fails() -> None:
 def test_an_unknown_provider_names_the_choices() -> None:
     with pytest.raises(ValueError, match="auto, cpu, cuda, tensorrt"):
         plan_providers("rocm", ALL)
+
+
+def test_bench_models_sweeps_to_64_on_a_gpu_provider_only() -> None:
+    from benchmarks.models import default_batches
+
+    assert default_batches(CUDA).split(",")[-1] == default_batches(TRT).split(",")[-1] == "64"
+    assert default_batches(CPU).split(",")[-1] == "32"
 
 
 def test_config_rejects_a_bad_provider_naming_the_allowed_values() -> None:
