@@ -148,14 +148,15 @@ def rtsp_cameras(server: RtspTestServer, count: int, detect_fps: float) -> list[
                          run=list(ALL_ANALYSES)) for i in range(count)]
 
 
-def raw_yolo_limit(seconds: float, intra_op_threads: int) -> dict[str, Any]:
+def raw_yolo_limit(seconds: float, intra_op_threads: int, provider: str = "cpu") -> dict[str, Any]:
     """YOLO11n@640 images/s at batch 1 (``bench models``' own timing of that one model)."""
-    settings = VisionSettings(intra_op_threads=intra_op_threads)
+    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider)
     spec = profile_models(settings.profile)["vehicle_detect"]
     model = create(spec.family, require(spec), settings.session_config(), name=spec.name)
     model.load()
     row = bench_model(model, "vehicle_detect", [1], seconds, lambda _line: None)["by_batch"]["1"]
     return {"model": spec.name, "batch": 1, "intra_op_threads": intra_op_threads,
+            "provider": model.session.provider,
             "pure_images_per_s": row["pure"]["images_per_s"],
             "full_images_per_s": row["full"]["images_per_s"]}
 
@@ -170,13 +171,13 @@ def passes(run: dict[str, Any], max_drop_percent: float, max_p99_ms: float) -> b
 def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                  max_drop_percent: float, max_p99_ms: float, confirm: int, workers: int,
                  max_queue: int, intra_op_threads: int, gating: bool, raw_seconds: float,
-                 progress: Callable[[str], None]) -> dict[str, Any]:
+                 progress: Callable[[str], None], provider: str = "cpu") -> dict[str, Any]:
     """Measure the raw YOLO limit, then search the camera count (see :func:`find_capacity`)."""
     progress(f"raw model limit: yolo11n at batch 1, {raw_seconds:g} s ...")
-    raw = raw_yolo_limit(raw_seconds, 0)
+    raw = raw_yolo_limit(raw_seconds, 0, provider)
     progress(f"  {raw['full_images_per_s']} images/s (full), {raw['pure_images_per_s']} (ONNX call alone)")
     runs: dict[int, list[dict[str, Any]]] = {}
-    settings = VisionSettings(intra_op_threads=intra_op_threads)
+    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider)
     gate = GatingConfig() if gating else None
     with VisionEngine(settings) as engine, RtspTestServer(
             {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}) as server:

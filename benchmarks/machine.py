@@ -6,6 +6,8 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,48 @@ def machine_info(provider: str | None = None) -> dict[str, Any]:
         import onnxruntime as ort
 
         info["onnxruntime"] = ort.__version__
+        info["onnxruntime_build"] = _ort_distribution()
+        info["available_providers"] = list(ort.get_available_providers())
     except ImportError:  # pragma: no cover - onnxruntime is a hard dependency
         pass
+    if provider is not None and provider != "CPUExecutionProvider":
+        info["gpu"] = gpu_info()
     return info
+
+
+def _ort_distribution() -> str | None:
+    """Which wheel provides onnxruntime (``onnxruntime`` or ``onnxruntime-gpu``) and its version."""
+    from importlib import metadata
+
+    for dist in ("onnxruntime-gpu", "onnxruntime"):
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def gpu_info() -> list[dict[str, str]]:
+    """Each GPU's name, driver, memory and CUDA version from ``nvidia-smi`` (empty without it)."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    fields = ["index", "name", "driver_version", "memory.total", "compute_cap"]
+    try:
+        out = subprocess.run([exe, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = [dict(zip(fields, (v.strip() for v in line.split(",")), strict=False))
+            for line in out.splitlines() if line.strip()]
+    try:
+        header = subprocess.run([exe], capture_output=True, text=True, timeout=20).stdout
+        cuda = header.split("CUDA Version:", 1)[1].split()[0] if "CUDA Version:" in header else ""
+    except (OSError, subprocess.SubprocessError):
+        cuda = ""
+    for gpu in gpus:
+        gpu["cuda_driver_version"] = cuda
+    return gpus
 
 
 def results_dir() -> Path:

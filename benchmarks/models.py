@@ -41,6 +41,7 @@ from models.manifest import VARIANTS, Task, Variant, profile_models
 from models.variants import require_variant
 from vision.config import BATCH_DEFAULTS_PATH, VisionSettings
 from vision.model import create
+from vision.session import CPU, PROVIDER_CHOICES, ProviderError, plan_providers
 
 OPENCV_CAR = Path("/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg")
 
@@ -188,10 +189,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def default_batches(provider: str) -> str:
+    """The batch sizes swept by default: up to 64 on a GPU provider (they keep scaling), 32 on CPU."""
+    return "1,2,4,8,16,32" if provider == CPU else "1,2,4,8,16,32,64"
+
+
 def bench_models(
-    provider: str = typer.Option("cpu", help="Execution provider: cpu, cuda or tensorrt."),
+    provider: str = typer.Option("cpu", help="Execution provider: auto, cpu, cuda or tensorrt "
+                                 "(a missing GPU one runs on CPU with a warning unless --strict)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail instead of falling back to CPU."),
     profile: str = typer.Option("default", help="Model profile: default or permissive."),
-    batches: str = typer.Option("1,2,4,8,16,32", help="Comma-separated batch sizes."),
+    batches: str = typer.Option("", help="Comma-separated batch sizes (default 1..32 on CPU, "
+                                "1..64 on a GPU provider)."),
     only: str = typer.Option("", help="Comma-separated model names (default: all of the profile)."),
     seconds: float = typer.Option(1.0, min=0.05, help="Minimum timed seconds per measurement."),
     intra_op_threads: int = typer.Option(0, min=0, help="Threads inside one operator (0: all cores)."),
@@ -203,10 +212,21 @@ def bench_models(
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/models-<provider>)."),
 ) -> None:
     """Measure every model's images/s at several batch sizes and record the results."""
+    import onnxruntime as ort
+
+    if provider not in PROVIDER_CHOICES:
+        raise typer.BadParameter(f"{provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}",
+                                 param_hint="--provider")
+    try:
+        planned = plan_providers(provider, ort.get_available_providers(), strict=strict).names[0]
+    except ProviderError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    batches = batches or default_batches(planned)
     sizes = sorted(set(int_list(batches, "--batches")))
     if 1 not in sizes:
         sizes.insert(0, 1)
-    raw: dict[str, object] = {"profile": profile, "providers": [provider]}
+    raw: dict[str, object] = {"profile": profile, "provider": provider, "provider_strict": strict}
     raw["intra_op_threads"] = intra_op_threads
     settings = VisionSettings.model_validate(raw)
     specs = profile_models(settings.profile)
@@ -241,7 +261,7 @@ def bench_models(
             timed[spec.name] = by_variant
             ratios[spec.name] = {v: variant_ratios({"fp32": models[spec.name], v: r}, v)
                                  for v, r in by_variant.items()}
-    result = {"benchmark": "models", "profile": profile, "batches": sizes,
+    result = {"benchmark": "models", "profile": profile, "batches": sizes, "provider_requested": provider,
               "intra_op_threads": settings.intra_op_threads,
               "machine": machine_info(used_provider), "models": models}
     if len(chosen) > 1:

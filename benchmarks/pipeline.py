@@ -40,6 +40,7 @@ from vision.engine import VisionEngine
 from vision.gating import GatingConfig
 from vision.live import FramePipeline, FrameResult, percentile
 from vision.policy import RecognitionPolicy
+from vision.session import PROVIDER_CHOICES
 
 logger = logging.getLogger(__name__)
 
@@ -244,26 +245,31 @@ def pipeline(
     confirm: int = typer.Option(1, min=0, max=5, help="--find-capacity: reruns of the largest pass "
                                 "(a lucky pass near the edge is demoted)."),
     raw_seconds: float = typer.Option(5.0, min=0.5, help="--find-capacity: seconds timing YOLO11n batch 1."),
+    provider: str = typer.Option("cpu", help="Execution provider: auto, cpu, cuda or tensorrt "
+                                 "(see README, GPU)."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
+    choice(provider, "--provider", PROVIDER_CHOICES)
     if find_capacity:
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
-                       gating=gating, raw_seconds=raw_seconds, out=out)
+                       gating=gating, raw_seconds=raw_seconds, out=out, provider=provider)
         return
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
     typer.echo(f"  {baseline['frames_per_s']} frames/s")
     settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
-                              intra_op_threads=intra_op_threads)
+                              intra_op_threads=intra_op_threads, provider=provider)
     gate = GatingConfig() if gating else None
     runs = []
+    used = "CPUExecutionProvider"
     with VisionEngine(settings) as engine:
+        used = next(iter(engine.models.values())).session.provider if engine.models else used
         for count in counts:
             typer.echo(f"{count} cameras, {seconds:g} s ...")
             run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
@@ -274,8 +280,8 @@ def pipeline(
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f" --baseline-seconds {baseline_seconds:g} --batching {batching}")
-    result = {"benchmark": "pipeline", "command": command, "machine": machine_info("CPUExecutionProvider"),
+               f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}")
+    result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
@@ -290,7 +296,8 @@ def pipeline(
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                    max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
-                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None) -> None:
+                   intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
+                   provider: str) -> None:
     from benchmarks import capacity
 
     logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
@@ -304,13 +311,14 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
         start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
         max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
         max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
-        progress=typer.echo)
+        progress=typer.echo, provider=provider)
     command = ("estatewatch bench pipeline --find-capacity"
                f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
-               f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}")
-    machine = {**machine_info("CPUExecutionProvider"),
+               f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
+               f" --provider {provider}")
+    machine = {**machine_info(found["raw_model_limit"]["provider"]),
                "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),

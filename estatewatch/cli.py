@@ -70,7 +70,8 @@ def recognize(
     profile: str = typer.Option("default", help="Model profile: default or permissive."),
     run: str = typer.Option("faces,vehicles,plates", help="Stages to run (comma-separated)."),
     batch: int = typer.Option(8, min=1, max=64, help="Images per model batch."),
-    provider: str = typer.Option("cpu", help="Execution provider: cpu, cuda or tensorrt."),
+    provider: str = typer.Option("cpu", help="Execution provider: auto, cpu, cuda or tensorrt "
+                                 "(a missing GPU one runs on CPU with a warning; README, GPU)."),
     match: bool = typer.Option(True, help="Match faces and plates against the resident registry."),
 ) -> None:
     """Find faces, vehicles and licence plates in still images, and who or whose they are.
@@ -91,7 +92,7 @@ def recognize(
         raise typer.BadParameter(f"unknown stage(s) {unknown}; choose from {', '.join(ALL_ANALYSES)}",
                                  param_hint="--run")
     try:
-        settings = VisionSettings.model_validate({"profile": profile, "providers": [provider],
+        settings = VisionSettings.model_validate({"profile": profile, "provider": provider,
                                                   "intra_op_threads": 0})  # one stream: all cores per call
         cascade = Cascade.from_store(settings, run=stages)  # type: ignore[arg-type]
         matcher = RegistryMatcher.open() if match else None

@@ -276,9 +276,12 @@ class Service:
         Cameras never make the service unready (see :mod:`estatewatch.readiness` for why).
         """
         if self.engine is not None:
-            loaded: dict[str, str] | None = {self.engine.specs[t].name: t for t in self.engine.models}
+            models = self.engine.models.items()  # /readyz: "face_detect on CPUExecutionProvider loaded"
+            loaded: dict[str, str] | None = {self.engine.specs[t].name: f"{t} on {m.session.provider}"
+                                             for t, m in models}
         else:
-            loaded = None if self._cascade is None else dict.fromkeys(self._cascade.model_names(), "model")
+            loaded = None if self._cascade is None else {
+                name: f"model on {provider}" for name, provider in self._cascade.model_providers().items()}
         sources = self.pipeline.sources if self.pipeline else {}
         checks = ReadinessChecks(
             service=readiness.started_check(self.ready, self.start_error, len(self.config.cameras)),

@@ -36,7 +36,7 @@ from vision.engine import BatchedModel, VisionEngine
 from vision.face.align import align_faces
 from vision.face.arcface import ArcFaceEmbedder, embed_crops
 from vision.face.pipeline import FaceAnalyzer
-from vision.model import Model
+from vision.model import Model, OnnxModel
 from vision.ops import batched_nms, clip_boxes, nms
 from vision.plate.detector import PlateDetector
 from vision.plate.pipeline import PlatePipeline
@@ -198,8 +198,7 @@ class Cascade:
         return [ImageRecognition(f, v if show else Detections.empty(), p)
                 for f, v, p, show in zip(faces, vehicles, plates, shown, strict=True)]
 
-    def model_names(self) -> list[str]:
-        """The names of the models the cascade runs, in stage order."""
+    def _models(self) -> list[Model[Any, Any]]:
         models: list[Model[Any, Any]] = []
         if self.faces is not None:
             models += [self.faces.detector, self.faces.embedder]
@@ -207,7 +206,20 @@ class Cascade:
             models.append(self.vehicles)
         if self.plates is not None:
             models += [self.plates.detector, self.plates.reader]
-        return list(dict.fromkeys(m.name for m in models))
+        return models
+
+    def model_names(self) -> list[str]:
+        """The names of the models the cascade runs, in stage order."""
+        return list(dict.fromkeys(m.name for m in self._models()))
+
+    def model_providers(self) -> dict[str, str]:
+        """Model name -> the execution provider its open session runs on ("?" before it opens)."""
+        out: dict[str, str] = {}
+        for m in self._models():
+            inner = m.model if isinstance(m, BatchedModel) else m
+            opened = isinstance(inner, OnnxModel) and inner.loaded
+            out.setdefault(m.name, inner.session.provider if isinstance(inner, OnnxModel) and opened else "?")
+        return out
 
     def batchers(self) -> dict[str, DynamicBatcher[Any, Any]]:
         """The batchers of the cascade's detectors, by kind (for their stats)."""

@@ -36,7 +36,17 @@ class VisionSettings(BaseModel):
     providers: list[str] = Field(
         default_factory=lambda: ["cpu"], min_length=1,
         description="Execution providers in order of preference (cpu, cuda, tensorrt); "
-        "unavailable ones are skipped with a warning, CPU is always the last resort.")
+        "unavailable ones are skipped with a warning, CPU is always the last resort. "
+        "`provider` replaces this list when set.")
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] | None = Field(
+        None, description="One execution provider with tuned options: 'auto' (TensorRT if available, "
+        "else CUDA, else CPU), 'cpu', 'cuda' or 'tensorrt' (FP16, engine cache in "
+        "<data dir>/trt-cache/<model sha>/). A missing one runs on CPU with one warning naming how to "
+        "install the GPU build (README, GPU). Unset: the `providers` list decides.")
+    provider_strict: bool = Field(
+        False, description="With provider cuda or tensorrt, refuse to start when it is not available "
+        "instead of falling back to CPU.")
+    device_id: int = Field(0, ge=0, le=64, description="The GPU (CUDA device id) the models run on.")
     intra_op_threads: int = Field(
         1, ge=0, le=256,
         description="Threads inside one operator (0: all cores). The default 1 lets the models of the "
@@ -72,7 +82,11 @@ class VisionSettings(BaseModel):
 
     def session_config(self) -> SessionConfig:
         """The onnxruntime session settings these settings imply."""
-        return SessionConfig(tuple(self.providers), self.intra_op_threads, self.inter_op_threads)
+        from storage.files import data_dir
+
+        return SessionConfig(tuple(self.providers), self.intra_op_threads, self.inter_op_threads,
+                             provider=self.provider, strict=self.provider_strict, device_id=self.device_id,
+                             trt_cache_root=data_dir() / "trt-cache")
 
 
 def load_batch_defaults(path: Path = BATCH_DEFAULTS_PATH) -> dict[str, dict[str, int]]:

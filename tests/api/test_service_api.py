@@ -60,6 +60,7 @@ def test_probes_are_public(client: tuple[TestClient, Service]) -> None:
     assert service.engine is not None
     assert set(checks["models"]) == {spec.name for spec in service.engine.specs.values()}
     assert all(check["ok"] for check in (*checks["models"].values(), *checks["database"].values()))
+    assert all(" on CPUExecutionProvider" in check["detail"] for check in checks["models"].values())
     assert set(checks["cameras"]) == {cam.id for cam in service.config.cameras}
 
 

@@ -95,6 +95,9 @@ def test_ready_with_an_offline_camera_and_unready_without_the_database(
     assert body["checks"]["service"] == {"ok": True, "detail": "started with 1 camera(s)"}
     assert set(body["checks"]["models"]) == set(service.cascade.model_names())  # type: ignore[union-attr]
     assert all(check["ok"] for check in body["checks"]["models"].values())
+    # each model names the provider its session really runs on (CPU on this machine)
+    assert all(check["detail"].endswith(" on CPUExecutionProvider loaded")
+               for check in body["checks"]["models"].values()), body["checks"]["models"]
     assert body["checks"]["database"] == {"registry": {"ok": True, "detail": "SELECT 1 answered"},
                                           "alarm_store": {"ok": True, "detail": "SELECT 1 answered"}}
     camera = body["checks"]["cameras"]["lobby"]
