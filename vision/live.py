@@ -43,7 +43,7 @@ from streams.health import HealthEvent
 from streams.source import CameraSource
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.gating import GateDecision, GatingConfig, MotionGate
-from vision.pacing import Load, PacingConfig, Pacer, RateController
+from vision.pacing import Load, Pacer, PacingConfig, RateController
 from vision.policy import RecognitionPolicy
 from vision.types import F32
 
@@ -297,7 +297,8 @@ class FramePipeline:
         lanes = self._lanes.values()
         dropped = sum(lane.dropped for lane in lanes)
         count = sum(lane.fill_count for lane in lanes)
-        load = Load(dropped - self._dropped_at_tick, sum(lane.fill_sum for lane in lanes) / count if count else 0.0)
+        backlog = sum(lane.fill_sum for lane in lanes) / count if count else 0.0
+        load = Load(dropped - self._dropped_at_tick, backlog)
         for lane in lanes:
             lane.fill_sum, lane.fill_count = 0.0, 0
         self._tick_at, self._dropped_at_tick = now, dropped

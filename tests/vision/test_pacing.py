@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -89,7 +90,7 @@ def test_steady_load_settles_without_oscillating() -> None:
 def test_pacer_keeps_the_share_evenly() -> None:
     pacer = Pacer()
     kept = [pacer.keep(0.5) for _ in range(10)]
-    assert sum(kept) == 5 and all(a != b for a, b in zip(kept, kept[1:], strict=False))
+    assert sum(kept) == 5 and all(a != b for a, b in itertools.pairwise(kept))
     fifth = Pacer()
     assert sum(fifth.keep(0.2) for _ in range(100)) == 20
     whole = Pacer()
