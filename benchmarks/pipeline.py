@@ -284,6 +284,7 @@ def pipeline(
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
+               f"{'' if adaptive else ' --no-adaptive'}"
                f" --baseline-seconds {baseline_seconds:g} --batching {batching}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info("CPUExecutionProvider"),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
