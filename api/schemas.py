@@ -101,6 +101,11 @@ class AnalysisCounters(_Body):
     analysed: int = Field(description="Frames run through the models.")
     gated: int = Field(description="Frames skipped by the motion gate as unchanged.")
     dropped: int = Field(description="Frames dropped because analysis fell behind.")
+    paced: int = Field(0, description="Frames skipped because the camera's rate was lowered under load.")
+    effective_fps: float = Field(0.0, description="Rate frames are analysed at now: detect_fps unless "
+                                                  "degraded.")
+    degraded: bool = Field(False, description="True while the rate is lowered because analysis cannot "
+                                              "keep up (the machine is overloaded).")
     latency_p50_ms: float | None = Field(description="Median capture-to-result time of recent frames.")
     latency_p99_ms: float | None
 

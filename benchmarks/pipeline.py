@@ -39,6 +39,7 @@ from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
 from vision.live import FramePipeline, FrameResult, percentile
+from vision.pacing import PacingConfig
 from vision.policy import RecognitionPolicy
 from vision.session import PROVIDER_CHOICES
 
@@ -97,7 +98,8 @@ def _pressure() -> str:
 
 
 def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: float, warmup: float,
-                 workers: int, max_queue: int, gating: GatingConfig | None) -> dict[str, Any]:
+                 workers: int, max_queue: int, gating: GatingConfig | None,
+                 pacing: PacingConfig | None = None) -> dict[str, Any]:
     """One timed run of the pipeline over ``cameras``; counters are of the timed window only."""
     cascade = Cascade.from_engine(engine)
     lock = threading.Lock()
@@ -110,7 +112,7 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
                 latencies.append(result.latency_ms)
 
     pipeline = FramePipeline(cameras, cascade, on_result, workers=workers, max_queue=max_queue,
-                             gating=gating)
+                             gating=gating, pacing=pacing)
     process = psutil.Process()
     pipeline.start()
     try:
@@ -137,13 +139,17 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         a, b = after[cam_id], before[cam_id]
         per_camera[cam_id] = {"sampled": a.sampled - b.sampled, "analysed": a.analysed - b.analysed,
                               "gated": a.gated - b.gated, "dropped": a.dropped - b.dropped,
-                              "failed": a.failed - b.failed, "decoded": decoded[cam_id]}
+                              "failed": a.failed - b.failed, "decoded": decoded[cam_id],
+                              "paced": a.paced - b.paced, "effective_fps_end": round(a.effective_fps, 2),
+                              "degraded_end": a.degraded}
     total = {key: sum(c[key] for c in per_camera.values())
-             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded")}
+             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded", "paced")}
     handled = total["analysed"] + total["gated"]
     return {
         "cameras": len(cameras), "seconds": round(elapsed, 1), "workers": workers, "max_queue": max_queue,
-        "gating": gating is not None, **total,
+        "gating": gating is not None, "adaptive": pacing is not None, **total,
+        "paced_percent": round(100 * total["paced"] / max(total["sampled"], 1), 2),
+        "effective_fps_per_camera": round((total["sampled"] - total["paced"]) / elapsed / len(cameras), 2),
         "dropped_percent": round(100 * total["dropped"] / max(total["sampled"], 1), 2),
         "handled_frames_per_s": round(handled / elapsed, 2),
         "analysed_frames_per_s": round(total["analysed"] / elapsed, 2),
@@ -226,6 +232,8 @@ def pipeline(
     intra_op_threads: int = typer.Option(1, min=0, help="onnxruntime threads per model call (0: all cores); "
                                          "1 lets the batchers of different models run side by side."),
     gating: bool = typer.Option(True, help="Motion gating (--no-gating analyses every frame)."),
+    adaptive: bool = typer.Option(True, help="Adaptive pacing under overload (--no-adaptive: drop "
+                                             "the oldest frames instead)."),
     baseline_seconds: float = typer.Option(30.0, min=5.0, help="Timed seconds of the sequential baseline."),
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
@@ -273,13 +281,16 @@ def pipeline(
         for count in counts:
             typer.echo(f"{count} cameras, {seconds:g} s ...")
             run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
-                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate)
-            typer.echo(f"  dropped {run['dropped_percent']}%, p99 {run['latency_ms_p99']} ms, handled "
-                       f"{run['handled_frames_per_s']} fps, CPU {run['cpu_percent_of_one_core']}%")
+                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
+                               pacing=PacingConfig() if adaptive else None)
+            typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
+                       f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, effective "
+                       f"{run['effective_fps_per_camera']} fps/camera, CPU {run['cpu_percent_of_one_core']}%")
             runs.append(run)
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
+               f"{'' if adaptive else ' --no-adaptive'}"
                f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,

@@ -96,6 +96,12 @@ class Service:
                                   buckets=(0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10))
         self._dropped = Gauge("estatewatch_frames_dropped", "Sampled frames dropped because analysis fell "
                               "behind (since start)", ["camera"], registry=self.metrics)
+        self._paced = Gauge("estatewatch_frames_paced", "Sampled frames skipped because the camera's rate "
+                            "was lowered under load (since start)", ["camera"], registry=self.metrics)
+        self._effective = Gauge("estatewatch_camera_effective_fps", "Rate the camera's frames are analysed "
+                                "at now (its detect_fps unless degraded)", ["camera"], registry=self.metrics)
+        self._degraded = Gauge("estatewatch_camera_degraded", "1 while the camera's rate is lowered because "
+                               "analysis cannot keep up", ["camera"], registry=self.metrics)
         self._clips = Gauge("estatewatch_alarm_clips", "Alarm clips since start: written, or skipped "
                             "for want of video", ["outcome"], registry=self.metrics)
         self._buffered = Gauge("estatewatch_clip_buffer_seconds", "Seconds of encoded video each camera "
@@ -155,7 +161,8 @@ class Service:
         p = self.config.pipeline
         self.pipeline = FramePipeline(self.config.cameras, self._cascade, self._on_result, workers=p.workers,
                                       max_queue=p.max_queue, gating=p.gating,
-                                      frames_per_call=p.frames_per_call, on_event=self._on_event).start()
+                                      frames_per_call=p.frames_per_call, on_event=self._on_event,
+                                      pacing=p.pacing if p.adaptive else None).start()
         self._start_clips()
         self.ready = True
         logger.info("service started: %d camera(s)", len(self.config.cameras))
@@ -255,6 +262,9 @@ class Service:
             return
         for cam_id, counters in self.pipeline.counters().items():
             self._dropped.labels(cam_id).set(counters.dropped)
+            self._paced.labels(cam_id).set(counters.paced)
+            self._effective.labels(cam_id).set(round(counters.effective_fps, 3))
+            self._degraded.labels(cam_id).set(1 if counters.degraded else 0)
         if self.clips is not None:
             self._clips.labels("written").set(self.clips.written)
             self._clips.labels("skipped").set(self.clips.skipped)

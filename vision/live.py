@@ -14,7 +14,14 @@ Threads:
   the model calls of concurrent workers also meet in the batchers, so one ONNX batch holds
   frames of many cameras.
 
-``on_result`` gets a :class:`FrameResult` for every sampled frame that was not dropped
+With ``pacing`` set (the default in the service: ``pipeline.adaptive``), a
+:class:`vision.pacing.RateController` lowers every camera's *effective* sample rate by the same
+fraction when frames are dropped or queues stay full, never below a floor, and raises them back
+when the backlog is gone: the pump skips the frames pacing does not want (counted as ``paced``,
+not ``dropped``), so under steady overload frames are evenly thinned instead of the oldest being
+dropped at random. A camera entering or leaving degradation is logged once.
+
+``on_result`` gets a :class:`FrameResult` for every sampled frame that was not dropped or paced
 (gated frames included, with ``skipped_by_gate`` set and an empty recognition).
 """
 
@@ -36,6 +43,7 @@ from streams.health import HealthEvent
 from streams.source import CameraSource
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.gating import GateDecision, GatingConfig, MotionGate
+from vision.pacing import Load, Pacer, PacingConfig, RateController
 from vision.policy import RecognitionPolicy
 from vision.types import F32
 
@@ -58,6 +66,10 @@ class PipelineSettings(BaseModel):
     gating: GatingConfig | None = Field(
         default_factory=GatingConfig,
         description="Motion gating (skip unchanged frames, detect on moving regions); null disables it.")
+    adaptive: bool = Field(True, description="Under overload, lower every camera's sampled rate fairly "
+                                             "(down to a floor) instead of dropping frames.")
+    pacing: PacingConfig = Field(default_factory=PacingConfig,
+                                 description="Thresholds and steps of the adaptive rates.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +104,13 @@ class CameraCounters:
         analysed: frames run through the cascade.
         gated: frames skipped by the motion gate (a result is still emitted).
         dropped: frames dropped because analysis fell behind (``pipeline_dropped``).
+        paced: frames skipped because the camera's rate was lowered under load (not dropped).
         failed: frames whose analysis raised.
         pending: frames queued now.
         latency_p50_ms: median capture -> result of the last results (None before any).
         latency_p99_ms: 99th percentile of the same.
+        effective_fps: the rate sampled frames are analysed at now (``detect_fps`` unless degraded).
+        degraded: the rate is lowered under load.
     """
 
     sampled: int
@@ -106,6 +121,9 @@ class CameraCounters:
     pending: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
+    paced: int = 0
+    effective_fps: float = 0.0
+    degraded: bool = False
 
     @property
     def dropped_fraction(self) -> float:
@@ -130,6 +148,10 @@ class _Lane:
         default_factory=lambda: collections.deque(maxlen=_LATENCY_WINDOW))
     dropped_logged: int = 0
     drop_logged_at: float = 0.0
+    paced: int = 0
+    pacer: Pacer = field(default_factory=Pacer)
+    fill_sum: float = 0.0
+    fill_count: int = 0
 
 
 class FramePipeline:
@@ -147,13 +169,16 @@ class FramePipeline:
         sources: already built sources by camera id (started and stopped by their owner);
             missing ones are created, started and stopped here.
         on_event: health events of the sources created here.
+        pacing: adaptive rates (see :mod:`vision.pacing`); ``None`` samples every camera at its
+            ``detect_fps`` always (overload drops the oldest queued frames).
     """
 
     def __init__(self, cameras: list[CameraConfig], cascade: Cascade,
                  on_result: Callable[[FrameResult], None], *, workers: int = 2, max_queue: int = 2,
                  gating: GatingConfig | None = None, frames_per_call: int = 4,
                  sources: Mapping[str, CameraSource] | None = None,
-                 on_event: Callable[[HealthEvent], None] | None = None) -> None:
+                 on_event: Callable[[HealthEvent], None] | None = None,
+                 pacing: PacingConfig | None = None) -> None:
         if workers < 1 or max_queue < 1 or frames_per_call < 1:
             raise ValueError("workers, max_queue and frames_per_call must be >= 1")
         if len({c.id for c in cameras}) != len(cameras):
@@ -169,6 +194,9 @@ class FramePipeline:
         self._lanes = {c.id: _Lane(c, given.get(c.id) or CameraSource(c, on_event=on_event),
                                    MotionGate(gating) if gating else None) for c in cameras}
         self._order = list(self._lanes)
+        self.controller = RateController({c.id: c.detect_fps for c in cameras}, pacing) if pacing else None
+        self._tick_at: float | None = None
+        self._dropped_at_tick = 0
         self._next = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -219,7 +247,15 @@ class FramePipeline:
     def counters(self) -> dict[str, CameraCounters]:
         """Per-camera counters and capture -> result latency percentiles."""
         with self._cond:
-            return {camera_id: _counters(lane) for camera_id, lane in self._lanes.items()}
+            return {camera_id: self._counters(lane) for camera_id, lane in self._lanes.items()}
+
+    def _counters(self, lane: _Lane) -> CameraCounters:
+        recent = list(lane.latencies)
+        cam = lane.config.id
+        return CameraCounters(lane.sampled, lane.analysed, lane.gated, lane.dropped, lane.failed,
+                              len(lane.queue), percentile(recent, 50), percentile(recent, 99), lane.paced,
+                              self.controller.rate(cam) if self.controller else lane.config.detect_fps,
+                              self.controller.degraded(cam) if self.controller else False)
 
     def latencies_ms(self) -> dict[str, list[float]]:
         """The recent capture -> result latencies per camera (milliseconds)."""
@@ -232,14 +268,47 @@ class FramePipeline:
             frame = lane.source.latest(timeout=0.5)
             if frame is None:
                 continue
+            now = frame.captured_at.monotonic
             with self._cond:
                 lane.sampled += 1
+                self._pace_tick(now)
+                if self.controller is not None and not lane.pacer.keep(
+                        self.controller.rate(lane.config.id) / lane.config.detect_fps):
+                    lane.paced += 1
+                    continue
+                lane.fill_sum += len(lane.queue) / self.max_queue
+                lane.fill_count += 1
                 if len(lane.queue) >= self.max_queue:
                     lane.queue.popleft()
                     lane.dropped += 1
                 lane.queue.append(frame)
                 self._cond.notify()
-            self._log_drops(lane, frame.captured_at.monotonic)
+            self._log_drops(lane, now)
+
+    def _pace_tick(self, now: float) -> None:
+        """Once per ``tick_s``: tell the controller what the queues saw (holding ``_cond``)."""
+        if self.controller is None:
+            return
+        if self._tick_at is None:
+            self._tick_at = now
+            return
+        if now - self._tick_at < self.controller.config.tick_s:
+            return
+        lanes = self._lanes.values()
+        dropped = sum(lane.dropped for lane in lanes)
+        count = sum(lane.fill_count for lane in lanes)
+        backlog = sum(lane.fill_sum for lane in lanes) / count if count else 0.0
+        load = Load(dropped - self._dropped_at_tick, backlog)
+        for lane in lanes:
+            lane.fill_sum, lane.fill_count = 0.0, 0
+        self._tick_at, self._dropped_at_tick = now, dropped
+        for change in self.controller.update(now, load):
+            if change.degraded:
+                logger.warning("camera %s: degraded: analysis cannot keep up, sampling at %.2g of %.2g fps",
+                               change.camera_id, change.effective_fps, change.detect_fps)
+            else:
+                logger.info("camera %s: no longer degraded: sampling at %.2g fps again", change.camera_id,
+                            change.effective_fps)
 
     def _log_drops(self, lane: _Lane, now: float) -> None:
         if lane.dropped > lane.dropped_logged and now - lane.drop_logged_at >= _DROP_LOG_INTERVAL_S:
@@ -321,8 +390,3 @@ def percentile(values: list[float], q: float) -> float | None:
     """The ``q``-th percentile (0-100) of ``values``, None when empty."""
     return float(np.percentile(np.asarray(values, np.float64), q)) if values else None
 
-
-def _counters(lane: _Lane) -> CameraCounters:
-    recent = list(lane.latencies)
-    return CameraCounters(lane.sampled, lane.analysed, lane.gated, lane.dropped, lane.failed,
-                          len(lane.queue), percentile(recent, 50), percentile(recent, 99))

@@ -101,6 +101,11 @@ def test_lobby_camera_sees_faces_and_reports_state(client: tuple[TestClient, Ser
     assert 'estatewatch_frames_analysed_total{camera="lobby"}' in metrics
     assert 'estatewatch_camera_online{camera="lobby"} 1.0' in metrics
     assert 'estatewatch_frames_dropped{camera="gate"}' in metrics
+    assert 'estatewatch_camera_effective_fps{camera="lobby"}' in metrics
+    assert 'estatewatch_frames_paced{camera="lobby"}' in metrics
+    analysis = cams["lobby"]["analysis"]
+    assert 0 < analysis["effective_fps"] <= cams["lobby"]["detect_fps"]
+    assert analysis["degraded"] == (analysis["effective_fps"] < cams["lobby"]["detect_fps"])
 
 
 def test_unknown_camera_is_404(client: tuple[TestClient, Service]) -> None:
@@ -134,7 +139,11 @@ def test_demo_site_raises_its_vehicle_alarms(client: tuple[TestClient, Service])
 
 
 def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
-    """Six cameras at 10 fps on one analysis worker: far more than this machine can analyse."""
+    """Six cameras at 10 fps on one analysis worker: far more than this machine can analyse.
+
+    Pacing lowers every camera to its floor and frames are still dropped (one queued frame each,
+    the floors alone exceed what one worker analyses); the watchlist alarm still comes out.
+    """
     from estatewatch.config import ServiceConfig
     from registry.service import Registry
 
@@ -160,6 +169,11 @@ def test_overloaded_site_drops_frames_but_still_alarms(site_dir: Path) -> None:
                  what="overload never dropped a frame")
         wait_for(lambda: all(s.stats().decoded > decoded_before[c] for c, s in pipeline.sources.items()),
                  seconds=120, what=lambda: f"a reader stalled under overload: {decoded_before}")
+        # adaptive pacing (on by default) thins every camera's rate fairly, never below its floor
+        floor = config.pipeline.pacing.floor(10)
+        wait_for(lambda: all(c.degraded and c.paced > 0 for c in pipeline.counters().values()), seconds=120,
+                 what=lambda: f"not every camera degraded: {pipeline.counters()}")
+        assert all(floor <= c.effective_fps < 10 for c in pipeline.counters().values())
         mine = {f"lobby{i}" for i in range(6)}
         alarms = [a for a in service.store.list().items if a.camera_id in mine]  # type: ignore[union-attr]
         assert alarms and {a.type for a in alarms} == {"watchlist_person"}
