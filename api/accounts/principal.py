@@ -7,17 +7,18 @@ from typing import Literal, get_args
 
 Role = Literal["admin", "guard", "viewer"]
 Scope = Literal["alarms:read", "alarms:write", "cameras:read", "registry:read", "registry:write",
-                "webhooks:admin", "users:admin", "audit:read"]
+                "webhooks:admin", "users:admin", "audit:read", "faces:read"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 ROLES: tuple[Role, ...] = get_args(Role)
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     "admin": frozenset(SCOPES),
-    "guard": frozenset({"alarms:read", "alarms:write", "cameras:read", "registry:read"}),
+    "guard": frozenset({"alarms:read", "alarms:write", "cameras:read", "registry:read", "faces:read"}),
     "viewer": frozenset({"alarms:read", "cameras:read", "registry:read"}),
 }
 """What each role may do. ``cameras:read`` (camera state, health events, recognitions) is given
-to every role: a guard watching alarms needs to know which cameras are up."""
+to every role: a guard watching alarms needs to know which cameras are up. ``faces:read`` (an
+alarm's face crop: biometric data, each viewing audited) is for admins and guards, not viewers."""
 
 
 @dataclass(frozen=True, slots=True)

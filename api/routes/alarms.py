@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from alarms.records import Alarm, AlarmFilter, Paging
@@ -269,6 +269,29 @@ def _alarm_file(alarm_id: str, find: Callable[[str], Path | None], media_type: s
     if path is None or not path.is_file():
         raise HTTPException(404, missing)
     return FileResponse(path, media_type=media_type)
+
+
+@router.get("/{alarm_id}/crop", summary="The alarm's face crop (JPEG; biometric, audited)",
+            response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}},
+                       404: {"description": "No alarm, or no crop (none, or redacted)"}})
+def crop(alarm_id: str, request: Request, caller: Reader, store: AlarmsDep, accounts: AccountsDep,
+         _faces: Annotated[Principal, Depends(require_scope("faces:read"))]) -> Response:
+    """The face crop of a face alarm, for the guard to compare.
+
+    Needs ``faces:read`` besides ``alarms:read`` (admins and guards; not viewers). Each viewing is
+    written to the audit log. A crop redacted because the registry deleted its person is gone for
+    good (404).
+    """
+    visible_alarm(store, alarm_id, caller)
+    try:
+        jpeg = store.crop_bytes(alarm_id)
+    except AlarmNotFoundError:
+        raise HTTPException(404, f"no alarm {alarm_id!r}") from None
+    if jpeg is None:
+        raise HTTPException(404, f"alarm {alarm_id} has no face crop (not a face alarm, or redacted)")
+    accounts.record(actor(request, caller), "view_crop", "alarm", alarm_id)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/{alarm_id}/clip", summary="The alarm's video clip (MP4, H.264)",

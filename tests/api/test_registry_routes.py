@@ -94,6 +94,16 @@ def test_enroll_recognize_and_delete_over_http(client: TestClient, site: Site, i
     face = image("yaoming.jpg")[:64, :64]
     alarm = store.raise_alarm(make_draft(kind="resident", subject_id=yao), None, face)
     assert store.crop_bytes(alarm.id) is not None
+    shown = client.get(f"/api/v1/alarms/{alarm.id}/crop", headers=AUTH)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["content-type"] == "image/jpeg" and shown.headers["cache-control"] == "no-store"
+    assert shown.content == store.crop_bytes(alarm.id)
+    viewed = client.get("/api/v1/audit", params={"action": "view_crop"}, headers=AUTH).json()
+    assert [(e["entity"], e["entity_id"]) for e in viewed] == [("alarm", alarm.id)]
+    made = client.post("/api/v1/keys", headers=AUTH, json={"name": "viewer-like", "scopes": ["alarms:read"]})
+    assert made.status_code == 201, made.text
+    no_faces = client.get(f"/api/v1/alarms/{alarm.id}/crop", headers={"X-API-Key": made.json()["key"]})
+    assert no_faces.status_code == 403 and "faces:read" in no_faces.json()["detail"]
 
     seen = client.post("/api/v1/recognize", headers=AUTH,
                        files={"image": ("players.jpg", jpeg(image("players.jpg")), "image/jpeg")})
@@ -117,6 +127,8 @@ def test_enroll_recognize_and_delete_over_http(client: TestClient, site: Site, i
     assert count(registry, Vehicle, Vehicle.resident_id == yao) == 0
     assert count(registry, Vehicle) == 0
     assert store.crop_bytes(alarm.id) is None  # the alarm crop is redacted
+    gone = client.get(f"/api/v1/alarms/{alarm.id}/crop", headers=AUTH)
+    assert gone.status_code == 404 and "no face crop" in gone.json()["detail"]
     assert client.get(f"/api/v1/residents/{yao}", headers=AUTH).status_code == 404
     again = client.post("/api/v1/recognize", headers=AUTH,
                         files={"image": ("players.jpg", jpeg(image("players.jpg")), "image/jpeg")}).json()

@@ -37,6 +37,7 @@ export class AlarmDetail {
       $("detail-note").value = "";
       $("detail-error").hidden = true;
       this.drawSnapshot();
+      this.showCrop();
       this.loadClip();
       this.loadEntry();
     }
@@ -82,6 +83,24 @@ export class AlarmDetail {
     this.render();
     this.loadEntry();
     this.loadHistory();
+  }
+
+  /** The face crop, where the caller's role may see it (faces:read; else the API answers 403). */
+  async showCrop() {
+    const alarm = this.alarm;
+    const figure = $("detail-crop-figure");
+    const image = $("detail-crop");
+    figure.hidden = true;
+    if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+    image.removeAttribute("src");
+    if (!alarm || alarm.redacted || alarm.subject?.kind === "plate") return;
+    const url = await blobUrl(`/api/v1/alarms/${alarm.id}/crop`).catch(() => null);
+    if (!url || this.alarm?.id !== alarm.id) {
+      if (url) URL.revokeObjectURL(url);
+      return;
+    }
+    image.src = url;
+    figure.hidden = false;
   }
 
   async drawSnapshot() {
