@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import RegistryChange, RegistryDep, RegistryReader
-from api.registry_schemas import ImportReport, VehicleIn, VehicleOut
+from api.registry_schemas import ImportReport, PlateMatchOut, VehicleIn, VehicleOut
 from api.routes.residents import REFUSED, csv_response, import_csv, registry_refusals
 from api.uploads import CsvUpload
 from registry import csvio
@@ -35,6 +35,20 @@ def list_vehicles(_caller: RegistryReader, registry: RegistryDep,
             if (resident_id is None or v.resident_id == resident_id)
             and (visitor_id is None or v.visitor_id == visitor_id)
             and (not plate or plate in v.plate)]
+
+
+@router.get("/match", summary="Who a plate belongs to, exactly or by OCR look-alikes")
+def match_vehicle_plate(_caller: RegistryReader, registry: RegistryDep,
+                        plate: str = Query(min_length=1, max_length=32,
+                                           description="Plate text as read or typed (`沪B67B90` finds "
+                                                       "沪B67890 as a near match).")) -> PlateMatchOut:
+    """The registry's plate match, as alarms use it.
+
+    ``exact``, ``near`` (characters OCR confuses, such as 0/D or 8/B, with their positions and any
+    equally near alternatives) or ``unknown``; the owners are the vehicles and watchlist entries of
+    the plate matched.
+    """
+    return PlateMatchOut.model_validate(registry.matcher.match_plate(plate))
 
 
 @router.post("", status_code=201, summary="Register a vehicle of one resident or visitor",

@@ -205,6 +205,14 @@ def test_visitors_vehicles_and_watchlist(client: TestClient, site: Site) -> None
     assert [v["id"] for v in listed] == [car["id"]]
     by_plate = client.get("/api/v1/vehicles", params={"plate": "沪b 678"}, headers=AUTH).json()
     assert [v["id"] for v in by_plate] == [car["id"]]
+    near = client.get("/api/v1/vehicles/match", params={"plate": "沪B67B90"}, headers=AUTH).json()
+    assert (near["status"], near["plate"], near["confused_positions"]) == ("near", "沪B67890", [4])
+    owners = [(o["kind"], o["owner_kind"], o["owner_id"]) for o in near["owners"]]
+    assert owners == [("vehicle", "visitor", vid)]
+    exact = client.get("/api/v1/vehicles/match", params={"plate": "沪b67890"}, headers=AUTH).json()
+    assert (exact["status"], exact["confidence"]) == ("exact", 1.0)
+    assert client.get("/api/v1/vehicles/match", params={"plate": "京Z00000"},
+                      headers=AUTH).json()["status"] == "unknown"
     duplicate = client.post("/api/v1/vehicles", json={"plate": "沪B67890", "resident_id": host}, headers=AUTH)
     assert duplicate.status_code == 422 and "already registered" in duplicate.json()["detail"]
     both = client.post("/api/v1/vehicles", json={"plate": "京A11111", "resident_id": host, "visitor_id": vid},

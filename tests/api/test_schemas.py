@@ -97,6 +97,7 @@ REGISTRY_JSON_ROUTES = {
     "DELETE /api/v1/residents/{resident_id}", "GET /api/v1/residents/{resident_id}/templates",
     "POST /api/v1/residents/{resident_id}/templates", "DELETE /api/v1/residents/{resident_id}/templates",
     "GET /api/v1/vehicles", "POST /api/v1/vehicles", "POST /api/v1/vehicles/import",
+    "GET /api/v1/vehicles/match",
     "GET /api/v1/visitors", "POST /api/v1/visitors", "GET /api/v1/visitors/{visitor_id}",
     "DELETE /api/v1/visitors/{visitor_id}", "GET /api/v1/watchlist", "POST /api/v1/watchlist",
     "GET /api/v1/watchlist/{entry_id}", "DELETE /api/v1/watchlist/{entry_id}",
