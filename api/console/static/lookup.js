@@ -33,16 +33,29 @@ export function setUpLookup(cameraName) {
     const plate = new FormData(event.target).get("plate").trim();
     if (!plate) return;
     search(async () => {
-      const [vehicles, recognitions] = await Promise.all([
+      const whole = normalise(plate).length >= 7; // a whole plate: also ask for look-alikes
+      const [vehicles, recognitions, match] = await Promise.all([
         get(`/api/v1/vehicles?${new URLSearchParams({ plate })}`),
         get(`/api/v1/recognitions?limit=${SIGHTINGS_SCANNED}`).catch(() => []),
+        whole ? get(`/api/v1/vehicles/match?${new URLSearchParams({ plate })}`).catch(() => null) : null,
       ]);
       const registered = await Promise.all(vehicles.slice(0, 50).map(async (v) => line(
         v.plate, v.plate_colour ? tOr(`plate_colour.${v.plate_colour}`, v.plate_colour) : "",
         await owner(v), v.parking_permit)));
-      return [...registered, ...sightings(recognitions, plate, cameraName)];
+      return [...matched(match), ...registered, ...sightings(recognitions, plate, cameraName)];
     });
   });
+}
+
+/** The registry's match of a whole plate: an OCR look-alike of a registered plate, and watchlist
+ * entries (a vehicle's own line comes from the vehicles list). */
+function matched(match) {
+  if (!match || match.status === "unknown") return [];
+  const near = match.status === "near";
+  return match.owners.filter((o) => near || o.kind === "watchlist").map((o) => line(
+    match.plate, near ? t("lookup.near_match", { query: match.query }) : "",
+    o.kind === "watchlist" ? `${t("entry.kind.watchlist")}: ${o.label ?? ""}` : (o.label ?? t(`entry.kind.${o.owner_kind}`)),
+    near ? `${Math.round(match.confidence * 100)}%` : ""));
 }
 
 /** Plate readings containing the query (any case, spaces and dots ignored), newest first. */
