@@ -24,6 +24,7 @@ from streams.packets import PacketTap
 
 if TYPE_CHECKING:
     from alarms.endpoints import WebhookEndpoints
+    from alarms.snoozes import Snoozes
     from registry.service import Registry
     from vision.cascade import Cascade
 
@@ -81,6 +82,11 @@ class AlarmReader(EventSource, Protocol):
     def alarm_events(self, alarm_id: str) -> builtins.list[StoredEvent]: ...
 
     def snapshot_file(self, alarm_id: str) -> Path | None: ...
+
+    @property
+    def snoozes(self) -> Snoozes:
+        """The cameras' snoozes."""
+        ...
 
     def clip_file(self, alarm_id: str) -> Path | None:
         """The alarm's MP4 clip once written (``None`` before, or for an alarm without one)."""

@@ -163,7 +163,7 @@ def test_vague_schemas_are_told_apart(schema: dict[str, object], vague: bool) ->
 # -- cameras and events ----------------------------------------------------------------------
 def test_public_camera_has_every_config_field_but_the_password() -> None:
     """A field added to the camera config must be added to the API model too (or left out here on purpose)."""
-    live = {"status", "analysis"}
+    live = {"status", "analysis", "snoozed_until", "snoozed_by"}
     assert set(PublicCamera.model_fields) - live == set(CameraConfig.model_fields) - {"password"}
 
 
@@ -171,7 +171,8 @@ def test_cameras_are_the_public_config(client: TestClient, service: Service) -> 
     response = client.get("/api/v1/cameras", headers=HEADERS)
     assert response.status_code == 200
     # Before the pipeline runs there is no live state yet: both keys are there, null.
-    expected = [{**cam.public_dict(), "status": None, "analysis": None} for cam in service.config.cameras]
+    expected = [{**cam.public_dict(), "status": None, "analysis": None,
+                 "snoozed_until": None, "snoozed_by": None} for cam in service.config.cameras]
     assert response.content == as_fastapi_json(expected)
     assert "s3cret" not in response.text and '"pw"' not in response.text
 
