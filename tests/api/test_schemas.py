@@ -136,6 +136,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
             "POST /api/v1/alarms/acknowledge", "GET /api/v1/alarms/{alarm_id}/comments",
             "POST /api/v1/alarms/{alarm_id}/comments", "GET /api/v1/alarms/{alarm_id}/events",
             "POST /api/v1/cameras/{camera_id}/webrtc",
+            "POST /api/v1/cameras/{camera_id}/snooze", "DELETE /api/v1/cameras/{camera_id}/snooze",
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
