@@ -68,6 +68,8 @@ class Snoozes:
         self.clock = clock
         self.suppressed_total = 0
         """Alarm drafts held back by snoozes since this process started."""
+        self.suppressed_by_camera: dict[str, int] = {}
+        """The same, by camera (the ``estatewatch_alarms_snoozed`` metric)."""
         self._lock = threading.Lock()
         self._active: dict[str, Snooze] | None = None
         self._loaded_at = 0.0
@@ -140,6 +142,7 @@ class Snoozes:
             self._active[draft.camera_id] = dataclasses.replace(  # type: ignore[index]
                 snooze, suppressed=snooze.suppressed + 1)
             self.suppressed_total += 1
+            self.suppressed_by_camera[draft.camera_id] = self.suppressed_by_camera.get(draft.camera_id, 0) + 1
             return True
 
     def _current(self, now: dt.datetime) -> dict[str, Snooze]:

@@ -75,7 +75,7 @@ def test_a_snooze_holds_back_alarms_but_not_watchlist_ones_and_ends_by_itself(
     assert [(a.type, a.severity) for a in watched] == [("watchlist_vehicle", "critical")]  # never snoozed
     assert [a.type for a in drive(intake, STRANGER, 180, camera="yard")] == ["unregistered_vehicle"]
     assert store.snoozes.active(T0 + dt.timedelta(minutes=10))["gate"].suppressed == 1
-    assert store.snoozes.suppressed_total == 1
+    assert store.snoozes.suppressed_total == 1 and store.snoozes.suppressed_by_camera == {"gate": 1}
     # 30 minutes on, the snooze is over without anyone ending it.
     later = drive(intake, STRANGER, 31 * 60)
     assert [(a.type, a.camera_id) for a in later] == [("unregistered_vehicle", "gate")]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alarms.types import AlarmDraft, Subject
 from tests.api.test_auth import STATIC, Site, make_site
 
 
@@ -33,12 +34,19 @@ def test_snooze_shows_in_the_camera_list_and_ends(site: Site) -> None:
     assert before + dt.timedelta(minutes=15) <= until <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15)
     assert (body["camera_id"], body["by"], body["reason"], body["suppressed"]) == \
         ("gate", "guard1", "window cleaners", 0)
+    draft = AlarmDraft(type="unknown_person", severity="high", rule_id="r", camera_id="gate", zone=None,
+                       occurred_at=before, subject=Subject(kind="unknown_track", id="t1"), dedup_key="k",
+                       similarity=None, plate_text=None, details={})
+    assert site.store.snoozes.held(draft, dt.datetime.now(dt.UTC))  # as the intake asks it
+    metrics = site.client.get("/metrics").text
+    assert 'estatewatch_alarms_snoozed_total{camera="gate"} 1.0' in metrics
     listed = cameras(site)
     assert dt.datetime.fromisoformat(str(listed["gate"]["snoozed_until"])) == until
     assert listed["gate"]["snoozed_by"] == "guard1"
     assert (listed["lobby"]["snoozed_until"], listed["lobby"]["snoozed_by"]) == (None, None)
     ended = site.client.delete("/api/v1/cameras/gate/snooze", headers=guard)
     assert ended.status_code == 200, ended.text
+    assert ended.json()["suppressed"] == 1
     assert cameras(site)["gate"]["snoozed_until"] is None
     again = site.client.delete("/api/v1/cameras/gate/snooze", headers=guard)
     assert again.status_code == 404 and "not snoozed" in again.text
