@@ -5,8 +5,10 @@ events, camera-scoped on the live feed and to webhooks that ask for them) and en
 its ``until`` passes; ending it early marks it ended.
 
 While a camera is snoozed the intake drops its new alarm drafts before the deduplicator
-(:meth:`Snoozes.held`), except watchlist matches (``watchlist_person``, ``watchlist_vehicle``):
-a snooze silences noise, never a wanted person or vehicle. Each draft held back is counted on its
+(:meth:`Snoozes.held`), except watchlist matches (``watchlist_person``, ``watchlist_vehicle``)
+and the camera's own health (``camera_offline``, ``camera_tampered``): a snooze silences the
+scene's noise (workers, deliveries), never a wanted person or vehicle, nor a camera being
+covered or cut while nobody listens. Each draft held back is counted on its
 snooze (``suppressed``, kept in the row when the cache refreshes and when the snooze ends), so
 nothing is lost without a trace.
 
@@ -32,7 +34,7 @@ from alarms.types import AlarmDraft, aware_now
 
 MIN_MINUTES = 5
 MAX_MINUTES = 60
-BYPASS_TYPES = frozenset({"watchlist_person", "watchlist_vehicle"})
+BYPASS_TYPES = frozenset({"watchlist_person", "watchlist_vehicle", "camera_offline", "camera_tampered"})
 """Alarm types a snooze never holds back."""
 
 

@@ -130,8 +130,9 @@ class PublicCamera(_Body):
     sub_url: str | None = Field(description="Detection sub-stream, password masked.")
     status: StreamStatus | None = Field(None, description="Null until the camera's reader exists.")
     analysis: AnalysisCounters | None = Field(None, description="Null until the pipeline runs.")
-    snoozed_until: dt.datetime | None = Field(None, description="Its alarms are held back until then "
-                                              "(watchlist matches excepted); null when not snoozed.")
+    snoozed_until: dt.datetime | None = Field(
+        None, description="Its alarms are held back until then (watchlist and camera-health alarms "
+        "excepted); null when not snoozed.")
     snoozed_by: str | None = Field(None, description="Who snoozed it; null when not snoozed.")
 
     @classmethod

@@ -58,7 +58,10 @@ class SnoozeRequest(BaseModel):
 
 
 class SnoozeBody(BaseModel):
-    """A camera's snooze: its alarms are held back until ``until`` (watchlist matches excepted)."""
+    """A camera's snooze: its alarms are held back until ``until``.
+
+    Watchlist and camera-health alarms are never held back.
+    """
 
     camera_id: str
     until: dt.datetime
@@ -82,7 +85,7 @@ def _snoozable(camera_id: str, caller: Principal, cameras: CamerasDep) -> None:
              responses={404: {"description": "Unknown camera"}, 422: {"description": "Minutes out of range"}})
 def snooze(request: Request, camera_id: str, body: SnoozeRequest, caller: Snoozer, cameras: CamerasDep,
            store: AlarmsDep, accounts: AccountsDep) -> SnoozeBody:
-    """Hold back the camera's new alarms for 5 to 60 minutes; watchlist matches are still raised.
+    """Hold back the camera's new alarms for 5 to 60 minutes; watchlist and camera-health ones still raise.
 
     Replaces the camera's active snooze; ends by itself. Held-back alarms are counted on it.
     """

@@ -20,7 +20,7 @@ from alarms.store import AlarmStore
 from registry.config import RegistrySettings
 from registry.service import Registry
 from streams.frames import Frame, Instant
-from tests.alarms.conftest import StoreFactory
+from tests.alarms.conftest import StoreFactory, make_draft
 from tests.registry.conftest import TEST_KEY
 from vision.cascade import ImageRecognition, PlateFinding
 from vision.live import FrameResult
@@ -75,7 +75,13 @@ def test_a_snooze_holds_back_alarms_but_not_watchlist_ones_and_ends_by_itself(
     assert [(a.type, a.severity) for a in watched] == [("watchlist_vehicle", "critical")]  # never snoozed
     assert [a.type for a in drive(intake, STRANGER, 180, camera="yard")] == ["unregistered_vehicle"]
     assert store.snoozes.active(T0 + dt.timedelta(minutes=10))["gate"].suppressed == 1
-    assert store.snoozes.suppressed_total == 1 and store.snoozes.suppressed_by_camera == {"gate": 1}
+    # Nor are the camera's own health alarms: a camera cut or covered while snoozed still alarms.
+    soon = T0 + dt.timedelta(minutes=5)
+    for kind in ("camera_offline", "camera_tampered"):
+        health = make_draft("gate", "camera", "gate", soon, type=kind, severity="high")
+        assert not store.snoozes.held(health, soon)
+    assert store.snoozes.held(make_draft("gate", "unknown_track", "t9", soon, type="unknown_person"), soon)
+    assert store.snoozes.suppressed_total == 2 and store.snoozes.suppressed_by_camera == {"gate": 2}
     # 30 minutes on, the snooze is over without anyone ending it.
     later = drive(intake, STRANGER, 31 * 60)
     assert [(a.type, a.camera_id) for a in later] == [("unregistered_vehicle", "gate")]
