@@ -70,6 +70,12 @@ class AlarmSink(Protocol):
         ...
 
 
+class SnoozeGate(Protocol):
+    """Which drafts a camera snooze holds back (``alarms.snoozes.Snoozes`` is one)."""
+
+    def held(self, draft: AlarmDraft, now: dt.datetime) -> bool: ...
+
+
 def registry_matches(registry: Matcher, recognition: ImageRecognition
                      ) -> tuple[list[FaceMatch | None], list[PlateMatch | None]]:
     """The registry's answer per face and per plate of ``recognition``.
@@ -161,16 +167,19 @@ class Alarmist:
         care_interval_s: how often :meth:`tick` runs the care check.
         plates: when a vehicle track's plate vote decides (defaults of
             :class:`~vision.plate.vote.PlateVoteConfig`).
+        snoozes: the cameras' snoozes (``AlarmStore.snoozes``): a snoozed camera's drafts are
+            dropped before the deduplicator (watchlist matches excepted, see :mod:`alarms.snoozes`).
     """
 
     def __init__(self, camera_ids: Sequence[str], rules: RuleSet, zones: Sequence[ZoneConfig],
                  store: AlarmSink, registry: SiteRegistry | None, dedup: Deduplicator | None = None,
                  care_interval_s: float = 300.0, started: dt.datetime | None = None,
-                 plates: PlateVoteConfig | None = None) -> None:
+                 plates: PlateVoteConfig | None = None, snoozes: SnoozeGate | None = None) -> None:
         self.rules = rules
         self.store = store
         self.registry = registry
         self.dedup = dedup or Deduplicator()
+        self.snoozes = snoozes
         self.health = HealthWatch(rules)
         match_plate = unknown_plate if registry is None else registry.match_plate
         self.observers = {cid: CameraObserver(cid, zones, plates=plates, match_plate=match_plate)
@@ -235,11 +244,17 @@ class Alarmist:
             if isinstance(sighting, PersonSighting) and sighting.owner is not None \
                     and sighting.owner.kind == "resident":
                 self.last_seen.record(sighting.owner.id, sighting.occurred_at)
-            for draft in self.dedup.admit(self.rules.evaluate(sighting), now):
+            for draft in self._admit(self.rules.evaluate(sighting), now):
                 image = self.buffer.get(sighting.camera_id, sighting.frame_ref)
                 crop = None if image is None else crop_box(image, sighting.box)
                 raised.append(self._raise(draft, image, crop, now))
         return raised
+
+    def _admit(self, drafts: list[AlarmDraft], now: dt.datetime) -> list[AlarmDraft]:
+        """The drafts no snooze holds back, then those the deduplicator admits."""
+        if self.snoozes is not None:
+            drafts = [d for d in drafts if not self.snoozes.held(d, now)]
+        return self.dedup.admit(drafts, now)
 
     def _raise(self, draft: AlarmDraft, snapshot: npt.NDArray[np.uint8] | None,
                crop: npt.NDArray[np.uint8] | None, now: dt.datetime) -> Alarm:
@@ -263,7 +278,7 @@ class Alarmist:
                     self._down.discard(event.camera_id)
                     self.store.record_event("camera.online", event.to_dict(), now)
             return [self._raise(d, None, None, now)
-                    for d in self.dedup.admit(self.health.on_event(event), now)]
+                    for d in self._admit(self.health.on_event(event), now)]
 
     def tick(self, now: dt.datetime) -> list[Alarm]:
         """Periodic work: camera-offline grace periods, the care check, dedup expiry."""
@@ -273,7 +288,7 @@ class Alarmist:
                                           (now - self._last_care).total_seconds() >= self.care_interval_s):
                 self._last_care = now
                 drafts += self._care(now)
-            raised = [self._raise(d, None, None, now) for d in self.dedup.admit(drafts, now)]
+            raised = [self._raise(d, None, None, now) for d in self._admit(drafts, now)]
             self.dedup.expire(now)
             return raised
 

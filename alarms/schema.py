@@ -12,6 +12,7 @@ They share the registry's database but have their own metadata and Alembic versi
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
 - ``delivery_attempts``: the delivery log, one row per attempt.
 - ``delivery_endpoints``: per-endpoint health (failing since, disabled).
+- ``camera_snoozes``: cameras whose alarms are held back for a while (:mod:`alarms.snoozes`).
 - ``webhook_endpoints``: webhook endpoints managed over the API, their signing secrets encrypted
   with the registry's keyring (the previous one too, while a rotation's overlap lasts).
 """
@@ -238,3 +239,27 @@ WEBHOOK_ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
 
 EVENT_COUNTER = cast(Table, EventCounterRow.__table__)
 COMMENTS = cast(Table, AlarmCommentRow.__table__)
+
+
+class CameraSnoozeRow(Base):
+    """A camera's alarm snooze: its alarms are not raised until ``until`` (watchlist ones still are).
+
+    One row per snooze; ending one early sets ``ended_at``/``ended_by``. ``suppressed`` counts the
+    alarms it held back (written when the snooze ends), so nothing is lost without a trace.
+    """
+
+    __tablename__ = "camera_snoozes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    until: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    by: Mapped[str] = mapped_column(String(100), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, nullable=False)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(100))
+    suppressed: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+    __table_args__ = (Index("ix_camera_snoozes_camera_until", "camera_id", "until"),)
+
+
+SNOOZES = cast(Table, CameraSnoozeRow.__table__)

@@ -7,7 +7,8 @@ or the other way round.
 
 Its parts: :class:`~alarms.emitter.EventEmitter` records the events and tells listeners;
 :class:`~alarms.crops.AlarmCrops` keeps the encrypted face crops and redacts them with their person;
-:class:`~alarms.endpoints.WebhookEndpoints` holds the webhook endpoints managed over the API.
+:class:`~alarms.endpoints.WebhookEndpoints` holds the webhook endpoints managed over the API;
+:class:`~alarms.snoozes.Snoozes` the cameras' snoozes.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from alarms.records import (
 )
 from alarms.schema import ALARMS, COMMENTS, EVENT_COUNTER, EVENTS
 from alarms.snapshots import CLIP_SUFFIX, SnapshotStore, relative_path
+from alarms.snoozes import Snoozes
 from alarms.types import AlarmDraft, Subject, aware_now
 from registry.crypto import TemplateCipher
 from registry.types import Owner
@@ -128,6 +130,7 @@ class AlarmStore:
             self.delivery.relay.retry_schedule_s[0],
             self.webhooks.routes,
         )
+        self.snoozes = Snoozes(engine, self.emitter)
 
     @classmethod
     def open(

@@ -24,6 +24,7 @@ from streams.packets import PacketTap
 
 if TYPE_CHECKING:
     from alarms.endpoints import WebhookEndpoints
+    from alarms.snoozes import Snoozes
     from registry.service import Registry
     from vision.cascade import Cascade
 
@@ -83,6 +84,11 @@ class AlarmReader(EventSource, Protocol):
     def snapshot_file(self, alarm_id: str) -> Path | None: ...
 
     def crop_bytes(self, alarm_id: str) -> bytes | None: ...
+
+    @property
+    def snoozes(self) -> Snoozes:
+        """The cameras' snoozes."""
+        ...
 
     def clip_file(self, alarm_id: str) -> Path | None:
         """The alarm's MP4 clip once written (``None`` before, or for an alarm without one)."""

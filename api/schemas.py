@@ -9,6 +9,7 @@ error instead of a silent drop.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -134,6 +135,10 @@ class PublicCamera(_Body):
     sub_url: str | None = Field(description="Detection sub-stream, password masked.")
     status: StreamStatus | None = Field(None, description="Null until the camera's reader exists.")
     analysis: AnalysisCounters | None = Field(None, description="Null until the pipeline runs.")
+    snoozed_until: dt.datetime | None = Field(
+        None, description="Its alarms are held back until then (watchlist and camera-health alarms "
+        "excepted); null when not snoozed.")
+    snoozed_by: str | None = Field(None, description="Who snoozed it; null when not snoozed.")
 
     @classmethod
     def of(cls, camera: CameraConfig, status: StreamStatus | None = None,

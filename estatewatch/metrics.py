@@ -34,6 +34,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._delivery()
+        yield from self._snoozed()
         yield from self._queues()
         yield from model_families(self._batchers())
 
@@ -61,6 +62,16 @@ class ServiceCollector(Collector):
         for endpoint in sorted(set(relay.sinks) | set(pending)):
             depth.add_metric([endpoint], pending.get(endpoint, 0))
         yield depth
+
+    def _snoozed(self) -> Iterator[Metric]:
+        store = self.service.store
+        if store is None:
+            return
+        held = CounterMetricFamily("estatewatch_alarms_snoozed", "Alarms a camera snooze held back since "
+                                   "start, by camera", labels=["camera"])
+        for camera, count in sorted(store.snoozes.suppressed_by_camera.items()):
+            held.add_metric([camera], count)
+        yield held
 
     def _queues(self) -> Iterator[Metric]:
         pipeline = self.service.pipeline

@@ -76,7 +76,7 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0005"
+    assert db.current_revision(store.engine) == "a0006"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
@@ -84,6 +84,7 @@ def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> Non
         "outbox_messages",
         "delivery_attempts",
         "webhook_endpoints",
+        "camera_snoozes",
         "alarms_alembic_version",
     } <= tables
     assert "alembic_version" not in tables  # the registry's table stays the registry's

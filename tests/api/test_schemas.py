@@ -137,6 +137,7 @@ def test_every_json_route_documents_its_response(client: TestClient) -> None:
             "POST /api/v1/alarms/acknowledge", "GET /api/v1/alarms/{alarm_id}/comments",
             "POST /api/v1/alarms/{alarm_id}/comments", "GET /api/v1/alarms/{alarm_id}/events",
             "POST /api/v1/cameras/{camera_id}/webrtc",
+            "POST /api/v1/cameras/{camera_id}/snooze", "DELETE /api/v1/cameras/{camera_id}/snooze",
             "POST /api/v1/auth/login", "GET /api/v1/auth/me", "GET /api/v1/audit",
             "POST /api/v1/users", "GET /api/v1/users", "GET /api/v1/users/{user_id}",
             "PATCH /api/v1/users/{user_id}", "POST /api/v1/keys", "GET /api/v1/keys",
@@ -164,7 +165,7 @@ def test_vague_schemas_are_told_apart(schema: dict[str, object], vague: bool) ->
 # -- cameras and events ----------------------------------------------------------------------
 def test_public_camera_has_every_config_field_but_the_password() -> None:
     """A field added to the camera config must be added to the API model too (or left out here on purpose)."""
-    live = {"status", "analysis"}
+    live = {"status", "analysis", "snoozed_until", "snoozed_by"}
     assert set(PublicCamera.model_fields) - live == set(CameraConfig.model_fields) - {"password"}
 
 
@@ -172,7 +173,8 @@ def test_cameras_are_the_public_config(client: TestClient, service: Service) -> 
     response = client.get("/api/v1/cameras", headers=HEADERS)
     assert response.status_code == 200
     # Before the pipeline runs there is no live state yet: both keys are there, null.
-    expected = [{**cam.public_dict(), "status": None, "analysis": None} for cam in service.config.cameras]
+    expected = [{**cam.public_dict(), "status": None, "analysis": None,
+                 "snoozed_until": None, "snoozed_by": None} for cam in service.config.cameras]
     assert response.content == as_fastapi_json(expected)
     assert "s3cret" not in response.text and '"pw"' not in response.text
 

@@ -305,6 +305,20 @@ def test_camera_wall_plays_live_video_with_health(page: Any, site: Site, artifac
     page.screenshot(path=str(artifacts / "07-wall.png"))
 
 
+def test_snooze_a_camera_from_its_tile(page: Any, site: Site, artifacts: Path) -> None:
+    tile = page.locator("#wall .tile[data-camera=lobby]")
+    tile.locator(".snooze-for button[data-minutes='15']").click()
+    page.wait_for_selector("#wall .tile[data-camera=lobby][data-snoozed=true]", timeout=5_000)
+    assert tile.locator(".snoozed").inner_text().startswith("已暂停告警至 ")
+    lobby = next(c for c in site.api.get("/api/v1/cameras").json() if c["id"] == "lobby")
+    assert lobby["snoozed_by"] == GUARD and lobby["snoozed_until"] is not None
+    page.screenshot(path=str(artifacts / "07b-wall-snoozed.png"))
+    tile.locator(".snooze-end").click()  # leaves the lobby alarming for the tests after this one
+    page.wait_for_selector("#wall .tile[data-camera=lobby][data-snoozed=false]", timeout=5_000)
+    lobby = next(c for c in site.api.get("/api/v1/cameras").json() if c["id"] == "lobby")
+    assert lobby["snoozed_until"] is None
+
+
 def test_lookup_finds_a_resident_and_a_vehicle_by_plate(page: Any, site: Site, artifacts: Path) -> None:
     resident = site.api.post("/api/v1/residents", json={"name": "张伟", "building": "3", "unit": "2",
                                                         "room": "1502"})

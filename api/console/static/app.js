@@ -28,7 +28,10 @@ const state = {
 };
 
 const sound = new AlarmSound($("alarm-sound"), () => renderMute());
-const wall = new CameraWall($("wall"));
+const wall = new CameraWall($("wall"), {
+  canWrite: () => Boolean(state.me?.scopes.includes("alarms:write")),
+  changed: () => refreshCameras(),
+});
 const detail = new AlarmDetail({
   snapshot: (id) => snapshot(id),
   changed: (alarm) => upsert([alarm]),

@@ -2,11 +2,14 @@
 // over WebRTC (POST /api/v1/cameras/{id}/webrtc, recvonly). Where the service offers no video
 // the tile says so. The camera of the newest alarm comes first; tiles keep their <video> when
 // reordered (CSS order), and every peer connection is closed when the wall is hidden.
+// A guard holding alarms:write can snooze a tile's camera (5/15/30/60 minutes: its alarms, watchlist
+// matches excepted, are held back) and end the snooze; a snoozed tile says until when.
 
-import { ApiError, post } from "./api.js";
+import { ApiError, post, request } from "./api.js";
 import { t } from "./i18n.js";
 
 const RETRY_MS = 5000;
+export const SNOOZE_MINUTES = [5, 15, 30, 60];
 const ICE_GATHER_MS = 2000;
 
 export function badgeOf(camera, tampered) {
@@ -17,9 +20,18 @@ export function badgeOf(camera, tampered) {
   return "connecting";
 }
 
+/** "HH:MM" of an ISO time, in the browser's time zone. */
+export function clockTime(iso) {
+  const at = new Date(iso);
+  return `${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}`;
+}
+
 export class CameraWall {
-  constructor(root) {
+  /** `canWrite()`: may the guard snooze; `changed()`: a snooze changed (refresh the cameras). */
+  constructor(root, { canWrite = () => false, changed = () => {} } = {}) {
     this.root = root;
+    this.canWrite = canWrite;
+    this.changed = changed;
     this.tiles = new Map(); // camera id -> {el, video, peer, retry, videoState}
     this.visible = false;
     this.order = [];
@@ -37,6 +49,7 @@ export class CameraWall {
       tile.el.dataset.health = badge;
       tile.badge.textContent = t(`health.${badge}`);
       tile.name.textContent = camera.name || camera.id;
+      this.renderSnooze(tile);
     }
     for (const [id, tile] of this.tiles) {
       if (!seen.has(id)) {
@@ -54,17 +67,58 @@ export class CameraWall {
     el.dataset.camera = camera.id;
     el.innerHTML = `<video autoplay muted playsinline></video>
       <p class="tile-novideo"></p>
+      <div class="tile-snooze"><span class="snoozed" hidden></span>
+        <span class="snooze-for"></span><button type="button" class="snooze-end" hidden></button></div>
       <figcaption><span class="tile-name"></span><span class="badge"></span></figcaption>`;
     const tile = {
       el, camera, peer: null, retry: null, videoState: "none",
       video: el.querySelector("video"), note: el.querySelector(".tile-novideo"),
       name: el.querySelector(".tile-name"), badge: el.querySelector(".badge"),
+      snoozed: el.querySelector(".snoozed"), snoozeFor: el.querySelector(".snooze-for"),
+      snoozeEnd: el.querySelector(".snooze-end"),
     };
+    for (const minutes of SNOOZE_MINUTES) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.minutes = String(minutes);
+      button.addEventListener("click", () => this.snooze(tile, minutes));
+      tile.snoozeFor.append(button);
+    }
+    tile.snoozeEnd.addEventListener("click", () => this.snooze(tile, null));
     this.root.append(el);
     this.tiles.set(camera.id, tile);
     this.setVideoState(tile, "none");
     if (this.visible) this.connect(tile);
     return tile;
+  }
+
+  renderSnooze(tile) {
+    const until = tile.camera.snoozed_until;
+    const writer = this.canWrite();
+    tile.el.dataset.snoozed = until ? "true" : "false";
+    tile.snoozed.hidden = !until;
+    tile.snoozed.textContent = until ? t("wall.snoozed_until", { time: clockTime(until) }) : "";
+    tile.snoozed.title = until ? t("wall.snoozed_by", { name: tile.camera.snoozed_by ?? "" }) : "";
+    tile.snoozeEnd.hidden = !until || !writer;
+    tile.snoozeEnd.textContent = t("wall.snooze_end");
+    tile.snoozeFor.hidden = !writer;
+    for (const button of tile.snoozeFor.children) {
+      button.textContent = t("wall.snooze_minutes", { minutes: button.dataset.minutes });
+      button.title = t("wall.snooze_title", { minutes: button.dataset.minutes });
+    }
+  }
+
+  /** Snooze the tile's camera for `minutes`, or end its snooze (`null`). */
+  async snooze(tile, minutes) {
+    const path = `/api/v1/cameras/${encodeURIComponent(tile.camera.id)}/snooze`;
+    try {
+      if (minutes === null) await request(path, { method: "DELETE" });
+      else await post(path, { minutes });
+      delete tile.el.dataset.snoozeError;
+    } catch (error) {
+      tile.el.dataset.snoozeError = error.message;
+    }
+    this.changed();
   }
 
   /** Camera ids, most urgent first (the camera of the newest alarm leads). */
@@ -99,6 +153,7 @@ export class CameraWall {
     for (const tile of this.tiles.values()) {
       this.setVideoState(tile, tile.videoState);
       tile.badge.textContent = t(`health.${tile.el.dataset.health}`);
+      this.renderSnooze(tile);
     }
   }
 
