@@ -364,6 +364,8 @@ def visitor_vehicle(rule: VisitorExpiredRule, s: VehicleSighting) -> _Hit | None
 def _draft(rule: SightingRule, kind: AlarmType, s: Sighting, zone: str | None, hit: _Hit) -> AlarmDraft:
     scope = {"camera": s.camera_id, "zone": zone or s.camera_id, "site": "site"}[rule.dedup_scope]
     details = {**hit.details, "trigger": s.trigger}
+    if s.box is not None and len(s.box) == 4:  # the subject in the snapshot (xyxy px): the console draws it
+        details["box"] = [round(float(v), 1) for v in s.box]
     if isinstance(s, VehicleSighting):  # the plate was decided by a vote over the track's frames
         details.update(plate_votes=s.votes, plate_confidence=round(s.share, 3))
     return AlarmDraft(kind, rule.severity, rule.id, s.camera_id, zone, s.occurred_at, hit.subject,

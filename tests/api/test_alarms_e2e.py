@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -133,6 +135,10 @@ def test_alarm_is_stored_with_its_snapshot_and_can_be_acknowledged(
     snap = client.get(f"/api/v1/alarms/{alarm_id}/snapshot", headers=auth)
     assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
     assert client.get(f"/api/v1/alarms/{alarm_id}/snapshot").status_code == 401
+    # The subject's box lies inside the snapshot (the console draws it there).
+    picture = cv2.imdecode(np.frombuffer(snap.content, np.uint8), cv2.IMREAD_COLOR)
+    x1, y1, x2, y2 = client.get(f"/api/v1/alarms/{alarm_id}", headers=auth).json()["details"]["box"]
+    assert 0 <= x1 < x2 <= picture.shape[1] and 0 <= y1 < y2 <= picture.shape[0]
     # The clip (5 s before to 5 s after, from the camera's own H.264) was written meanwhile, and
     # the receiver was told where it is.
     clip = client.get(f"/api/v1/alarms/{alarm_id}/clip", headers=auth)
