@@ -9,7 +9,6 @@ under CI and are skipped elsewhere.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from streams.testing.server import free_port
 from tests.api.conftest import site_dir  # noqa: F401  (a fresh data directory per module)
 
 CHROMIUM = Path(os.environ.get("ESTATEWATCH_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -64,13 +64,6 @@ def browser() -> Iterator[Any]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class AppServer:
