@@ -21,10 +21,10 @@ from benchmarks.models import bench_model
 from benchmarks.pipeline import run_pipeline
 from media.clips import demo_folder, gate_clip, idle_clip, vtest_clip
 from models.fetch import require
-from models.manifest import profile_models
+from models.manifest import Task, profile_models
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.testing.server import Mount, RtspTestServer
-from vision.config import VisionSettings
+from vision.config import ModelChoice, VisionSettings
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
 from vision.model import create
@@ -171,13 +171,14 @@ def passes(run: dict[str, Any], max_drop_percent: float, max_p99_ms: float) -> b
 def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                  max_drop_percent: float, max_p99_ms: float, confirm: int, workers: int,
                  max_queue: int, intra_op_threads: int, gating: bool, raw_seconds: float,
-                 progress: Callable[[str], None], provider: str = "cpu") -> dict[str, Any]:
+                 progress: Callable[[str], None], provider: str = "cpu",
+                 models: dict[Task, ModelChoice] | None = None) -> dict[str, Any]:
     """Measure the raw YOLO limit, then search the camera count (see :func:`find_capacity`)."""
     progress(f"raw model limit: yolo11n at batch 1, {raw_seconds:g} s ...")
     raw = raw_yolo_limit(raw_seconds, 0, provider)
     progress(f"  {raw['full_images_per_s']} images/s (full), {raw['pure_images_per_s']} (ONNX call alone)")
     runs: dict[int, list[dict[str, Any]]] = {}
-    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider)
+    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider, models=models or {})
     gate = GatingConfig() if gating else None
     with VisionEngine(settings) as engine, RtspTestServer(
             {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}) as server:

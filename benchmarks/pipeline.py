@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import psutil
@@ -29,13 +29,14 @@ import typer
 
 from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.options import choice, int_list
+from benchmarks.options import choice, choice_list, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
+from models.manifest import TASKS, Task
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
 from streams.testing.server import gstreamer_missing
 from vision.cascade import Cascade, FrameTask
-from vision.config import VisionSettings, load_batch_defaults
+from vision.config import ModelChoice, VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
 from vision.live import FramePipeline, FrameResult, percentile
@@ -255,24 +256,30 @@ def pipeline(
     raw_seconds: float = typer.Option(5.0, min=0.5, help="--find-capacity: seconds timing YOLO11n batch 1."),
     provider: str = typer.Option("cpu", help="Execution provider: auto, cpu, cuda or tensorrt "
                                  "(see README, GPU)."),
+    int8: str = typer.Option("", help="Roles that run their INT8 variant (made by `estatewatch models "
+                             "quantize`), comma-separated: face_detect, face_embed, vehicle_detect, "
+                             "plate_detect, plate_read; empty: all FP32. The raw YOLO limit of "
+                             "--find-capacity stays FP32, the scale other machines are compared on."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
     choice(provider, "--provider", PROVIDER_CHOICES)
+    models = int8_models(int8)
     if find_capacity:
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
-                       gating=gating, raw_seconds=raw_seconds, out=out, provider=provider)
+                       gating=gating, raw_seconds=raw_seconds, out=out, provider=provider,
+                       models=models)
         return
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
     typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
     baseline = sequential_baseline(largest, baseline_seconds)
     typer.echo(f"  {baseline['frames_per_s']} frames/s")
     settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
-                              intra_op_threads=intra_op_threads, provider=provider)
+                              intra_op_threads=intra_op_threads, provider=provider, models=models)
     gate = GatingConfig() if gating else None
     runs = []
     used = "CPUExecutionProvider"
@@ -291,12 +298,13 @@ def pipeline(
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
                f"{'' if adaptive else ' --no-adaptive'}"
-               f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}")
+               f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}"
+               f"{_int8_flag(models)}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
-              "intra_op_threads": intra_op_threads,
+              "intra_op_threads": intra_op_threads, "variants": _variants(models),
               "baseline": baseline, "runs": runs}
     stem = out or results_dir() / "pipeline"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
@@ -308,7 +316,7 @@ def pipeline(
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                    max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
                    intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
-                   provider: str) -> None:
+                   provider: str, models: dict[Task, ModelChoice]) -> None:
     from benchmarks import capacity
 
     logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
@@ -322,18 +330,18 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
         start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
         max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
         max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
-        progress=typer.echo, provider=provider)
+        progress=typer.echo, provider=provider, models=models)
     command = ("estatewatch bench pipeline --find-capacity"
                f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f" --provider {provider}")
+               f" --provider {provider}{_int8_flag(models)}")
     machine = {**machine_info(found["raw_model_limit"]["provider"]),
                "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
-              "intra_op_threads": intra_op_threads, **found}
+              "intra_op_threads": intra_op_threads, "variants": _variants(models), **found}
     stem = out or results_dir() / "capacity"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(capacity.markdown(result))
@@ -341,3 +349,19 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
                f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+
+
+def int8_models(value: str) -> dict[Task, ModelChoice]:
+    """``--int8 vehicle_detect,plate_read`` -> the ``vision.models`` setting that runs those roles in INT8."""
+    if not value.strip():
+        return {}
+    roles = choice_list(value, "--int8", TASKS)
+    return {cast(Task, role): ModelChoice(variant="int8") for role in roles}
+
+
+def _variants(models: dict[Task, ModelChoice]) -> dict[str, str]:
+    return {task: models[task].variant if task in models else "fp32" for task in TASKS}
+
+
+def _int8_flag(models: dict[Task, ModelChoice]) -> str:
+    return f" --int8 {','.join(models)}" if models else ""

@@ -23,6 +23,7 @@ BENCH_COMMANDS = sorted(c.name or "" for c in bench_app.registered_commands if c
         (["search", "--sizes", "10k"], "'10k' is not a whole number >= 1"),
         (["pipeline", "--batching", "two"], "'two' is not one of: service, one"),
         (["pipeline", "--seconds", "1"], "greater than or equal to 5"),
+        (["pipeline", "--int8", "vehicle_detect,yolo"], "'yolo' is not one of: face_detect, face_embed"),
         (["pipeline", "--find-capacity", "--start", "9", "--max-cameras", "4"], "9 is above --max-cameras 4"),
         (["models", "--only", "yolo"], "'yolo' is not one of: "),
         (["delivery", "--relays", "0"], "'0' is not a whole number >= 1"),
@@ -72,3 +73,13 @@ def test_quick_changes_defaults_not_given_options_and_writes_aside() -> None:
     assert calls == [(30, "x", recorded), (3, "q", recorded / "quick"), (7, "q", recorded / "quick")]
     with pytest.raises(TypeError, match="no option"):
         with_quick(fake, nope=1)
+
+
+def test_int8_roles_become_the_vision_models_setting() -> None:
+    from benchmarks.pipeline import int8_models
+    from vision.config import VisionSettings
+
+    settings = VisionSettings(models=int8_models("vehicle_detect, plate_read"))
+    assert settings.variant("vehicle_detect") == "int8" and settings.variant("plate_read") == "int8"
+    assert settings.variant("face_embed") == "fp32"
+    assert int8_models("") == {}
