@@ -25,6 +25,7 @@ import numpy as np
 import typer
 
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.record import write_result
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -164,9 +165,8 @@ def _measure(browser: Any, site: _Site, alarms: int, interval: float) -> dict[st
 def _write(row: dict[str, Any]) -> None:
     info = machine_info()
     info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
-    (results_dir() / "console.json").write_text(
-        json.dumps({"benchmark": "console", "machine": info, "results": [row]}, indent=2) + "\n")
-    (results_dir() / "console.md").write_text(
+    write_result(
+        {"benchmark": "console", "machine": info, "results": [row]}, results_dir() / "console",
         "# Alarm stored -> on a guard's console\n\n"
         f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
         f"{info['date']}, load {info['load_average_1_5_15']}. "

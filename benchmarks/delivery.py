@@ -9,7 +9,6 @@ go to ``benchmarks/results/delivery.json`` and ``delivery.md``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -28,9 +27,9 @@ from alarms.schema import OUTBOX
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from alarms.webhooks import WebhookSink
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import int_list
+from benchmarks.record import write_result
 
 logger = logging.getLogger(__name__)
 
@@ -236,15 +235,14 @@ def _write(results: list[DeliveryResultRow]) -> None:
     info = machine_info()
     info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     payload = {"benchmark": "delivery", "machine": info, "results": [asdict(r) for r in results]}
-    (results_dir() / "delivery.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (results_dir() / "delivery.md").write_text(
+    write_result(
+        payload, results_dir() / "delivery",
         "# Webhook delivery through the outbox\n\n"
         f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
         f"{info['date']}. "
         "Receiver: asyncio HTTP/1.1 on 127.0.0.1, same machine.\n\n"
         f"{_markdown(results)}\n"
     )
-    write_charts(payload, results_dir() / "delivery")
 
 
 def _markdown(results: list[DeliveryResultRow]) -> str:

@@ -15,7 +15,6 @@ per call on models without batchers, the whole frame (no motion regions), as fra
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -27,9 +26,9 @@ import av
 import psutil
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice, int_list
+from benchmarks.record import write_result
 from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
@@ -298,11 +297,7 @@ def pipeline(
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
               "intra_op_threads": intra_op_threads,
               "baseline": baseline, "runs": runs}
-    stem = out or results_dir() / "pipeline"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    stem.with_suffix(".md").write_text(markdown(result))
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
-    write_charts(result, stem)
+    write_result(result, out or results_dir() / "pipeline", markdown(result))
 
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
@@ -334,10 +329,6 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
               "intra_op_threads": intra_op_threads, **found}
-    stem = out or results_dir() / "capacity"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    stem.with_suffix(".md").write_text(capacity.markdown(result))
-    write_charts(result, stem)
+    write_result(result, out or results_dir() / "capacity", capacity.markdown(result))
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
                f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

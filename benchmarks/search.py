@@ -9,7 +9,6 @@ queries. Results go to ``benchmarks/results/search.json`` and ``search.md``.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import time
@@ -21,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
+from benchmarks.record import write_result
 from registry.search import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -190,12 +189,11 @@ def _write(results: list[SearchResult], threads: int, out: str = "search") -> No
     info["faiss_omp_threads"] = threads
     info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     payload = {"benchmark": "search", "machine": info, "results": [asdict(r) for r in results]}
-    (results_dir() / f"{out}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (results_dir() / f"{out}.md").write_text(
+    write_result(
+        payload, results_dir() / out,
         f"# 1:N face search\n\nMachine: {info['cpu']}, {info['usable_cores']} usable cores, "
         f"{info['memory_gib']} GiB, {info['date']}\n\n{_markdown(results)}\n"
     )
-    write_charts(payload, results_dir() / out)
 
 
 def _markdown(results: list[SearchResult]) -> str:
