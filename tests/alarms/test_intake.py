@@ -7,7 +7,6 @@ site's rules; only the frames are built here (a car driving through the gate).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,11 @@ import pytest
 
 from alarms.intake import Alarmist, registry_matches
 from alarms.rules import RuleSet, parse_rules
-from registry.config import RegistrySettings
 from registry.service import Registry
 from registry.types import Owner
 from streams.frames import Frame, Instant
 from tests.alarms.conftest import StoreFactory
 from tests.registry.builders import unit_vectors
-from tests.registry.conftest import TEST_KEY
 from vision.cascade import ImageRecognition, PlateFinding
 from vision.live import FrameResult
 from vision.types import Detections, Face, PlateReading
@@ -50,13 +47,6 @@ def result(i: int, recognition: ImageRecognition | None = None, camera: str = "g
     gated = recognition is None
     return FrameResult(camera, frame, ImageRecognition() if gated else recognition, 0.0 if gated else 5.0,
                        gated)
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))  # type: ignore[arg-type]
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ intake with the site's rules; cars are driven past the gate as in ``test_intake`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,11 +16,9 @@ from alarms.records import Alarm
 from alarms.rules import RuleSet, parse_rules
 from alarms.snoozes import Snoozes
 from alarms.store import AlarmStore
-from registry.config import RegistrySettings
 from registry.service import Registry
 from streams.frames import Frame, Instant
 from tests.alarms.conftest import StoreFactory, make_draft
-from tests.registry.conftest import TEST_KEY
 from vision.cascade import ImageRecognition, PlateFinding
 from vision.live import FrameResult
 from vision.types import Detections, PlateReading
@@ -44,13 +41,6 @@ def drive(intake: Alarmist, text: str, start_s: float, camera: str = "gate") -> 
         frame = Frame(camera, image, Instant(100 + start_s + 0.2 * i, at.timestamp()), i)
         raised += intake.on_result(FrameResult(camera, frame, recognition, 5.0, False))
     return raised
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))  # type: ignore[arg-type]
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
