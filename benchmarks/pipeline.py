@@ -16,7 +16,6 @@ per call on models without batchers, the whole frame (no motion regions), as fra
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import av
 import psutil
 import typer
 
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
 from benchmarks.options import choice, int_list
 from benchmarks.record import write_result
 from media.clips import demo_folder, gate_clip, vtest_clip
@@ -186,8 +185,8 @@ def markdown(result: dict[str, Any]) -> str:
     m, base = result["machine"], result["baseline"]
     lines = [
         "# Live pipeline benchmark", "",
-        f"Machine: {m['cpu']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB, "
-        f"onnxruntime {m.get('onnxruntime')}, {m['date']}. Command: `{result['command']}`.", "",
+        f"{machine_line(m)}, onnxruntime {m.get('onnxruntime')}, {m['date']}. "
+        f"Command: `{result['command']}`.", "",
         f"Cameras: 1280x720 25 fps H.264 files looping in real time (decoded like RTSP by "
         f"CameraSource): vtest.avi (pedestrians) and {result['plate_cameras']} gate clip(s) "
         f"(car with Chinese plates); every camera runs faces, vehicles and plates at "
@@ -325,7 +324,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
                f" --provider {provider}")
     machine = {**machine_info(found["raw_model_limit"]["provider"]),
-               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+               "load_average_1_5_15": load_average()}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
               "intra_op_threads": intra_op_threads, **found}
