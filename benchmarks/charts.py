@@ -1,7 +1,8 @@
 """PNG charts of benchmark results, drawn from the same JSON the benchmarks write.
 
-Every benchmark's result writer calls :func:`render` with its result and output stem; the charts
-go beside the JSON as ``<stem>-<chart>.png``. ``estatewatch bench charts`` re-renders them for
+Every benchmark records its result with :func:`benchmarks.record.write_result`, which calls
+:func:`write_charts` with the result and its output stem; the charts go beside the JSON as
+``<stem>-<chart>.png``. ``estatewatch bench charts`` re-renders them for
 every JSON under ``benchmarks/results/``. Matplotlib (the ``bench`` extra) draws off-screen
 (Agg backend), so this works on a headless server.
 
