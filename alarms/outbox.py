@@ -1,7 +1,7 @@
 """The transactional outbox: events written with the change that caused them, delivered later.
 
 Pure core: :func:`retry_delay`, :func:`should_disable` and :func:`decide` turn one delivery
-result into the message's next state. Shell: :func:`emit_event` (inside the caller's
+result into the message's next state. Shell: :func:`record_event` (inside the caller's
 transaction), :func:`claim` (batch claim with a lease; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL)
 and :func:`finish` (batch status update plus the delivery log).
 
@@ -36,7 +36,6 @@ __all__ = [
     "DeliveryResult",
     "Route",
     "claim",
-    "emit_event",
     "finish",
     "record_event",
 ]
@@ -139,23 +138,6 @@ class RecordedEvent:
     payload: dict[str, Any]
 
 
-def emit_event(
-    conn: Connection,
-    event_type: str,
-    data: dict[str, Any],
-    occurred_at: dt.datetime,
-    now: dt.datetime,
-    routes: Iterable[Route],
-    first_delay_s: float = 0.0,
-    alarm_id: str | None = None,
-) -> str:
-    """Record an event and queue it for every enabled endpoint that accepts it; returns the event id.
-
-    Runs inside the caller's transaction: the event and its outbox rows commit (or not) with it.
-    """
-    return record_event(conn, event_type, data, occurred_at, now, routes, first_delay_s, alarm_id).id
-
-
 def next_seq(conn: Connection) -> int:
     """The next event sequence number, taken in ``conn``'s transaction.
 
@@ -181,7 +163,13 @@ def record_event(
     first_delay_s: float = 0.0,
     alarm_id: str | None = None,
 ) -> RecordedEvent:
-    """:func:`emit_event`, returning the recorded event with its sequence number."""
+    """Record an event and queue it for every enabled endpoint that accepts it.
+
+    Runs inside the caller's transaction: the event and its outbox rows commit (or not) with it.
+
+    Returns:
+        The recorded event: its id (the ``webhook-id``), its sequence number and its envelope.
+    """
     event_id = new_event_id()
     payload = envelope(event_type, occurred_at, data)
     targets = [r.endpoint_id for r in routes if r.accepts(event_type)]

@@ -245,7 +245,7 @@ class Relay:
             return False
         logger.error("endpoint %s disabled: %s", endpoint_id, reason)
         others = [s for s in self.sinks.values() if s.endpoint_id != endpoint_id]
-        outbox.emit_event(
+        outbox.record_event(
             conn, "endpoint.disabled", {"endpoint_id": endpoint_id, "reason": reason}, now, now, others
         )
         return True

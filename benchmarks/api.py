@@ -45,10 +45,10 @@ from alarms import db
 from alarms.schema import ALARMS
 from alarms.store import AlarmStore
 from alarms.types import ALARM_TYPES, AlarmDraft, Subject
-from benchmarks.charts import write_charts
 from benchmarks.console import _AlarmDesk
 from benchmarks.delivery import _reset
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
+from benchmarks.record import write_result
 
 logger = logging.getLogger(__name__)
 
@@ -374,16 +374,13 @@ def bench_api(
 
 def write(result: dict[str, Any], folder: Path) -> None:
     info = machine_info()
-    info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
-    folder.mkdir(parents=True, exist_ok=True)
+    info["load_average_1_5_15"] = load_average()
     payload = {"benchmark": "api", "machine": info, "results": [result]}
-    (folder / "api.json").write_text(json.dumps(payload, indent=2) + "\n")
-    write_charts(payload, folder / "api")
-    (folder / "api.md").write_text(
-        "# Alarm list under load, live feed fan-out\n\n"
-        f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
-        f"{info['date']}, load {info['load_average_1_5_15']}. Server (uvicorn, one process) and "
-        "clients (one process) on the same machine.\n\n" + markdown(result) + "\n")
+    write_result(payload, folder / "api",
+                 "# Alarm list under load, live feed fan-out\n\n"
+                 f"{machine_line(info)}, {info['date']}, load {info['load_average_1_5_15']}. "
+                 "Server (uvicorn, one process) and "
+                 "clients (one process) on the same machine.\n\n" + markdown(result) + "\n")
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_line
 from benchmarks.models import bench_model
 from benchmarks.pipeline import run_pipeline
 from media.clips import demo_folder, gate_clip, idle_clip, vtest_clip
@@ -218,8 +219,8 @@ def markdown(result: dict[str, Any]) -> str:
         cap = "0 (not even one camera met the targets)"
     lines = [
         "# Camera capacity", "",
-        f"Machine: {m['cpu']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB, "
-        f"onnxruntime {m.get('onnxruntime')}, {m['date']}. Command: `{result['command']}`.", "",
+        f"{machine_line(m)}, onnxruntime {m.get('onnxruntime')}, {m['date']}. "
+        f"Command: `{result['command']}`.", "",
         f"Cameras: 1280x720 25 fps H.264 over RTSP/TCP from the local GStreamer RTSP server, one "
         f"mount per camera, content in turn {', '.join(result['mix'])}; every camera runs faces, "
         f"vehicles and plates at {result['detect_fps']:g} fps. A trial passes with < "

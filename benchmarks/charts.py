@@ -1,7 +1,8 @@
 """PNG charts of benchmark results, drawn from the same JSON the benchmarks write.
 
-Every benchmark's result writer calls :func:`render` with its result and output stem; the charts
-go beside the JSON as ``<stem>-<chart>.png``. ``estatewatch bench charts`` re-renders them for
+Every benchmark records its result with :func:`benchmarks.record.write_result`, which calls
+:func:`write_charts` with the result and its output stem; the charts go beside the JSON as
+``<stem>-<chart>.png``. ``estatewatch bench charts`` re-renders them for
 every JSON under ``benchmarks/results/``. Matplotlib (the ``bench`` extra) draws off-screen
 (Agg backend), so this works on a headless server.
 
@@ -13,7 +14,7 @@ Charts per benchmark (where the JSON has the data):
 * search: recall@1 against per-query time per gallery size and backend, and single-query p50 by size;
 * delivery: deliveries/s per database and relay count;
 * faces: faces/s per side; plates: exact reads by plate height and colour; streams: CPU per stream;
-  console: alarm -> console p50/p99/max.
+  media: process CPU per WebRTC viewer count; console: alarm -> console p50/p99/max.
 
 A result without a chart's data gets no chart and a line saying so; the run's JSON stands.
 """
@@ -42,12 +43,14 @@ def _pyplot() -> Any:
 
 
 def kind(result: Result) -> str | None:
-    """Which benchmark wrote ``result`` (older streams results carry no ``benchmark`` key)."""
+    """Which benchmark wrote ``result`` (streams and media results carry no ``benchmark`` key)."""
     name = result.get("benchmark")
     if isinstance(name, str):
         return name
     if "rtsp" in result and "file_decode" in result:
         return "streams"
+    if "buffer" in result and "viewers" in result:
+        return "media"
     return None
 
 
@@ -239,6 +242,15 @@ def _streams(result: Result, stem: Path) -> list[Path]:
                   f"RTSP decode cost at {result.get('detect_fps', 5):g} fps\n{_subtitle(result)}")]
 
 
+def _media(result: Result, stem: Path) -> list[Path]:
+    rows = result.get("viewers", [])
+    if not rows:
+        return []
+    return [_bars(stem, "viewers-cpu", [f"{r['viewers']} viewer(s)" for r in rows],
+                  [r["process_cpu_percent"] for r in rows], "process CPU (% of a core)",
+                  f"One camera's process CPU against WebRTC viewers\n{_subtitle(result)}")]
+
+
 def _console(result: Result, stem: Path) -> list[Path]:
     rows = [r for r in result.get("results", []) if r.get("p50_ms") is not None]
     if not rows:
@@ -280,7 +292,7 @@ def _api(result: Result, stem: Path) -> list[Path]:
 RENDERERS: dict[str, Callable[[Result, Path], list[Path]]] = {
     "api": _api, "console": _console, "models": _models, "pipeline": _pipeline, "capacity": _pipeline,
     "search": _search,
-    "delivery": _delivery, "faces": _faces, "plates": _plates, "streams": _streams,
+    "delivery": _delivery, "faces": _faces, "plates": _plates, "streams": _streams, "media": _media,
 }
 
 

@@ -24,7 +24,8 @@ from typing import Any, cast
 import numpy as np
 import typer
 
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
+from benchmarks.record import write_result
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -163,13 +164,11 @@ def _measure(browser: Any, site: _Site, alarms: int, interval: float) -> dict[st
 
 def _write(row: dict[str, Any]) -> None:
     info = machine_info()
-    info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
-    (results_dir() / "console.json").write_text(
-        json.dumps({"benchmark": "console", "machine": info, "results": [row]}, indent=2) + "\n")
-    (results_dir() / "console.md").write_text(
+    info["load_average_1_5_15"] = load_average()
+    write_result(
+        {"benchmark": "console", "machine": info, "results": [row]}, results_dir() / "console",
         "# Alarm stored -> on a guard's console\n\n"
-        f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
-        f"{info['date']}, load {info['load_average_1_5_15']}. "
+        f"{machine_line(info)}, {info['date']}, load {info['load_average_1_5_15']}. "
         "Headless Debian chromium on the same machine.\n\n"
         "| feed | alarms | every | shown | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- |\n"
         f"| {row['feed']} | {row['alarms']} | {row['interval_s']} s | {row['shown']} | {row['p50_ms']} ms | "

@@ -9,9 +9,7 @@ go to ``benchmarks/results/delivery.json`` and ``delivery.md``.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,9 +26,9 @@ from alarms.schema import OUTBOX
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from alarms.webhooks import WebhookSink
-from benchmarks.charts import write_charts
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
 from benchmarks.options import int_list
+from benchmarks.record import write_result
 
 logger = logging.getLogger(__name__)
 
@@ -234,17 +232,15 @@ def _reset(url: str) -> None:
 
 def _write(results: list[DeliveryResultRow]) -> None:
     info = machine_info()
-    info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_average_1_5_15"] = load_average()
     payload = {"benchmark": "delivery", "machine": info, "results": [asdict(r) for r in results]}
-    (results_dir() / "delivery.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (results_dir() / "delivery.md").write_text(
+    write_result(
+        payload, results_dir() / "delivery",
         "# Webhook delivery through the outbox\n\n"
-        f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB, "
-        f"{info['date']}. "
+        f"{machine_line(info)}, {info['date']}. "
         "Receiver: asyncio HTTP/1.1 on 127.0.0.1, same machine.\n\n"
         f"{_markdown(results)}\n"
     )
-    write_charts(payload, results_dir() / "delivery")
 
 
 def _markdown(results: list[DeliveryResultRow]) -> str:

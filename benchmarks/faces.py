@@ -22,7 +22,6 @@ are placed in a temporary ``<root>/models/buffalo_s/``, so it never downloads an
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
@@ -37,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.record import write_result
 from media.images import read_image
 from models.fetch import ModelError, require, sha256_file
 from models.manifest import ModelSpec, load_manifest
@@ -301,8 +300,4 @@ def bench_faces(
         ratio = row.get("speedup_vs_insightface")
         typer.echo(f"{name:>17}: {row['faces_per_s']:8.1f} faces/s"
                    + ("" if ratio is None else f"  ({ratio:.2f}x insightface)"))
-    stem = out or results_dir() / "faces-cpu"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    stem.with_suffix(".md").write_text(markdown(result))
-    write_charts(result, stem)
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    write_result(result, out or results_dir() / "faces-cpu", markdown(result))

@@ -53,6 +53,16 @@ def machine_info(provider: str | None = None) -> dict[str, Any]:
     return info
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15-minute load averages, to 2 decimals: how busy the machine was around a figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """``Machine: <cpu>, <n> usable cores, <m> GiB`` for a report's header, from :func:`machine_info`."""
+    return f"Machine: {info['cpu']}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB"
+
+
 def _ort_distribution() -> str | None:
     """Which wheel provides onnxruntime (``onnxruntime`` or ``onnxruntime-gpu``) and its version."""
     from importlib import metadata

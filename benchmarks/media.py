@@ -17,7 +17,6 @@ Writes ``benchmarks/results/media.json`` and ``media.md``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -35,6 +34,7 @@ import typer
 
 from api.video import VideoHub, VideoSettings
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.record import write_result
 from media.clips import h264_clip
 from streams.clips import write_mp4
 from streams.config import CameraConfig
@@ -264,8 +264,6 @@ def media_command(
 ) -> None:
     """CPU per camera of the alarm-clip buffer and per WebRTC viewer (720p25)."""
     results = run_media_benchmark(seconds, rounds)
-    out = results_dir()
-    (out / "media.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     markdown = _markdown(results)
-    (out / "media.md").write_text(markdown)
+    write_result(results, results_dir() / "media", markdown)
     typer.echo(markdown)

@@ -20,7 +20,6 @@ Markdown table to ``benchmarks/results/``.
 from __future__ import annotations
 
 import functools
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -32,9 +31,9 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
+from benchmarks.record import write_result
 from media.images import read_image
 from models.fetch import ModelError
 from models.manifest import VARIANTS, Task, Variant, profile_models
@@ -268,10 +267,7 @@ def bench_models(
         result.update({"variants": timed, "ratios": ratios, "skipped_variants": skipped})
     suffix = "" if len(chosen) == 1 else "-" + "-".join(chosen)
     stem = out or results_dir() / f"models-{used_provider.removesuffix('ExecutionProvider').lower()}{suffix}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    stem.with_suffix(".md").write_text(markdown(result))
-    write_charts(result, stem)
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    write_result(result, stem, markdown(result))
     if write_defaults_:
         write_defaults(used_provider, {name: r["best_batch"] for name, r in models.items()})
         typer.echo(f"updated {BATCH_DEFAULTS_PATH}")

@@ -15,9 +15,7 @@ per call on models without batchers, the whole frame (no motion regions), as fra
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -27,9 +25,9 @@ import av
 import psutil
 import typer
 
-from benchmarks.charts import write_charts
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
 from benchmarks.options import choice, choice_list, int_list
+from benchmarks.record import write_result
 from media.clips import demo_folder, gate_clip, vtest_clip
 from models.manifest import TASKS, Task
 from streams.config import ALL_ANALYSES, CameraConfig
@@ -188,8 +186,8 @@ def markdown(result: dict[str, Any]) -> str:
     m, base = result["machine"], result["baseline"]
     lines = [
         "# Live pipeline benchmark", "",
-        f"Machine: {m['cpu']}, {m['usable_cores']} usable cores, {m['memory_gib']} GiB, "
-        f"onnxruntime {m.get('onnxruntime')}, {m['date']}. Command: `{result['command']}`.", "",
+        f"{machine_line(m)}, onnxruntime {m.get('onnxruntime')}, {m['date']}. "
+        f"Command: `{result['command']}`.", "",
         f"Cameras: 1280x720 25 fps H.264 files looping in real time (decoded like RTSP by "
         f"CameraSource): vtest.avi (pedestrians) and {result['plate_cameras']} gate clip(s) "
         f"(car with Chinese plates); every camera runs faces, vehicles and plates at "
@@ -306,11 +304,7 @@ def pipeline(
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
               "intra_op_threads": intra_op_threads, "variants": _variants(models),
               "baseline": baseline, "runs": runs}
-    stem = out or results_dir() / "pipeline"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    stem.with_suffix(".md").write_text(markdown(result))
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
-    write_charts(result, stem)
+    write_result(result, out or results_dir() / "pipeline", markdown(result))
 
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
@@ -338,17 +332,13 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
                f" --provider {provider}{_int8_flag(models)}")
     machine = {**machine_info(found["raw_model_limit"]["provider"]),
-               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+               "load_average_1_5_15": load_average()}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
               "intra_op_threads": intra_op_threads, "variants": _variants(models), **found}
-    stem = out or results_dir() / "capacity"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    stem.with_suffix(".md").write_text(capacity.markdown(result))
-    write_charts(result, stem)
+    write_result(result, out or results_dir() / "capacity", capacity.markdown(result))
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
                f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
-    typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
 
 
 def int8_models(value: str) -> dict[Task, ModelChoice]:

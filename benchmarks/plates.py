@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import int_list
+from benchmarks.record import write_result
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
@@ -245,27 +245,22 @@ def plates(
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
     directory = out or results_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     if "rendered" in chosen:
         result = run(count, seed, batch, threads, colour)
-        (directory / "plates.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
         text = markdown(result)
-        (directory / "plates.md").write_text(text)
-        write_charts(result, directory / "plates")
+        write_result(result, directory / "plates", text)
         typer.echo(text)
     others = [s for s in chosen if s not in ("rendered", "passes")]
     if others:
         results = run_sets(others, set_count, [seed] if held_back is None else [seed, held_back],
                            batch, threads, colour)
-        (directory / "plates-sets.json").write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
         text = set_markdown(results["sets"])
-        (directory / "plates-sets.md").write_text(text)
+        write_result(results, directory / "plates-sets", text)
         typer.echo(text)
     if "passes" in chosen:
         found = passes_run(passes, seeds, threads)
-        (directory / "plate_passes.json").write_text(json.dumps(found, ensure_ascii=False, indent=2) + "\n")
         report = passes_report(found)
-        (directory / "plate_passes.md").write_text(report)
+        write_result(found, directory / "plate_passes", report)
         typer.echo(report)
 
 

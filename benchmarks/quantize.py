@@ -24,7 +24,6 @@ faster there.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ import typer
 
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list
+from benchmarks.record import write_result
 from media.calibration import (
     VTEST,
     Picture,
@@ -316,10 +316,7 @@ def quantize_command(
             result: dict[str, Any] = {"benchmark": "int8-accuracy",
                                       "machine": machine_info("CPUExecutionProvider"),
                                       "models": check_variants(specs, plates, typer.echo)}
-            stem = out or results_dir() / "int8-accuracy"
-            stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-            stem.with_suffix(".md").write_text(markdown(result))
-            typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+            write_result(result, out or results_dir() / "int8-accuracy", markdown(result))
             if not all(r["passed"] for r in result["models"].values()):
                 typer.echo("note: some variants miss their accuracy gate (see above); keep them fp32")
     except ModelError as exc:

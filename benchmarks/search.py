@@ -9,9 +9,7 @@ queries. Results go to ``benchmarks/results/search.json`` and ``search.md``.
 from __future__ import annotations
 
 import gc
-import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import typer
 
-from benchmarks.charts import write_charts
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import load_average, machine_info, machine_line, results_dir
 from benchmarks.options import choice_list, int_list
+from benchmarks.record import write_result
 from registry.search import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -188,14 +186,12 @@ def search(
 def _write(results: list[SearchResult], threads: int, out: str = "search") -> None:
     info = machine_info()
     info["faiss_omp_threads"] = threads
-    info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    info["load_average_1_5_15"] = load_average()
     payload = {"benchmark": "search", "machine": info, "results": [asdict(r) for r in results]}
-    (results_dir() / f"{out}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (results_dir() / f"{out}.md").write_text(
-        f"# 1:N face search\n\nMachine: {info['cpu']}, {info['usable_cores']} usable cores, "
-        f"{info['memory_gib']} GiB, {info['date']}\n\n{_markdown(results)}\n"
+    write_result(
+        payload, results_dir() / out,
+        f"# 1:N face search\n\n{machine_line(info)}, {info['date']}\n\n{_markdown(results)}\n"
     )
-    write_charts(payload, results_dir() / out)
 
 
 def _markdown(results: list[SearchResult]) -> str:

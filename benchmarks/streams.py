@@ -10,7 +10,6 @@ resumes (SIGCONT) back to frames on the same reader. Writes
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -23,8 +22,8 @@ import cv2
 import psutil
 import typer
 
-from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
+from benchmarks.record import write_result
 from media.clips import h264_clip
 from streams.config import CameraConfig, TamperConfig
 from streams.frames import FrameSampler
@@ -280,9 +279,6 @@ def streams_command(
 ) -> None:
     """Decode CPU per 720p/1080p stream (PyAV vs OpenCV), hung-camera and recovery times."""
     results = run_streams_benchmark(seconds, streams)
-    out = results_dir()
-    (out / "streams.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     markdown = _markdown(results)
-    (out / "streams.md").write_text(markdown)
-    write_charts(results, out / "streams")
+    write_result(results, results_dir() / "streams", markdown)
     typer.echo(markdown)

@@ -1,4 +1,4 @@
-"""Alarm fixtures: the store on SQLite and PostgreSQL, a real webhook receiver, alarm drafts."""
+"""Alarm fixtures: the store and registry on SQLite and PostgreSQL, a real webhook receiver, alarm drafts."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from alarms.config import DeliveryConfig, RelayConfig, WebhookConfig
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject, dedup_key
+from registry.config import RegistrySettings
 from registry.crypto import TemplateCipher
+from registry.service import Registry
+from tests.registry.conftest import TEST_KEY
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
@@ -44,6 +48,14 @@ def make_store(db_url: str, tmp_path: Path) -> Iterator[StoreFactory]:
     yield make
     for store in opened:
         store.close()
+
+
+@pytest.fixture
+def registry(db_url: str) -> Iterator[Registry]:
+    """The registry on the same test database as the store (its watchlist feeds the intake's rules)."""
+    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=SecretStr(TEST_KEY)))
+    yield opened
+    opened.close()
 
 
 def delivery_config(

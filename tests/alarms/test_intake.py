@@ -6,8 +6,6 @@ site's rules; only the frames are built here (a car driving through the gate).
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,48 +13,13 @@ import pytest
 
 from alarms.intake import Alarmist, registry_matches
 from alarms.rules import RuleSet, parse_rules
-from registry.config import RegistrySettings
 from registry.service import Registry
 from registry.types import Owner
-from streams.frames import Frame, Instant
+from tests.alarms.builders import T0, WATCHED, car, plate_reading, result
 from tests.alarms.conftest import StoreFactory
 from tests.registry.builders import unit_vectors
-from tests.registry.conftest import TEST_KEY
 from vision.cascade import ImageRecognition, PlateFinding
-from vision.live import FrameResult
-from vision.types import Detections, Face, PlateReading
-
-WATCHED = "京A12345"
-T0 = dt.datetime(2025, 6, 6, 6, 0, tzinfo=dt.UTC)
-SIZE = (320, 180)
-
-
-def reading(text: str = WATCHED, valid: bool = True) -> PlateReading:
-    return PlateReading(text, text, 0.95, np.full(len(text), 0.95, np.float32), valid,
-                        "standard" if valid else None)
-
-
-def car(i: int, text: str = WATCHED) -> ImageRecognition:
-    """Frame ``i`` of a car rolling right through the gate, its plate read."""
-    box = Detections.build([[20 + 4 * i, 60, 140 + 4 * i, 150]], [0.9], [2])
-    return ImageRecognition(vehicles=box, plates=[PlateFinding(reading(text), 0)])
-
-
-def result(i: int, recognition: ImageRecognition | None = None, camera: str = "gate") -> FrameResult:
-    """The scheduler's result for frame ``i`` (0.2 s apart); ``None``: gated as unchanged."""
-    at = T0 + dt.timedelta(seconds=0.2 * i)
-    image = np.full((SIZE[1], SIZE[0], 3), i, np.uint8)
-    frame = Frame(camera, image, Instant(100 + 0.2 * i, at.timestamp()), i)
-    gated = recognition is None
-    return FrameResult(camera, frame, ImageRecognition() if gated else recognition, 0.0 if gated else 5.0,
-                       gated)
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))  # type: ignore[arg-type]
-    yield opened
-    opened.close()
+from vision.types import Face
 
 
 @pytest.fixture
@@ -99,7 +62,7 @@ def test_registry_matches_one_answer_per_face_and_plate(registry: Registry) -> N
     box = np.array([10, 10, 50, 60], np.float32)
     eyes = np.zeros((5, 2), np.float32)
     faces = [Face(box, 0.9, eyes, embedding=vector[0]), Face(box, 0.8, eyes)]  # the second: not embedded
-    plates = [PlateFinding(reading(), None), PlateFinding(reading("X1", valid=False), None)]
+    plates = [PlateFinding(plate_reading(), None), PlateFinding(plate_reading("X1", valid=False), None)]
     face_matches, plate_matches = registry_matches(registry, ImageRecognition(faces=faces, plates=plates))
     assert face_matches[0] is not None and face_matches[0].status == "match"
     assert face_matches[0].owner == Owner("resident", person)

@@ -6,18 +6,12 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import numpy as np
-
 from alarms.intake import registry_match_json
 from registry.config import RegistrySettings
 from registry.service import Registry
+from tests.alarms.builders import plate_reading
 from tests.registry.conftest import TEST_KEY
 from vision.cascade import ImageRecognition, PlateFinding
-from vision.types import PlateReading
-
-
-def reading(text: str) -> PlateReading:
-    return PlateReading(text, text, 0.9, np.full(len(text), 0.9, np.float32), True, "standard")
 
 
 def test_a_visitors_car_matches_as_json(tmp_path: Path) -> None:
@@ -28,7 +22,7 @@ def test_a_visitors_car_matches_as_json(tmp_path: Path) -> None:
         start = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
         visitor = registry.add_visitor("张三", host, start, start + dt.timedelta(hours=2))
         registry.add_vehicle("沪B67890", visitor_id=visitor)
-        found = ImageRecognition(plates=[PlateFinding(reading("沪B67890"), None)])
+        found = ImageRecognition(plates=[PlateFinding(plate_reading("沪B67890", score=0.9), None)])
         faces, plates = registry_match_json(registry, found)
     finally:
         registry.close()

@@ -9,7 +9,6 @@ them over (one :class:`FrameResult` each, 5 per second).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,10 @@ import pytest
 from alarms.intake import Alarmist
 from alarms.rules import RuleSet, parse_rules
 from media.passes import FPS, RenderedPass, generate_passes
-from registry.config import RegistrySettings
 from registry.plates import PlateMatch
 from registry.service import Registry
 from streams.frames import Frame, Instant
 from tests.alarms.conftest import StoreFactory
-from tests.registry.conftest import TEST_KEY
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.config import VisionSettings
 from vision.live import FrameResult
@@ -42,13 +39,6 @@ def seen(model_store: Path) -> tuple[RenderedPass, list[ImageRecognition]]:
     finally:
         cascade.close()
     return car, found
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))
-    yield opened
-    opened.close()
 
 
 class CountingRegistry:

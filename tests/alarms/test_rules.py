@@ -21,6 +21,7 @@ from registry.plates import PlateMatch, PlateOwner
 from registry.types import FaceMatch, Owner
 from streams.frames import Instant
 from streams.health import CameraState, HealthEvent, TamperKind
+from tests.alarms.builders import plate_reading
 from vision.cascade import ImageRecognition, PlateFinding
 from vision.types import Detections, Face, PlateReading
 
@@ -48,11 +49,6 @@ def person(match: FaceMatch, camera: str = "lobby", at: dt.datetime = DAY,
     return PersonSighting(camera, 7, at, BOX, zones, match, share, trigger)
 
 
-def reading(text: str = "京A12345", score: float = 0.95, valid: bool = True) -> PlateReading:
-    return PlateReading(text, text, score, np.full(len(text), score, np.float32), valid,
-                        "standard" if valid else None)
-
-
 PLATE_WATCH = PlateOwner("京A12345", "watchlist", "w9", "watchlist", "w9", "黑车", "critical")
 PLATE_RESIDENT = PlateOwner("京A12345", "vehicle", "veh1", "resident", "r1", "张三")
 PLATE_VISITOR = PlateOwner("京A12345", "vehicle", "veh2", "visitor", "v1", "访客",
@@ -67,7 +63,7 @@ def plate_match(status: Any = "exact", confidence: float = 1.0, *owners: PlateOw
 
 def vehicle(match: PlateMatch, read: PlateReading | None = None, camera: str = "gate",
             at: dt.datetime = DAY) -> VehicleSighting:
-    return VehicleSighting(camera, 3, at, BOX, frozenset(), read or reading(), match)
+    return VehicleSighting(camera, 3, at, BOX, frozenset(), read or plate_reading(), match)
 
 
 def rules(raw: Any, zones: list[ZoneConfig] = ZONES) -> RuleSet:
@@ -176,8 +172,8 @@ LATE_VISITOR = dt.datetime(2025, 6, 6, 14, 0, tzinfo=SH)  # two hours after vali
     (GATE_UNREGISTERED, vehicle(plate_match("near", 0.85, PLATE_RESIDENT)), []),  # one confusable char
     (GATE_UNREGISTERED, vehicle(plate_match("near", 0.4, PLATE_RESIDENT)),  # too unsure: unregistered
      [("unregistered_vehicle", "medium", None)]),
-    (GATE_UNREGISTERED, vehicle(plate_match("unknown"), reading(score=0.5)), []),  # unreliable read
-    (GATE_UNREGISTERED, vehicle(plate_match("unknown"), reading("ABC", valid=False)), []),
+    (GATE_UNREGISTERED, vehicle(plate_match("unknown"), plate_reading(score=0.5)), []),  # unreliable read
+    (GATE_UNREGISTERED, vehicle(plate_match("unknown"), plate_reading("ABC", valid=False)), []),
     (GATE_UNREGISTERED, vehicle(plate_match("exact", 1.0, PLATE_WATCH)), []),  # the watchlist rule's job
     (GATE_UNREGISTERED, vehicle(plate_match("unknown"), camera="yard"), []),  # not a gate
     ({"type": "watchlist_vehicle"}, vehicle(plate_match("near", 0.85, PLATE_WATCH)),
@@ -420,7 +416,7 @@ def test_vehicle_track_votes_on_plates() -> None:
     for i in range(8):
         car = Detections.build([[100 + 10 * i, 200, 400 + 10 * i, 450]], [0.9], [2])
         # One frame misreads the last character; the vote over the track's frames overrules it.
-        plate = PlateFinding(reading("京A12346" if i == 1 else "京A12345"), 0)
+        plate = PlateFinding(plate_reading("京A12346" if i == 1 else "京A12345"), 0)
         rec = ImageRecognition(vehicles=car, plates=[plate])
         for s in observer.observe(rec, [], (1280, 720), i * 0.2, DAY + dt.timedelta(seconds=i * 0.2)):
             drafts += ruleset.evaluate(s)

@@ -7,9 +7,7 @@ intake with the site's rules; cars are driven past the gate as in ``test_intake`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from alarms.intake import Alarmist
@@ -17,40 +15,16 @@ from alarms.records import Alarm
 from alarms.rules import RuleSet, parse_rules
 from alarms.snoozes import Snoozes
 from alarms.store import AlarmStore
-from registry.config import RegistrySettings
 from registry.service import Registry
-from streams.frames import Frame, Instant
+from tests.alarms.builders import T0, WATCHED, car, result
 from tests.alarms.conftest import StoreFactory, make_draft
-from tests.registry.conftest import TEST_KEY
-from vision.cascade import ImageRecognition, PlateFinding
-from vision.live import FrameResult
-from vision.types import Detections, PlateReading
 
-WATCHED = "京A12345"
 STRANGER = "沪B67890"
-T0 = dt.datetime(2025, 6, 6, 6, 0, tzinfo=dt.UTC)
-SIZE = (320, 180)
 
 
 def drive(intake: Alarmist, text: str, start_s: float, camera: str = "gate") -> list[Alarm]:
     """A car with plate ``text`` rolling through ``camera`` from ``start_s`` after T0 (8 frames)."""
-    raised: list[Alarm] = []
-    reading = PlateReading(text, text, 0.95, np.full(len(text), 0.95, np.float32), True, "standard")
-    for i in range(8):
-        at = T0 + dt.timedelta(seconds=start_s + 0.2 * i)
-        box = Detections.build([[20 + 4 * i, 60, 140 + 4 * i, 150]], [0.9], [2])
-        recognition = ImageRecognition(vehicles=box, plates=[PlateFinding(reading, 0)])
-        image = np.full((SIZE[1], SIZE[0], 3), i, np.uint8)
-        frame = Frame(camera, image, Instant(100 + start_s + 0.2 * i, at.timestamp()), i)
-        raised += intake.on_result(FrameResult(camera, frame, recognition, 5.0, False))
-    return raised
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    opened = Registry.open(RegistrySettings(database_url=db_url, template_key=TEST_KEY))  # type: ignore[arg-type]
-    yield opened
-    opened.close()
+    return [alarm for i in range(8) for alarm in intake.on_result(result(i, car(i, text), camera, start_s))]
 
 
 @pytest.fixture

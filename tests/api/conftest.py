@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from media.clips import lobby_clip
-from media.images import media_dir
+from media.images import image_path, media_dir
+from registry.service import Registry
+from registry.types import Owner
 from streams.testing.server import Mount, RtspTestServer, gstreamer_missing
+from vision.face.pipeline import FaceAnalyzer
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +49,15 @@ def lobby_camera() -> Iterator[RtspTestServer]:
         yield server
     finally:
         server.stop()
+
+
+def watch_yao_ming(registry: Registry, name: str = "watched person") -> Owner:
+    """Enroll Yao Ming (``yaoming.jpg``, the face in the lobby clip) on the watchlist, severity critical."""
+    analyzer = FaceAnalyzer.from_store()
+    try:
+        photo = image_path("yaoming.jpg")
+        owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name=name, watchlist=True,
+                                   reason="test", severity="critical")
+    finally:
+        analyzer.close()
+    return owner

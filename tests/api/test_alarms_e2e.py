@@ -26,10 +26,8 @@ from standardwebhooks.webhooks import Webhook
 from api.app import create_app
 from estatewatch.config import ServiceConfig
 from estatewatch.service import Service
-from media.images import image_path
 from registry.service import Registry
-from tests.api.conftest import lobby_camera
-from vision.face.pipeline import FaceAnalyzer
+from tests.api.conftest import lobby_camera, watch_yao_ming
 
 SECRET = "whsec_" + base64.b64encode(b"estatewatch-e2e-test-secret-0001").decode()
 KEY = "e2e-api-key-0123456789"
@@ -84,11 +82,7 @@ def site(site_dir: Path) -> Iterator[tuple[Service, Receiver, str, TestClient]]:
     with lobby_camera() as server:
         receiver = Receiver()
         registry = Registry.open()
-        analyzer = FaceAnalyzer.from_store()
-        photo = image_path("yaoming.jpg")
-        owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="watched person",
-                                   watchlist=True, reason="test", severity="critical")
-        analyzer.close()
+        owner = watch_yao_ming(registry)
         config = ServiceConfig.model_validate({
             "cameras": [{"id": "lobby", "url": server.url("lobby"), "detect_fps": 2, "run": ["faces"]}],
             "webhooks": [{"url": receiver.url, "secret": SECRET}],

@@ -20,12 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from media.images import image_path
 from registry.service import Registry
 from streams.testing.server import free_port
 from tests.alarms.conftest import SECRET, Received, Receiver
-from tests.api.conftest import lobby_camera
-from vision.face.pipeline import FaceAnalyzer
+from tests.api.conftest import lobby_camera, watch_yao_ming
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp]
 
@@ -92,11 +90,7 @@ def site(model_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for name in ("ESTATEWATCH_DATABASE_URL", "ESTATEWATCH_TEMPLATE_KEY", "ESTATEWATCH_TEMPLATE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     registry = Registry.open()
-    analyzer = FaceAnalyzer.from_store()
-    photo = image_path("yaoming.jpg")
-    registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="watched person", watchlist=True,
-                    reason="test", severity="critical")
-    analyzer.close()
+    watch_yao_ming(registry)
     registry.close()
     return data
 

@@ -49,6 +49,10 @@ RESULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
         key: {"alarms": 100, "clients": clients, "by_kind": {"first_page": {"p99_ms": 12.0 * clients},
                                                              "deep_page": {"p99_ms": 20.0 * clients}}}
         for key, clients in (("list_one_client", 1), ("list", 50))}}]}, {"list-latency"}),
+    "media": ({"machine": MACHINE, "buffer": {"clip_write_ms": 30.0}, "viewers": [
+        {"viewers": 0, "process_cpu_percent": 7.2, "viewer_reports": []},
+        {"viewers": 1, "process_cpu_percent": 10.9, "viewer_reports": [{"frames": 540}]},
+    ]}, {"viewers-cpu"}),
     "faces": ({"benchmark": "faces", "machine": MACHINE, "sides": {
         "ours": {"faces_per_s": 150.0, "round_ms": [150.0, 160.0, 155.0]}}}, {"throughput", "latency-cdf"}),
 }

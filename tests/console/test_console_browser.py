@@ -29,11 +29,9 @@ from api.accounts.store import Accounts
 from api.app import create_app
 from estatewatch.config import ServiceConfig
 from estatewatch.service import Service
-from media.images import image_path
 from registry.service import Registry
-from tests.api.conftest import lobby_camera
+from tests.api.conftest import lobby_camera, watch_yao_ming
 from tests.console.conftest import AppServer, free_port
-from vision.face.pipeline import FaceAnalyzer
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp]
 
@@ -73,11 +71,7 @@ def site(site_dir: Path) -> Iterator[Site]:
     """The app serving a service that is built but not started: the test starts its cameras."""
     with lobby_camera() as rtsp:
         registry = Registry.open()
-        analyzer = FaceAnalyzer.from_store()
-        photo = image_path("yaoming.jpg")
-        owner, _ = registry.enroll([(photo.name, photo.read_bytes())], analyzer, name="姚明",
-                                   watchlist=True, reason="test", severity="critical")
-        analyzer.close()
+        owner = watch_yao_ming(registry, name="姚明")
         config = ServiceConfig.model_validate({
             "cameras": [
                 {"id": "lobby", "name": "大堂", "url": rtsp.url("lobby"), "detect_fps": 2,

@@ -2,7 +2,7 @@
 
 ``alarm_events.seq`` is filled for existing rows in ``occurred_at, id`` order; the one-row
 ``alarm_event_counter`` then holds the last number handed out. New events take the next number
-inside their own transaction (see :func:`alarms.outbox.emit_event`).
+inside their own transaction (see :func:`alarms.outbox.record_event`).
 
 Revision ID: a0003
 Revises: a0002
