@@ -49,6 +49,10 @@ RESULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
         key: {"alarms": 100, "clients": clients, "by_kind": {"first_page": {"p99_ms": 12.0 * clients},
                                                              "deep_page": {"p99_ms": 20.0 * clients}}}
         for key, clients in (("list_one_client", 1), ("list", 50))}}]}, {"list-latency"}),
+    "live": ({"benchmark": "live", "machine": MACHINE, "subscribers": 50, "runs": [
+        {"cameras": n, "without": {"dropped_percent": 0.0, "latency_ms_p99": 300.0},
+         "with": {"dropped_percent": 0.5, "latency_ms_p99": 350.0}, "feed": {"p99_ms": 40.0}}
+        for n in (4, 8)]}, {"drops-latency"}),
     "faces": ({"benchmark": "faces", "machine": MACHINE, "sides": {
         "ours": {"faces_per_s": 150.0, "round_ms": [150.0, 160.0, 155.0]}}}, {"throughput", "latency-cdf"}),
 }
