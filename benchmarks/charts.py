@@ -13,6 +13,7 @@ Charts per benchmark (where the JSON has the data):
   latency distribution (CDF) of each run that recorded its percentiles;
 * search: recall@1 against per-query time per gallery size and backend, and single-query p50 by size;
 * delivery: deliveries/s per database and relay count;
+* live: pipeline drops and p99 without and with feed subscribers, and the feed's p99, per camera count;
 * faces: faces/s per side; plates: exact reads by plate height and colour; streams: CPU per stream;
   media: process CPU per WebRTC viewer count; console: alarm -> console p50/p99/max.
 
@@ -289,7 +290,38 @@ def _api(result: Result, stem: Path) -> list[Path]:
     return [_save(fig, stem.with_name(f"{stem.name}-list-latency.png"))]
 
 
+def _live(result: Result, stem: Path) -> list[Path]:
+    runs = result.get("runs", [])
+    if not runs:
+        return []
+    plt = _pyplot()
+    fig, (drops, latency) = plt.subplots(1, 2, figsize=(11, 4.5))
+    labels = [f"{r['cameras']} cameras" for r in runs]
+    at = list(range(len(runs)))
+    for n, side in enumerate(("without", "with")):
+        drops.bar([i + 0.4 * n for i in at], [r[side]["dropped_percent"] for r in runs], 0.4,
+                  color=f"C{n}", label=f"{side} subscribers")
+        latency.bar([i + 0.27 * n for i in at], [r[side]["latency_ms_p99"] or 0.0 for r in runs], 0.27,
+                    color=f"C{n}", label=f"pipeline p99, {side} subscribers")
+    latency.bar([i + 0.54 for i in at], [r["feed"]["p99_ms"] or 0.0 for r in runs], 0.27, color="C2",
+                label=f"feed p99 ({result.get('subscribers', '?')} subscribers)")
+    drops.axhline(1.0, color="red", linestyle=":", linewidth=1)
+    latency.axhline(1000.0, color="red", linestyle=":", linewidth=1, label="target 1 s")
+    drops.set_xticks([i + 0.2 for i in at], labels)
+    latency.set_xticks([i + 0.27 for i in at], labels)
+    drops.set_ylabel("sampled frames dropped (%)")
+    latency.set_ylabel("p99 (ms)")
+    drops.set_title("Pipeline drops", fontsize=10)
+    latency.set_title("Capture -> result and commit -> subscriber", fontsize=10)
+    for axis in (drops, latency):
+        axis.grid(True, axis="y", alpha=0.3)
+        axis.legend(fontsize=7)
+    fig.suptitle(f"Live alarm feed while cameras run, {_subtitle(result)}", fontsize=10)
+    return [_save(fig, stem.with_name(f"{stem.name}-drops-latency.png"))]
+
+
 RENDERERS: dict[str, Callable[[Result, Path], list[Path]]] = {
+    "live": _live,
     "api": _api, "console": _console, "models": _models, "pipeline": _pipeline, "capacity": _pipeline,
     "search": _search,
     "delivery": _delivery, "faces": _faces, "plates": _plates, "streams": _streams, "media": _media,

@@ -13,6 +13,7 @@ from benchmarks.charts import charts
 from benchmarks.console import console
 from benchmarks.delivery import delivery
 from benchmarks.faces import bench_faces
+from benchmarks.live_pipeline import bench_live
 from benchmarks.media import media_command
 from benchmarks.models import bench_models
 from benchmarks.options import with_quick
@@ -37,3 +38,4 @@ app.command("charts")(charts)
 app.command("media")(with_quick(media_command, seconds=4.0, rounds=1))
 app.command("console")(with_quick(console, alarms=10, interval=0.2))
 app.command("api")(with_quick(bench_api, alarms=5000, clients=10, duration=5.0, subscribers=10))
+app.command("live")(with_quick(bench_live, cameras="2", subscribers=10, seconds=10.0, rounds=1, warmup=5.0))

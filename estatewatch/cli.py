@@ -7,13 +7,15 @@ Heavy imports (onnxruntime, OpenCV, the web stack) happen inside the commands so
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from alarms.cli import app as alarms_app
 from benchmarks.cli import app as bench_app
+from benchmarks.live_pipeline import attach_site
 from benchmarks.quantize import quantize_command
 from models.cli import app as models_app
 from registry.cli import app as registry_app
@@ -23,6 +25,7 @@ from streams.cli import app as streams_app
 if TYPE_CHECKING:
     from alarms.store import AlarmStore
     from estatewatch.config import ServiceConfig
+    from estatewatch.local_site import LocalSite
     from registry.service import Registry
 
 app = typer.Typer(
@@ -47,6 +50,16 @@ def _alarm_crops(registry: Registry) -> AlarmStore:
 
 
 attach_holder("alarm-crops", _alarm_crops)
+
+
+def _local_site(config: Mapping[str, Any], folder: Path, database_url: str | None) -> LocalSite:
+    """The whole service and its API in this process, for ``bench live`` (benchmarks may not compose it)."""
+    from estatewatch.local_site import start_local_site
+
+    return start_local_site(config, folder, database_url)
+
+
+attach_site(_local_site)
 
 
 @app.callback()

@@ -53,6 +53,10 @@ RESULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
         {"viewers": 0, "process_cpu_percent": 7.2, "viewer_reports": []},
         {"viewers": 1, "process_cpu_percent": 10.9, "viewer_reports": [{"frames": 540}]},
     ]}, {"viewers-cpu"}),
+    "live": ({"benchmark": "live", "machine": MACHINE, "subscribers": 50, "runs": [
+        {"cameras": n, "without": {"dropped_percent": 0.0, "latency_ms_p99": 300.0},
+         "with": {"dropped_percent": 0.5, "latency_ms_p99": 350.0}, "feed": {"p99_ms": 40.0}}
+        for n in (4, 8)]}, {"drops-latency"}),
     "faces": ({"benchmark": "faces", "machine": MACHINE, "sides": {
         "ours": {"faces_per_s": 150.0, "round_ms": [150.0, 160.0, 155.0]}}}, {"throughput", "latency-cdf"}),
 }
