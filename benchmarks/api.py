@@ -91,6 +91,7 @@ def fill(store: AlarmStore, count: int, now: dt.datetime, seed: int = 11, batch:
                 "acknowledged_by": "guard" if state != "open" else None,
                 "resolved_at": occurred if state == "resolved" else None,
                 "resolved_by": "guard" if state == "resolved" else None,
+                "clip_path": None, "clip_known": True,  # as the store writes new alarms
             })
             if len(rows) == batch:
                 conn.execute(insert(ALARMS), rows)
