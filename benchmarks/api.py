@@ -4,8 +4,10 @@
    alarms spread over cameras, types, severities, states and 30 days (bulk inserts), the real app
    runs on uvicorn on 127.0.0.1, and ``--clients`` concurrent HTTP clients (httpx, asyncio, in
    their own process so their work does not share the server's interpreter) ask list queries
-   with a full-access key for ``--duration`` seconds: the first page, filtered by state, camera,
-   severity, a day, state and camera, and a deep page (offset = a tenth of the alarms). Reported
+   with a full-access key for ``--duration`` seconds, while ``--list-writes`` alarms per second are
+   stored (each one changes every list, so no kept answer outlives it): the first page, filtered
+   by state, camera, severity, a day, state and camera, and a deep page (offset = a tenth of the
+   alarms). Reported
    per kind and overall: p50/p95/p99/max latency, requests/s, errors. Then the same clients in
    open loop (``--poll-interval``: each asks every second, as a console polling, whether or not its
    last answer came; latency from the scheduled time). Target (issue 11): p99 under 100 ms with
@@ -287,20 +289,33 @@ def _ms(values: list[float]) -> dict[str, float | None]:
 
 
 def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt.datetime,
-                 interval: float | None = None) -> dict[str, Any]:
+                 interval: float | None = None, writes: float = 0.0) -> dict[str, Any]:
     """``clients`` concurrent clients asking list queries for ``duration`` seconds.
 
     Closed loop without ``interval``; open loop, each client every ``interval`` seconds, with it.
+    Meanwhile ``writes`` alarms per second are stored (a live site: every one changes the lists).
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     plan = queries(alarms, now, seed=clients)
     child = ctx.Process(target=_list_clients,
                         args=(site.port, site.key, plan, clients, duration, interval, out))
+    stop = threading.Event()
+    written: list[str] = []
+
+    def write() -> None:
+        started = time.perf_counter()
+        while writes > 0 and not stop.wait(max(0.0, started + len(written) / writes - time.perf_counter())):
+            written.append(site.raise_alarm(1_000_000 + len(written)))
+
+    writer = threading.Thread(target=write, name="bench-list-writes", daemon=True)
     child.start()
+    writer.start()
     try:
         raw = out.get(timeout=duration + 180)
     finally:
+        stop.set()
+        writer.join(timeout=10)
         child.join(timeout=30)
         if child.is_alive():
             child.kill()
@@ -311,6 +326,7 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
     return {
         "alarms": alarms, "clients": clients, "duration_s": round(raw["elapsed_s"], 2),
         "loop": "closed" if interval is None else "open", "interval_s": interval,
+        "alarms_stored_meanwhile": len(written),
         "queries": dict(plan), "requests": len(every), "errors": sum(raw["errors"].values()),
         "requests_per_s": round(len(every) / raw["elapsed_s"], 1), **_ms(every), "by_kind": kinds,
         "error_samples": raw["error_samples"],
@@ -360,7 +376,7 @@ def measure_feed(site: Site, subscribers: int, rate: float, duration: float) -> 
 
 def run(url: str | None, alarms: int, clients: int, duration: float, subscribers: int, rate: float,
         folder: Path, progress: Callable[[str], None] = lambda _: None,
-        poll_interval: float = 1.0) -> dict[str, Any]:
+        poll_interval: float = 1.0, list_writes: float = 1.0) -> dict[str, Any]:
     """Both measurements on one store (``url``, or SQLite in ``folder``); the JSON-able results."""
     database = "sqlite" if url is None else "postgresql"
     if url is not None:
@@ -371,13 +387,13 @@ def run(url: str | None, alarms: int, clients: int, duration: float, subscribers
         progress(f"{database}: storing {alarms} alarms ...")
         fill_s = fill(site.store, alarms, now)
         progress(f"{database}: stored in {fill_s:.1f} s; one client for {min(duration, 10.0):g} s ...")
-        single = measure_list(site, alarms, 1, min(duration, 10.0), now)
+        single = measure_list(site, alarms, 1, min(duration, 10.0), now, writes=list_writes)
         progress(f"{database}: one client: p50 {single['p50_ms']} ms, {single['requests_per_s']} req/s; "
                  f"{clients} clients for {duration:g} s ...")
-        listing = measure_list(site, alarms, clients, duration, now)
+        listing = measure_list(site, alarms, clients, duration, now, writes=list_writes)
         progress(f"{database}: list p99 {listing['p99_ms']} ms, {listing['requests_per_s']} req/s, "
                  f"{listing['errors']} errors; {clients} clients each every {poll_interval:g} s ...")
-        polling = measure_list(site, alarms, clients, duration, now, poll_interval)
+        polling = measure_list(site, alarms, clients, duration, now, poll_interval, list_writes)
         progress(f"{database}: polling p99 {polling['p99_ms']} ms, {polling['requests_per_s']} req/s, "
                  f"{polling['errors']} errors; {subscribers} subscribers at {rate:g}/s ...")
         feed = measure_feed(site, subscribers, rate, duration)
@@ -395,6 +411,9 @@ def bench_api(
     duration: float = typer.Option(30.0, min=1.0, max=3600, help="Seconds of load (each part)."),
     subscribers: int = typer.Option(50, min=1, max=1000, help="WebSocket clients on the live feed."),
     rate: float = typer.Option(5.0, min=0.1, max=200, help="Alarms stored per second during the feed part."),
+    list_writes: float = typer.Option(
+        1.0, min=0, max=100, help="Alarms stored per second while the list is asked (each changes every "
+                                  "list: no answer outlives it); 0: none."),
     poll_interval: float = typer.Option(
         1.0, min=0.05, max=60, help="Open-loop part: each of the clients asks every this many seconds "
                                     "(a console polling), whether or not its last answer came."),
@@ -407,7 +426,7 @@ def bench_api(
     logging.getLogger("alarms").setLevel(logging.WARNING)  # one INFO line per stored alarm
     with tempfile.TemporaryDirectory(prefix="ew-bench-api-") as tmp:
         result = run(database_url, alarms, clients, duration, subscribers, rate, Path(tmp), typer.echo,
-                     poll_interval)
+                     poll_interval, list_writes)
     write(result, output or results_dir())
     typer.echo(markdown(result))
 
@@ -438,7 +457,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             f"Alarm list: {listing['alarms']} alarms in {result['database']} "
             f"(stored in {result['fill_s']} s), "
-            f"{listing['clients']} client(s) for {listing['duration_s']} s ({loop}): "
+            f"{listing['clients']} client(s) for {listing['duration_s']} s ({loop}), "
+            f"{listing.get('alarms_stored_meanwhile', 0)} alarms stored meanwhile: "
             f"{listing['requests_per_s']} requests/s, {listing['errors']} errors.",
             "",
             "| query | requests | errors | p50 | p95 | p99 | max |",

@@ -25,6 +25,7 @@ from alarms.store import AlarmNotFoundError, IllegalTransitionError
 from alarms.types import AlarmType, Severity
 from api.accounts.principal import Principal
 from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, event_actor, principal_for, require_scope
+from api.list_answers import ListAnswers
 from api.live import LiveHub
 from api.ports import AlarmReader, ServiceView
 from api.schemas import AlarmCommentBody, AlarmEventBody, AlarmList, PublicAlarm
@@ -80,6 +81,13 @@ def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm
     return alarm
 
 
+def get_list_answers(request: Request) -> ListAnswers:
+    """The app's kept list answers (set on ``app.state.list_answers`` by :func:`api.app.create_app`)."""
+    answers: ListAnswers = request.app.state.list_answers
+    return answers
+
+
+ListAnswersDep = Annotated[ListAnswers, Depends(get_list_answers)]
 LIST_CACHE_CONTROL = "private, no-cache"
 """Clients may keep a list but must ask again each time (with ``If-None-Match``); shared caches never."""
 
@@ -90,6 +98,7 @@ LIST_CACHE_CONTROL = "private, no-cache"
                                             "caller cameras)."}})
 def list_alarms(
     caller: Reader, store: AlarmsDep, base_url: PublicBaseUrl,
+    answers: ListAnswersDep,
     state: list[State] | None = Query(None, description="Only these states (repeat for several)."),
     type: list[AlarmType] | None = Query(None, description="Only these alarm types (repeat for several)."),
     severity: list[Severity] | None = Query(None, description="Only these severities (repeat for several)."),
@@ -105,7 +114,8 @@ def list_alarms(
 
     The answer carries a weak `ETag`, derived from the store's change counter, the query and the
     caller's cameras; `If-None-Match` with it answers 304 (no body, no query run) until any alarm
-    is raised, changed or deleted. `Cache-Control: private, no-cache`.
+    is raised, changed or deleted. `Cache-Control: private, no-cache`. Identical queries (same
+    filters, page and cameras) between two alarm changes are answered from the server's memory.
     """
     cameras = None if caller.cameras is None else tuple(sorted(caller.cameras))
     wanted = AlarmFilter(states=tuple(state) if state else None, types=tuple(type) if type else None,
@@ -113,16 +123,21 @@ def list_alarms(
                          camera_ids=cameras, zone=zone, since=since, until=until)
     paging = Paging(limit, offset)
     query = list_query_key(wanted, paging, base_url)
-    if if_none_match is not None:
-        current = list_etag(store.list_version(), query)
-        if etag_matches(if_none_match, current):
-            return Response(status_code=304, headers={"ETag": current, "Cache-Control": LIST_CACHE_CONTROL})
-    page = store.list(wanted, paging)
-    # The JSON of AlarmList, written without a model per alarm (a test holds the two equal).
-    body = {"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]}
-    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")),
-                    media_type="application/json",
-                    headers={"ETag": list_etag(page.version, query), "Cache-Control": LIST_CACHE_CONTROL})
+    version = store.list_version()
+    etag = list_etag(version, query)
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
+    body = answers.get(query, version)
+    if body is None:
+        page = store.list(wanted, paging)
+        # The JSON of AlarmList, written without a model per alarm (a test holds the two equal).
+        body = json.dumps({"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
+                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        answers.put(query, page.version, body)
+        etag = list_etag(page.version, query)
+    return Response(body, media_type="application/json",
+                    headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
+
 
 
 def list_query_key(wanted: AlarmFilter, paging: Paging, base_url: str) -> str:
