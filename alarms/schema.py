@@ -163,6 +163,8 @@ class AlarmListVersionRow(Base):
     __tablename__ = "alarm_list_version"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(SERIAL, nullable=False)
+    last_txid: Mapped[int | None] = mapped_column(BigInteger)
+    """PostgreSQL: the transaction that raised it last (raised once per transaction); unused on SQLite."""
 
 
 class AlarmCommentRow(Base):

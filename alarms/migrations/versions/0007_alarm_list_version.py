@@ -6,9 +6,10 @@
   get ``false`` and are settled once by :meth:`alarms.store.AlarmStore.settle_clip_paths`
   (stat-ing their clip file) when the store opens; until then they are read the old way.
   Rows written afterwards get ``true`` from the store's inserts.
-* ``alarm_list_version``: one row whose ``version`` every statement that inserts, updates or
+* ``alarm_list_version``: one row whose ``version`` every transaction that inserts, updates or
   deletes alarms raises, by database triggers (so every writer counts: the pipeline, the API,
-  retention, another process, a bulk insert). The alarm list's ``ETag`` is derived from it.
+  retention, another process, a bulk insert): on SQLite each changed row, on PostgreSQL the
+  transaction's first statement (``last_txid``). The alarm list's ``ETag`` is derived from it.
 * ``(camera_id, state, occurred_at)``: counting ``state`` within a camera (the console's "open
   alarms of this camera") read every row of the camera through ``(camera_id, occurred_at)``
   (9 ms at 100,000 alarms on SQLite); now it reads the index alone. The table is analyzed
@@ -37,11 +38,15 @@ SQLITE_TRIGGERS = tuple(
 POSTGRESQL_FUNCTION = """
 CREATE OR REPLACE FUNCTION alarms_list_version_bump() RETURNS trigger AS $$
 BEGIN
-    UPDATE alarm_list_version SET version = version + 1 WHERE id = 1;
+    UPDATE alarm_list_version SET version = version + 1, last_txid = txid_current()
+    WHERE id = 1 AND last_txid IS DISTINCT FROM txid_current();
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql
 """
+"""Once per transaction: readers only see committed states, and updating one row again and again
+in one transaction piles up row versions each later update walks (a bulk insert of 100,000 rows,
+one statement each under psycopg's executemany, took 227 s instead of 19 s)."""
 POSTGRESQL_TRIGGER = ("CREATE TRIGGER alarms_list_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
                       "ON alarms FOR EACH STATEMENT EXECUTE FUNCTION alarms_list_version_bump()")
 
@@ -54,6 +59,7 @@ def upgrade() -> None:
         "alarm_list_version",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("last_txid", sa.BigInteger()),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alarm_list_version")),
     )
     op.execute("INSERT INTO alarm_list_version (id, version) VALUES (1, 0)")
