@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from alarms import outbox
 from alarms.config import WebhookConfig, validate_whsec
@@ -63,6 +63,15 @@ class EndpointNotFoundError(LookupError):
 
 class MessageNotFoundError(LookupError):
     """The endpoint has no message with this id."""
+
+
+class EndpointBusyError(ValueError):
+    """The endpoint still has messages waiting for delivery (delete it with ``force`` to drop them)."""
+
+    def __init__(self, endpoint_id: str, pending: int) -> None:
+        super().__init__(f"webhook endpoint {endpoint_id!r} has {pending} message(s) waiting for delivery: "
+                         "delete with force=true to drop them, or disable it first")
+        self.pending = pending
 
 
 class EndpointDisabledError(ValueError):
@@ -149,6 +158,19 @@ class MessagePage:
 class AttemptPage:
     items: list[DeliveryAttempt]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedEndpoint:
+    """What deleting an endpoint removed: the endpoint as it was, and its delivery log.
+
+    ``dropped``: messages that were still waiting for delivery (``pending``), never to be sent;
+    ``messages``: every outbox message of the endpoint removed (delivered, failed, dead too).
+    """
+
+    endpoint: WebhookEndpoint
+    dropped: int
+    messages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +349,29 @@ class WebhookEndpoints:
                     endpoint.previous_secret_expires_at)
         self._changed()
         return endpoint, secret
+
+    def delete(self, endpoint_id: str, by: str, force: bool = False) -> DeletedEndpoint:
+        """Remove the endpoint, its messages and its delivery log; new events no longer go to it.
+
+        Refused (:class:`EndpointBusyError`) while messages wait for delivery, unless ``force``:
+        then they are dropped (and counted). Messages given up (``failed``, ``dead``) never stop it.
+        A relay delivering one of its messages at this moment finishes without logging the attempt.
+        """
+        with self.engine.begin() as conn:
+            endpoint = self.get(endpoint_id, conn)
+            pending = int(conn.execute(select(func.count()).select_from(OUTBOX).where(
+                OUTBOX.c.endpoint_id == endpoint_id, OUTBOX.c.status == "pending")).scalar_one())
+            if pending and not force:
+                raise EndpointBusyError(endpoint_id, pending)
+            messages = select(OUTBOX.c.id).where(OUTBOX.c.endpoint_id == endpoint_id)
+            conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.message_id.in_(messages)))
+            removed = conn.execute(delete(OUTBOX).where(OUTBOX.c.endpoint_id == endpoint_id)).rowcount
+            conn.execute(delete(ENDPOINTS).where(ENDPOINTS.c.id == endpoint_id))
+            conn.execute(delete(WEBHOOK_ENDPOINTS).where(WEBHOOK_ENDPOINTS.c.id == endpoint_id))
+        logger.info("webhook endpoint %s deleted by %s: %d message(s) removed, %d of them undelivered",
+                    endpoint_id, by, removed, pending)
+        self._changed()
+        return DeletedEndpoint(endpoint, pending, int(removed))
 
     # -- what delivery reads ---------------------------------------------------------------------
     def routes(self, conn: Connection) -> builtins.list[EndpointRoute]:

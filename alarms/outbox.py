@@ -305,6 +305,9 @@ def finish(conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> l
             for o in outcomes
         ],
     )
+    # A message deleted meanwhile (its endpoint was deleted) is not logged: it has no row to refer to.
+    ids = [o.message.id for o in outcomes]
+    kept = set(conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.id.in_(ids))).scalars())
     attempts = [
         DeliveryAttempt(
             message_id=o.message.id,
@@ -317,7 +320,10 @@ def finish(conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> l
             duration_ms=o.result.duration_ms,
         )
         for o in outcomes
+        if o.message.id in kept
     ]
+    if not attempts:
+        return []
     conn.execute(
         insert(ATTEMPTS),
         [

@@ -88,6 +88,9 @@ class Paging:
 class AlarmPage:
     items: list[Alarm]
     total: int
+    version: int = 0
+    """The alarm list's change counter when the page was read (:meth:`AlarmStore.list_version`):
+    the page is what the store held at that version or later, never earlier."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ They share the registry's database but have their own metadata and Alembic versi
 - ``alarm_events``: every event emitted (``alarm.raised``, ``camera.offline`` ...); its id is the
   ``webhook-id`` receivers see, the same for every endpoint and every retry; its ``seq`` orders
   events as they committed (the live feed's event id), numbered from ``alarm_event_counter``.
+- ``alarm_list_version``: a change counter of ``alarms``, raised by database triggers (the list's ``ETag``).
 - ``alarm_comments``: guards' comments on alarms (each also an ``alarm.commented`` event).
 - ``outbox_messages``: one row per (event, endpoint), written in the transaction that emits the event.
 - ``delivery_attempts``: the delivery log, one row per attempt.
@@ -25,6 +26,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -102,6 +105,12 @@ class AlarmRow(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    clip_path: Mapped[str | None] = mapped_column(String(500))
+    """The alarm's MP4 clip (relative to the snapshot folder), set when the clip is written."""
+    clip_known: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    """``clip_path`` is authoritative (the store writes true); false for rows stored before it
+    existed and not yet settled (:meth:`alarms.store.AlarmStore.settle_clip_paths`), whose clip
+    file is looked for when they are read."""
 
     __table_args__ = (
         CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="state"),
@@ -110,6 +119,7 @@ class AlarmRow(Base):
         Index("ix_alarms_severity_occurred_at", "severity", "occurred_at"),
         Index("ix_alarms_state_occurred_at", "state", "occurred_at"),
         Index("ix_alarms_camera_occurred_at", "camera_id", "occurred_at"),
+        Index("ix_alarms_camera_state_occurred_at", "camera_id", "state", "occurred_at"),
         Index("ix_alarms_subject", "subject_kind", "subject_id"),
     )
 
@@ -140,6 +150,21 @@ class EventCounterRow(Base):
     __tablename__ = "alarm_event_counter"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(SERIAL, nullable=False)
+
+
+class AlarmListVersionRow(Base):
+    """One row: raised by database triggers on every statement that changes ``alarms``.
+
+    Any change of what an alarm list could show (an alarm raised, acknowledged, resolved,
+    redacted, given its clip, purged) raises it, whoever makes it and in whichever process; the
+    alarm list's ``ETag`` is derived from it (:mod:`api.routes.alarms`).
+    """
+
+    __tablename__ = "alarm_list_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(SERIAL, nullable=False)
+    last_txid: Mapped[int | None] = mapped_column(BigInteger)
+    """PostgreSQL: the transaction that raised it last (raised once per transaction); unused on SQLite."""
 
 
 class AlarmCommentRow(Base):
@@ -238,6 +263,7 @@ class WebhookEndpointRow(Base):
 WEBHOOK_ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
 
 EVENT_COUNTER = cast(Table, EventCounterRow.__table__)
+LIST_VERSION = cast(Table, AlarmListVersionRow.__table__)
 COMMENTS = cast(Table, AlarmCommentRow.__table__)
 
 

@@ -46,7 +46,7 @@ from alarms.records import (
     Paging,
     StoredEvent,
 )
-from alarms.schema import ALARMS, COMMENTS, EVENT_COUNTER, EVENTS
+from alarms.schema import ALARMS, COMMENTS, EVENT_COUNTER, EVENTS, LIST_VERSION
 from alarms.snapshots import CLIP_SUFFIX, SnapshotStore, relative_path
 from alarms.snoozes import Snoozes
 from alarms.types import AlarmDraft, Subject, aware_now
@@ -154,6 +154,7 @@ class AlarmStore:
         store = cls(engine, root, delivery, cipher=cipher)
         if migrate:
             store.encrypt_legacy_crops()
+            store.settle_clip_paths()
         return store
 
     @classmethod
@@ -166,6 +167,7 @@ class AlarmStore:
         db.upgrade(registry.engine)
         store = cls(registry.engine, (data_dir or default_data_dir()) / "snapshots", cipher=registry.cipher)
         store.encrypt_legacy_crops()
+        store.settle_clip_paths()
         registry.add_holder(store)
         return store
 
@@ -398,15 +400,15 @@ class AlarmStore:
         row = conn.execute(select(*ALARM_COLUMNS).where(ALARMS.c.id == alarm_id)).first()
         if row is None:
             raise AlarmNotFoundError(f"no alarm {alarm_id}")
-        return self._with_clip(_alarm(row._mapping))
+        return self._read(row._mapping)
 
-    def _with_clip(self, alarm: Alarm) -> Alarm:
-        try:
-            relative = clip_relative_path(alarm)
-        except ValueError:
+    def _read(self, m: Any) -> Alarm:
+        """An alarm from its row; a row stored before ``clip_path`` existed looks for its clip file."""
+        alarm = _alarm(m)
+        if m["clip_known"]:
             return alarm
-        exists = self.snapshots.exists(relative)
-        return dataclasses.replace(alarm, clip_path=relative) if exists else alarm
+        relative = clip_relative_path(alarm)
+        return dataclasses.replace(alarm, clip_path=relative) if self.snapshots.exists(relative) else alarm
 
     def get(self, alarm_id: str) -> Alarm:
         """The alarm with this id (:class:`AlarmNotFoundError` if none)."""
@@ -414,15 +416,18 @@ class AlarmStore:
             return self._get(conn, alarm_id)
 
     def list(self, filters: AlarmFilter | None = None, paging: Paging | None = None) -> AlarmPage:
-        """Alarms matching ``filters``, newest first, one page of them and the total count.
+        """Alarms matching ``filters``, newest first, one page of them, the total count and the version.
 
         Ties in ``occurred_at`` go by id, descending: the order of the ``(occurred_at, id)``
-        index read backwards, so no page (however deep) is sorted.
+        index read backwards, so no page (however deep) is sorted. The version
+        (:meth:`list_version`) is read first, in the same transaction: the page is never older
+        than it (a newer page only makes a client's next conditional request miss).
         """
         filters = filters or AlarmFilter()
         paging = paging or Paging()
         conditions = _conditions(filters)
         with self.engine.connect() as conn:
+            version = _list_version(conn)
             total = conn.execute(select(func.count()).select_from(ALARMS).where(*conditions)).scalar_one()
             rows = conn.execute(
                 select(*ALARM_COLUMNS)
@@ -431,7 +436,15 @@ class AlarmStore:
                 .limit(paging.limit)
                 .offset(paging.offset)
             ).all()
-        return AlarmPage(items=[self._with_clip(_alarm(r._mapping)) for r in rows], total=int(total))
+        return AlarmPage(items=[self._read(r._mapping) for r in rows], total=int(total), version=version)
+
+    def list_version(self) -> int:
+        """The alarm list's change counter: raised (by database triggers) by every change of ``alarms``.
+
+        Equal numbers mean no alarm was raised, changed or deleted in between, by any process.
+        """
+        with self.engine.connect() as conn:
+            return _list_version(conn)
 
     def snapshot_file(self, alarm_id: str) -> Path | None:
         """The snapshot file (plain JPEG of the whole scene) of an alarm, if it has one."""
@@ -448,16 +461,44 @@ class AlarmStore:
         return self.snapshots.path(relative_path(alarm_id, occurred_at, CLIP_SUFFIX))
 
     def clip_ready(self, alarm_id: str, now: dt.datetime | None = None) -> Alarm:
-        """The clip is written (at :meth:`clip_target`): emits ``alarm.clip_ready`` with its ``clip_url``."""
+        """The clip is written (at :meth:`clip_target`): stores its path, emits ``alarm.clip_ready``."""
         now = aware_now(now)
         with self.engine.begin() as conn:
             alarm = self._get(conn, alarm_id)
-            if alarm.clip_path is None:
+            relative = clip_relative_path(alarm)
+            if not self.snapshots.exists(relative):
                 raise FileNotFoundError(f"alarm {alarm_id} has no clip file")
+            conn.execute(update(ALARMS).where(ALARMS.c.id == alarm_id)
+                         .values(clip_path=relative, clip_known=True))
+            alarm = dataclasses.replace(alarm, clip_path=relative)
             data = alarm_data(alarm, self.delivery.public_base_url)
             event = self.emitter.emit(conn, "alarm.clip_ready", data, now, now, alarm_id)
         self.emitter.notify([event])
         return alarm
+
+    def settle_clip_paths(self, batch: int = 1000) -> int:
+        """Rows stored before ``clip_path`` existed: look for each one's clip file once, and store it.
+
+        Returns how many rows were settled (0 once all are). Run when the store opens.
+        """
+        settled = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(select(ALARMS.c.id, ALARMS.c.occurred_at)
+                                    .where(ALARMS.c.clip_known.is_(False)).limit(batch)).all()
+                clips = {str(r.id): relative_path(str(r.id), r.occurred_at, CLIP_SUFFIX) for r in rows}
+                found = {alarm_id: path for alarm_id, path in clips.items() if self.snapshots.exists(path)}
+                for alarm_id, path in found.items():
+                    conn.execute(update(ALARMS).where(ALARMS.c.id == alarm_id)
+                                 .values(clip_path=path, clip_known=True))
+                conn.execute(update(ALARMS).where(ALARMS.c.id.in_([i for i in clips if i not in found]))
+                             .values(clip_known=True))
+            settled += len(rows)
+            if len(rows) < batch:
+                break
+        if settled:
+            logger.info("settled the clip paths of %d alarms stored before they were recorded", settled)
+        return settled
 
     # -- face crops (biometric: encrypted, redacted with their person) -----------------------------
     def crop_bytes(self, alarm_id: str) -> bytes | None:
@@ -616,6 +657,10 @@ def _conditions(f: AlarmFilter) -> builtins.list[Any]:
     return conditions
 
 
+def _list_version(conn: Connection) -> int:
+    return int(conn.execute(select(LIST_VERSION.c.version).where(LIST_VERSION.c.id == 1)).scalar() or 0)
+
+
 def _acted(actor: EventActor | None) -> dict[str, Any]:
     return {} if actor is None else {"actor": actor.to_dict()}
 
@@ -642,6 +687,8 @@ def _row_values(alarm: Alarm) -> dict[str, Any]:
         "snapshot_path": alarm.snapshot_path,
         "dedup_key": alarm.dedup_key,
         "details": alarm.details,
+        "clip_path": alarm.clip_path,
+        "clip_known": True,
     }
 
 
@@ -674,4 +721,5 @@ def _alarm(m: Any) -> Alarm:
         resolved_by=m["resolved_by"],
         resolution_note=m["resolution_note"],
         redacted_at=m["redacted_at"],
+        clip_path=m["clip_path"],
     )

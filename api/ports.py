@@ -61,6 +61,10 @@ class AlarmReader(EventSource, Protocol):
 
     def list(self, filters: AlarmFilter | None = None, paging: Paging | None = None) -> AlarmPage: ...
 
+    def list_version(self) -> int:
+        """The alarm list's change counter (equal: no alarm raised, changed or deleted in between)."""
+        ...
+
     def get(self, alarm_id: str) -> Alarm: ...
 
     def acknowledge(

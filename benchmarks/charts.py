@@ -270,20 +270,22 @@ def _api(result: Result, stem: Path) -> list[Path]:
     if not rows or "list" not in rows[0]:
         return []
     row = rows[0]
-    runs = [row[key] for key in ("list_one_client", "list") if key in row]
+    runs = [row[key] for key in ("list_one_client", "list", "list_polling") if key in row]
     kinds = list(runs[-1]["by_kind"])
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / len(runs)
     for n, run in enumerate(runs):
         values = [run["by_kind"][k]["p99_ms"] or 0.0 for k in kinds]
-        ax.bar([i + n * width for i in range(len(kinds))], values, width, label=f"{run['clients']} client(s)")
+        loop = "" if run.get("loop", "closed") == "closed" else f", each every {run['interval_s']:g} s"
+        ax.bar([i + n * width for i in range(len(kinds))], values, width,
+               label=f"{run['clients']} client(s){loop}")
     ax.axhline(100, color="red", linestyle="--", linewidth=1, label="target p99 100 ms")
     ax.set_xticks([i + width * (len(runs) - 1) / 2 for i in range(len(kinds))], kinds, rotation=20,
                   ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("p99 latency (ms, log)")
-    ax.set_title(f"Alarm list p99 per query, {runs[-1]['alarms']} alarms in {row['database']}\n"
+    ax.set_title(f"Alarm list p99 per query, {runs[0]['alarms']} alarms in {row['database']}\n"
                  f"{_subtitle(result)}", fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)

@@ -29,6 +29,7 @@ from api.accounts import db
 from api.accounts.passwords import hash_password, verify_password
 from api.accounts.principal import ROLE_SCOPES, Principal, Role, Scope
 from api.accounts.schema import AUDIT, KEYS, SESSIONS, USERS
+from api.accounts.vouched import DEFAULT_TTL, VouchedCredentials
 from storage.db import make_engine
 
 logger = logging.getLogger(__name__)
@@ -121,11 +122,15 @@ class Accounts:
         engine: the database (migrated by :meth:`open`).
         token_ttl: how long a login token stays valid.
         clock: the current time (tests pass their own).
+        credential_ttl: how long a checked token or key is believed without asking the database
+            again (:mod:`api.accounts.vouched`); revocations through this object end it at once,
+            those of another process within this time. Zero: ask every time.
     """
 
     def __init__(self, engine: Engine, token_ttl: dt.timedelta = dt.timedelta(hours=12),
-                 clock: Clock = _utcnow) -> None:
+                 clock: Clock = _utcnow, credential_ttl: dt.timedelta = DEFAULT_TTL) -> None:
         self.engine, self.token_ttl, self.clock = engine, token_ttl, clock
+        self.vouched = VouchedCredentials(credential_ttl)
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True, **kwargs: Any) -> Accounts:
@@ -191,6 +196,7 @@ class Accounts:
             if disabled:
                 self._revoke_sessions(conn, user_id)
             self._audit(conn, actor, "disable" if disabled else "enable", "user", user_id, {})
+        self.vouched.clear()
         return self.user(user_id)
 
     def delete_user(self, actor: Actor, user_id: str) -> None:
@@ -201,6 +207,7 @@ class Accounts:
             conn.execute(delete(SESSIONS).where(SESSIONS.c.user_id == user_id))
             conn.execute(delete(USERS).where(USERS.c.id == user_id))
             self._audit(conn, actor, "delete", "user", user_id, {"username": row.username})
+        self.vouched.clear()
 
     # -- sessions --------------------------------------------------------------------------------
     def login(self, username: str, password: str, source: str | None) -> tuple[str, User] | None:
@@ -234,6 +241,7 @@ class Accounts:
             conn.execute(update(SESSIONS).where(SESSIONS.c.id == token_id, SESSIONS.c.revoked_at.is_(None))
                          .values(revoked_at=self.clock()))
             self._audit(conn, actor, "logout", "session", token_id, {})
+        self.vouched.clear()
 
     def _revoke_sessions(self, conn: Connection, user_id: str) -> None:
         conn.execute(update(SESSIONS).where(SESSIONS.c.user_id == user_id, SESSIONS.c.revoked_at.is_(None))
@@ -271,6 +279,7 @@ class Accounts:
                 self.key(key_id)  # unknown: raises; known: already revoked, nothing to do
                 return self.key(key_id)
             self._audit(conn, actor, "revoke", "key", key_id, {})
+        self.vouched.clear()
         return self.key(key_id)
 
     # -- authentication --------------------------------------------------------------------------
@@ -280,13 +289,20 @@ class Accounts:
         Raises:
             CredentialError: saying why not (unknown, expired, revoked, user disabled).
         """
+        if not credential.startswith((TOKEN_PREFIX, KEY_PREFIX)):
+            raise CredentialError("invalid credentials")
+        digest, now, generation = _digest(credential), self.clock(), self.vouched.generation
+        if (principal := self.vouched.get(digest, now)) is not None:
+            return principal
         if credential.startswith(TOKEN_PREFIX):
-            return self._session_principal(_digest(credential))
-        if credential.startswith(KEY_PREFIX):
-            return self._key_principal(_digest(credential))
-        raise CredentialError("invalid credentials")
+            principal, expires_at = self._session_principal(digest)
+            self.vouched.put(digest, principal, now, generation, expires_at)
+        else:
+            principal = self._key_principal(digest)
+            self.vouched.put(digest, principal, now, generation)
+        return principal
 
-    def _session_principal(self, token_hash: str) -> Principal:
+    def _session_principal(self, token_hash: str) -> tuple[Principal, dt.datetime]:
         query = (select(USERS, SESSIONS.c.id.label("session_id"), SESSIONS.c.expires_at,
                         SESSIONS.c.revoked_at)
                  .join(SESSIONS, SESSIONS.c.user_id == USERS.c.id).where(SESSIONS.c.token_hash == token_hash))
@@ -300,7 +316,7 @@ class Accounts:
             raise CredentialError("token expired: log in again")
         if row.disabled:
             raise CredentialError("user disabled")
-        return _user_principal(_user(row._mapping), row.session_id)
+        return _user_principal(_user(row._mapping), row.session_id), _utc(row.expires_at)
 
     def _key_principal(self, key_hash: str) -> Principal:
         with self.engine.connect() as conn:

@@ -8,20 +8,24 @@ sends it).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from alarms.events import alarm_data
 from alarms.records import Alarm, AlarmFilter, Paging
 from alarms.store import AlarmNotFoundError, IllegalTransitionError
 from alarms.types import AlarmType, Severity
 from api.accounts.principal import Principal
 from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, event_actor, principal_for, require_scope
+from api.list_answers import ListAnswers
 from api.live import LiveHub
 from api.ports import AlarmReader, ServiceView
 from api.schemas import AlarmCommentBody, AlarmEventBody, AlarmList, PublicAlarm
@@ -77,9 +81,24 @@ def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm
     return alarm
 
 
-@router.get("", summary="Alarms, newest first")
+def get_list_answers(request: Request) -> ListAnswers:
+    """The app's kept list answers (set on ``app.state.list_answers`` by :func:`api.app.create_app`)."""
+    answers: ListAnswers = request.app.state.list_answers
+    return answers
+
+
+ListAnswersDep = Annotated[ListAnswers, Depends(get_list_answers)]
+LIST_CACHE_CONTROL = "private, no-cache"
+"""Clients may keep a list but must ask again each time (with ``If-None-Match``); shared caches never."""
+
+
+@router.get("", summary="Alarms, newest first", response_model=AlarmList,
+            responses={304: {"description": "Not modified: the `If-None-Match` tag is still this list's "
+                                            "(no alarm raised, changed or deleted since, same query and "
+                                            "caller cameras)."}})
 def list_alarms(
     caller: Reader, store: AlarmsDep, base_url: PublicBaseUrl,
+    answers: ListAnswersDep,
     state: list[State] | None = Query(None, description="Only these states (repeat for several)."),
     type: list[AlarmType] | None = Query(None, description="Only these alarm types (repeat for several)."),
     severity: list[Severity] | None = Query(None, description="Only these severities (repeat for several)."),
@@ -88,13 +107,62 @@ def list_alarms(
     since: dt.datetime | None = Query(None, description="Occurred at or after (ISO 8601)."),
     until: dt.datetime | None = Query(None, description="Occurred before (ISO 8601)."),
     limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000),
-) -> AlarmList:
+    if_none_match: str | None = Header(None, description="An `ETag` of an earlier answer: 304 while "
+                                                         "it is still current."),
+) -> Response:
+    """Alarms matching the filters, newest first, and how many match (`total`, all pages).
+
+    The answer carries a weak `ETag`, derived from the store's change counter, the query and the
+    caller's cameras; `If-None-Match` with it answers 304 (no body, no query run) until any alarm
+    is raised, changed or deleted. `Cache-Control: private, no-cache`. Identical queries (same
+    filters, page and cameras) between two alarm changes are answered from the server's memory.
+    """
     cameras = None if caller.cameras is None else tuple(sorted(caller.cameras))
     wanted = AlarmFilter(states=tuple(state) if state else None, types=tuple(type) if type else None,
                          severities=tuple(severity) if severity else None, camera_id=camera_id,
                          camera_ids=cameras, zone=zone, since=since, until=until)
-    page = store.list(wanted, Paging(limit, offset))
-    return AlarmList(total=page.total, items=[PublicAlarm.of(a, base_url) for a in page.items])
+    paging = Paging(limit, offset)
+    query = list_query_key(wanted, paging, base_url)
+    version = store.list_version()
+    etag = list_etag(version, query)
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
+    body = answers.get(query, version)
+    if body is None:
+        page = store.list(wanted, paging)
+        # The JSON of AlarmList, written without a model per alarm (a test holds the two equal).
+        body = json.dumps({"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
+                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        answers.put(query, page.version, body)
+        etag = list_etag(page.version, query)
+    return Response(body, media_type="application/json",
+                    headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
+
+
+
+def list_query_key(wanted: AlarmFilter, paging: Paging, base_url: str) -> str:
+    """What, besides the store's version, a list answer depends on.
+
+    The filter (with the caller's cameras), the page and the base of its URLs: two callers with
+    the same cameras get the same answers and tags, callers with other cameras never.
+    """
+    return repr((wanted, paging, base_url))
+
+
+def list_etag(version: int, query_key: str) -> str:
+    """The list's weak ``ETag``: the store's change counter and a digest of the query key."""
+    digest = hashlib.sha256(query_key.encode()).hexdigest()[:24]
+    return f'W/"{version}-{digest}"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, as RFC 9110 wants for it)."""
+    def opaque(tag: str) -> str:
+        tag = tag.strip()
+        return tag[2:] if tag.startswith("W/") else tag
+
+    offered = [opaque(tag) for tag in if_none_match.split(",")]
+    return "*" in offered or opaque(etag) in offered
 
 
 class BulkAcknowledge(AlarmAction):

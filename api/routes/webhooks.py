@@ -1,4 +1,4 @@
-"""Webhook endpoints: create (the secret is shown once), list, change, disable, rotate, the delivery log.
+"""Webhook endpoints: create (the secret is shown once), list, change, disable, rotate, delete, delivery log.
 
 Scope ``webhooks:admin`` (admins). Endpoints from the config file are not managed here; these
 are stored in the database and reach the running relay without a restart. Every change is
@@ -17,6 +17,7 @@ from alarms.config import EventFilter
 from alarms.endpoints import (
     DEFAULT_EVENT_TYPES,
     MAX_OVERLAP,
+    EndpointBusyError,
     EndpointDisabledError,
     EndpointNotFoundError,
     MessageNotFoundError,
@@ -214,6 +215,40 @@ def change_webhook(request: Request, endpoint_id: str, body: WebhookChange, call
     accounts.record(actor(request, caller), "update", "webhook", endpoint_id,
                     **fields, **({"enabled": body.enabled} if body.enabled is not None else {}))
     return PublicWebhook.of(endpoint)
+
+
+class DeletedWebhook(BaseModel):
+    """The endpoint deleted, and what went with it."""
+
+    id: str
+    dropped: int = Field(description="Messages that were waiting for delivery and will never be sent "
+                                     "(only with `force=true`).")
+    removed_messages: int = Field(description="All its messages removed with it (delivered, failed and "
+                                              "given up too), with their delivery log.")
+
+
+@router.delete("/{endpoint_id}", summary="Delete a webhook endpoint, its messages and delivery log",
+               responses={**NOT_FOUND, 409: {"description": "Messages are waiting for delivery (use "
+                                                           "`force=true` to drop them)"}})
+def delete_webhook(request: Request, endpoint_id: str, caller: WebhookAdmin, webhooks: WebhooksDep,
+                   accounts: AccountsDep, force: bool = Query(
+                       False, description="Delete even while messages wait for delivery: they are "
+                                          "dropped (and counted).")) -> DeletedWebhook:
+    """New events stop going to it at once.
+
+    While messages still wait for delivery (`pending`) the delete is refused (409) unless
+    `force=true`; messages given up (`failed`, `dead`) never stop it. Audited with the counts.
+    """
+    try:
+        deleted = webhooks.delete(endpoint_id, caller.name, force)
+    except EndpointNotFoundError as exc:
+        raise _not_found(exc) from None
+    except EndpointBusyError as exc:
+        raise HTTPException(409, str(exc)) from None
+    accounts.record(actor(request, caller), "delete", "webhook", endpoint_id,
+                    url=mask_url(deleted.endpoint.url), force=force, dropped=deleted.dropped,
+                    removed_messages=deleted.messages)
+    return DeletedWebhook(id=endpoint_id, dropped=deleted.dropped, removed_messages=deleted.messages)
 
 
 @router.post("/{endpoint_id}/disable", summary="Stop delivering to it (queued messages are given up)",

@@ -11,8 +11,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from alarms import outbox
 from alarms.config import RelayConfig, accepts_event
 from alarms.endpoints import (
+    EndpointBusyError,
     EndpointDisabledError,
     EndpointNotFoundError,
     MessageNotFoundError,
@@ -231,3 +233,33 @@ def test_key_rotation_reseals_secrets_and_they_still_sign(
     assert relay.run_once(T0).delivered == 1
     assert verify_signature(secret, r.requests[0].headers, r.requests[0].body)
     relay.stop()
+
+
+def test_deleting_an_endpoint_refuses_while_messages_wait_unless_forced(make_store: StoreFactory) -> None:
+    store = make_store()
+    endpoint, _ = store.webhooks.create("https://pms.example/hook", "boss")
+    kept, _ = store.webhooks.create("https://ops.example/hook", "boss")
+    store.raise_alarm(make_draft(subject_id="wl-1"), now=T0)
+    with pytest.raises(EndpointBusyError, match="1 message"):
+        store.webhooks.delete(endpoint.id, "boss")
+    assert store.webhooks.get(endpoint.id) == endpoint  # refused: nothing changed
+    # A relay claims the message and is delivering it while the endpoint is forcibly deleted.
+    with store.engine.begin() as conn:
+        [claimed] = outbox.claim(conn, [endpoint.id], T0, limit=10, lease_s=30)
+    deleted = store.webhooks.delete(endpoint.id, "boss", force=True)
+    assert (deleted.endpoint.id, deleted.dropped, deleted.messages) == (endpoint.id, 1, 1)
+    with store.engine.begin() as conn:  # the relay finishes: nothing to log, no error
+        outcome = outbox.Outcome(claimed, outbox.DeliveryResult(ok=True, status_code=204),
+                                 outbox.Decision("delivered", T0), T0)
+        assert outbox.finish(conn, [outcome], T0) == []
+    with pytest.raises(EndpointNotFoundError):
+        store.webhooks.get(endpoint.id)
+    with pytest.raises(EndpointNotFoundError):
+        store.webhooks.delete(endpoint.id, "boss")
+    assert store.messages(endpoint.id) == [] and store.attempts(endpoint_id=endpoint.id) == []
+    store.raise_alarm(make_draft(subject_id="wl-2"), now=T0)  # new events go to the others only
+    assert store.messages(endpoint.id) == [] and len(store.messages(kept.id)) == 2
+    assert [e.id for e in store.webhooks.list()] == [kept.id]
+    # Messages given up (failed, dead) never hold a delete back.
+    store.webhooks.disable(kept.id, "boss")
+    assert store.webhooks.delete(kept.id, "boss").dropped == 0

@@ -9,13 +9,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, update
 
 from alarms import db
 from alarms.config import WebhookConfig
 from alarms.crops import open_crop
 from alarms.events import alarm_data
-from alarms.records import AlarmFilter, Paging
+from alarms.records import AlarmFilter, EventActor, Paging
 from alarms.schema import ALARMS
 from alarms.snapshots import encode_jpeg, relative_path
 from alarms.store import AlarmNotFoundError, AlarmStore, IllegalTransitionError, next_state
@@ -76,7 +76,7 @@ def test_relative_path(
 
 def test_migrations_use_their_own_version_table(make_store: StoreFactory) -> None:
     store = make_store()
-    assert db.current_revision(store.engine) == "a0006"
+    assert db.current_revision(store.engine) == "a0007"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "alarms",
@@ -192,7 +192,7 @@ def test_list_filters_and_pages_newest_first(make_store: StoreFactory) -> None:
         Paging(limit=0)
 
 
-def test_list_pages_ties_by_id_descending_and_finds_clips(make_store: StoreFactory) -> None:
+def test_list_pages_ties_by_id_descending_and_lists_written_clips(make_store: StoreFactory) -> None:
     store = make_store()
     ids = [store.raise_alarm(make_draft(subject_id=f"tie-{i}", at=T0), now=T0).id for i in range(5)]
     pages = [store.list(paging=Paging(limit=2, offset=offset)).items for offset in (0, 2, 4)]
@@ -200,6 +200,8 @@ def test_list_pages_ties_by_id_descending_and_finds_clips(make_store: StoreFacto
     clip = store.clip_target(ids[1], T0)
     clip.parent.mkdir(parents=True, exist_ok=True)
     clip.write_bytes(b"not really an mp4")
+    assert all(a.clip_path is None for a in store.list().items)  # listed from the row: no stat per row
+    store.clip_ready(ids[1], now=T0)
     listed = {a.id: a.clip_path for a in store.list().items}
     assert listed[ids[1]] == relative_path(ids[1], T0, ".mp4")
     assert [i for i, path in listed.items() if path is not None] == [ids[1]]
@@ -348,3 +350,64 @@ def test_schema_matches_migrations(make_store: StoreFactory) -> None:
         )
         diff = [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table"]
     assert diff == []
+
+
+def test_list_version_rises_with_every_change_of_alarms_by_any_writer(make_store: StoreFactory,
+                                                                       db_url: str) -> None:
+    store = make_store()
+    seen = [store.list_version()]
+
+    def rose() -> bool:
+        seen.append(store.list_version())
+        return seen[-1] > seen[-2]
+
+    alarm = store.raise_alarm(make_draft(at=T0), now=T0)
+    assert rose() and store.list().version == seen[-1]
+    store.acknowledge(alarm.id, "guard", now=T0)
+    assert rose()
+    store.add_comment(alarm.id, "seen", EventActor("guard", "user"), now=T0)
+    assert not rose()  # a comment is no part of any list
+    clip = store.clip_target(alarm.id, T0)
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(b"mp4")
+    store.clip_ready(alarm.id, now=T0)
+    assert rose()
+    other = db.make_engine(db_url)  # another process's writes count too (database triggers)
+    with other.begin() as conn:
+        conn.execute(update(ALARMS).where(ALARMS.c.id == alarm.id).values(zone="lobby"))
+    other.dispose()
+    assert rose()
+    assert store.purge(dt.timedelta(days=1), now=T0 + dt.timedelta(days=2)) == 1
+    assert rose()
+
+
+def test_a0007_settles_the_clip_paths_of_older_alarms_once(db_url: str, tmp_path: Path) -> None:
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "a0006")  # alarms stored before clip paths were recorded
+    draft = make_draft()
+    with engine.begin() as conn:
+        for alarm_id in ("with-clip", "without"):
+            conn.execute(insert(ALARMS).values(
+                id=alarm_id, type=draft.type, severity=draft.severity, state="open", rule_id=draft.rule_id,
+                camera_id=draft.camera_id, occurred_at=T0, created_at=T0, subject_kind="watchlist",
+                subject_id="wl-1", dedup_key=draft.dedup_key, details={}))
+    clip = tmp_path / "data" / "snapshots" / relative_path("with-clip", T0, ".mp4")
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"mp4")
+    db.upgrade(engine)
+    unsettled = AlarmStore(engine, tmp_path / "data" / "snapshots", cipher=TemplateCipher(CROP_KEY))
+    # Not settled yet (an older process still runs): read the old way, looking for the file.
+    assert {a.id: a.clip_path for a in unsettled.list().items} == {
+        "with-clip": relative_path("with-clip", T0, ".mp4"), "without": None}
+    engine.dispose()
+
+    store = AlarmStore.open(db_url, data_dir=tmp_path / "data", cipher=TemplateCipher(CROP_KEY))
+    try:
+        with store.engine.connect() as conn:
+            rows = {r.id: (r.clip_path, r.clip_known) for r in conn.execute(select(ALARMS))}
+        assert rows == {"with-clip": (relative_path("with-clip", T0, ".mp4"), True), "without": (None, True)}
+        assert store.settle_clip_paths() == 0  # done once
+        clip.unlink()  # from now on the row is believed, not the file system
+        assert store.get("with-clip").clip_path == relative_path("with-clip", T0, ".mp4")
+    finally:
+        store.close()

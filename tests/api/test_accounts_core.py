@@ -1,12 +1,15 @@
-"""The pure parts of the accounts: password hashes, the login limiter, principals (no database, no clock)."""
+"""The pure parts of the accounts: password hashes, the login limiter, principals, the credential cache."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
 from api.accounts.limiter import FailureLimiter, LoginLimits
 from api.accounts.passwords import ITERATIONS, hash_password, verify_password
 from api.accounts.principal import ROLE_SCOPES, SCOPES, STATIC_KEY, Principal
+from api.accounts.vouched import VouchedCredentials
 
 
 def test_password_hashes_are_salted_slow_and_checked() -> None:
@@ -72,3 +75,35 @@ def test_roles_and_camera_scope() -> None:
     assert guard.covers(ROLE_SCOPES["viewer"], frozenset({"gate"}))
     assert not guard.covers(ROLE_SCOPES["viewer"], None), "all cameras is more than one"
     assert not guard.covers(ROLE_SCOPES["admin"], frozenset({"gate"}))
+
+
+T = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
+GUARD = Principal(kind="user", id="u1", name="g", role="guard", scopes=ROLE_SCOPES["guard"], cameras=None)
+
+
+@pytest.mark.parametrize(("ttl_s", "expires_in_s", "asked_after_s", "expected"), [
+    (5.0, None, 0.0, GUARD),
+    (5.0, None, 4.9, GUARD),
+    (5.0, None, 5.0, None),            # the ttl bounds what another process's revocation may miss
+    (5.0, 2.0, 1.9, GUARD),
+    (5.0, 2.0, 2.0, None),             # never past the token's own expiry
+    (0.0, None, 0.0, None),            # zero: no cache
+])
+def test_vouched_credentials_live_ttl_at_most(ttl_s: float, expires_in_s: float | None, asked_after_s: float,
+                                              expected: Principal | None) -> None:
+    vouched = VouchedCredentials(dt.timedelta(seconds=ttl_s))
+    expires = None if expires_in_s is None else T + dt.timedelta(seconds=expires_in_s)
+    vouched.put("d1", GUARD, T, vouched.generation, expires)
+    assert vouched.get("d1", T + dt.timedelta(seconds=asked_after_s)) == expected
+    assert vouched.get("other", T) is None
+
+
+def test_vouched_credentials_drop_answers_read_before_a_revocation() -> None:
+    vouched = VouchedCredentials()
+    vouched.put("d1", GUARD, T, vouched.generation)
+    read_at = vouched.generation  # a check reads the database ...
+    vouched.clear()               # ... a revocation commits and clears ...
+    vouched.put("d2", GUARD, T, read_at)  # ... and the stale answer is not kept
+    assert vouched.get("d1", T) is None and vouched.get("d2", T) is None
+    with pytest.raises(ValueError, match="negative"):
+        VouchedCredentials(dt.timedelta(seconds=-1))

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alarms.records import Paging
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, AlarmType, Severity, Subject
+from api.schemas import AlarmList, PublicAlarm
 from tests.api.test_auth import STATIC, Site, make_site
 
 T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
@@ -68,3 +70,86 @@ def test_bulk_acknowledge_reports_each_id(site: Site) -> None:
     viewer = site.user("viewer", "viewer")
     assert site.client.post("/api/v1/alarms/acknowledge", headers=viewer, json=body).status_code == 403
     assert site.client.post("/api/v1/alarms/acknowledge", headers=STATIC, json={"ids": []}).status_code == 422
+
+
+def test_the_list_is_the_json_of_its_models(site: Site) -> None:
+    """The list writes its JSON without models (speed): it must be what AlarmList would give."""
+    alarm_id = raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0, zone="北门")
+    clip = site.store.clip_target(alarm_id, T0)
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(b"mp4")
+    site.store.clip_ready(alarm_id)
+    raise_alarm(site.store, "lobby", "unknown_person", "high", 1)
+    response = site.client.get("/api/v1/alarms", headers=STATIC)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    page = site.store.list()
+    expected = AlarmList(total=page.total, items=[PublicAlarm.of(a, site.service.public_base_url)
+                                                  for a in page.items])
+    assert response.json() == expected.model_dump(mode="json")
+    assert AlarmList.model_validate_json(response.content) == expected
+    assert response.json()["items"][1]["clip_url"].endswith(f"/api/v1/alarms/{alarm_id}/clip")
+
+
+def test_a_listed_page_is_revalidated_by_its_etag_and_never_stale(site: Site, db_url: str) -> None:
+    raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0)
+    first = site.client.get("/api/v1/alarms?limit=10", headers=STATIC)
+    tag = first.headers["etag"]
+    assert tag.startswith('W/"') and first.headers["cache-control"] == "private, no-cache"
+    again = site.client.get("/api/v1/alarms?limit=10", headers={**STATIC, "If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    assert site.client.get("/api/v1/alarms?limit=10", headers={**STATIC, "If-None-Match": f'"x", {tag}'}
+                           ).status_code == 304  # one of several tags
+    assert site.client.get("/api/v1/alarms?limit=11", headers={**STATIC, "If-None-Match": tag}
+                           ).status_code == 200  # another query
+    # Any change of an alarm, by this process or any other writer, and the tag is stale.
+    changes = [
+        lambda: raise_alarm(site.store, "lobby", "unknown_person", "high", 5),
+        lambda: site.client.post(f"/api/v1/alarms/{site.store.list().items[0].id}/acknowledge",
+                                 headers=STATIC, json={"by": "g"}),
+        lambda: _update_elsewhere(db_url, zone="pool"),
+        lambda: site.store.purge(dt.timedelta(days=1), now=T0 + dt.timedelta(days=3)),
+    ]
+    for change in changes:
+        change()
+        response = site.client.get("/api/v1/alarms?limit=10", headers={**STATIC, "If-None-Match": tag})
+        assert response.status_code == 200 and response.headers["etag"] != tag
+        page = site.store.list(paging=Paging(limit=10))  # what the store holds now
+        assert response.json() == AlarmList(total=page.total, items=[
+            PublicAlarm.of(a, site.service.public_base_url) for a in page.items]).model_dump(mode="json")
+        assert site.client.get("/api/v1/alarms?limit=10", headers=STATIC).content == response.content
+        tag = response.headers["etag"]
+
+
+def _update_elsewhere(db_url: str, **values: object) -> None:
+    """A write through another engine: what another process (the pipeline's) does."""
+    from sqlalchemy import update
+
+    from alarms import db
+    from alarms.schema import ALARMS
+
+    engine = db.make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(ALARMS).values(**values))
+    engine.dispose()
+
+
+def test_a_page_is_never_revalidated_for_a_caller_of_other_cameras(site: Site) -> None:
+    gate = raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0)
+    raise_alarm(site.store, "lobby", "unknown_person", "high", 1)
+    gate_guard = site.user("gate-guard", "guard", cameras=["gate"])
+    lobby_guard = site.user("lobby-guard", "guard", cameras=["lobby"])
+    other_gate_guard = site.user("gate-guard-2", "guard", cameras=["gate"])
+    everything = site.client.get("/api/v1/alarms", headers=STATIC)
+    mine = site.client.get("/api/v1/alarms", headers=gate_guard)
+    assert [a["id"] for a in mine.json()["items"]] == [gate]
+    for tag in (everything.headers["etag"], mine.headers["etag"]):
+        response = site.client.get("/api/v1/alarms", headers={**lobby_guard, "If-None-Match": tag})
+        assert response.status_code == 200 and gate not in response.text
+    full = site.client.get("/api/v1/alarms", headers={**STATIC, "If-None-Match": mine.headers["etag"]})
+    assert full.status_code == 200 and full.json()["total"] == 2
+    # The same cameras make the same answer: the tag may be shared.
+    shared = {**other_gate_guard, "If-None-Match": mine.headers["etag"]}
+    same = site.client.get("/api/v1/alarms", headers=shared)
+    assert same.status_code == 304
+    no_credentials = site.client.get("/api/v1/alarms", headers={"If-None-Match": mine.headers["etag"]})
+    assert no_credentials.status_code == 401

@@ -24,9 +24,9 @@ from starlette.websockets import WebSocketDisconnect
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, Subject
 from api.accounts.limiter import LoginLimits
-from api.accounts.principal import ROLE_SCOPES
+from api.accounts.principal import ROLE_SCOPES, STATIC_KEY
 from api.accounts.schema import SESSIONS, USERS
-from api.accounts.store import Accounts, bootstrap_admin
+from api.accounts.store import Accounts, Actor, bootstrap_admin
 from api.app import PUBLIC_ROUTES, create_app
 from api.schemas import Recognition
 from estatewatch.config import ServiceConfig
@@ -129,6 +129,30 @@ def test_tokens_expire(site: Site) -> None:
     with site.accounts.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(SESSIONS)).scalar_one() == 1
     assert site.client.get("/api/v1/auth/me", headers=viewer).json()["detail"] == "unknown token"
+
+
+def test_a_revocation_by_another_process_is_heard_within_the_credential_ttl(site: Site, db_url: str) -> None:
+    """Checked credentials are believed for 5 s (api.accounts.vouched); this process's own
+    revocations end that at once (the tests above), another process's within the 5 s."""
+    guard = site.user("guard1", "guard")
+    made = site.client.post("/api/v1/keys", headers=STATIC, json={"name": "pms", "scopes": ["alarms:read"]})
+    pms = {"X-API-Key": made.json()["key"]}
+    for headers in (guard, pms):
+        assert site.client.get("/api/v1/alarms", headers=headers).status_code == 200
+    other = Accounts.open(db_url, clock=site.clock)  # the CLI, or a second server on the database
+    try:
+        admin = Actor(STATIC_KEY, "cli")
+        other.revoke_key(admin, made.json()["id"])
+        guard_id = next(u.id for u in other.users() if u.username == "guard1")
+        other.set_disabled(admin, guard_id, True)
+    finally:
+        other.close()
+    site.clock.advance(seconds=4)
+    for headers in (guard, pms):  # still believed: checked less than 5 s ago
+        assert site.client.get("/api/v1/alarms", headers=headers).status_code == 200
+    site.clock.advance(seconds=1)
+    assert site.client.get("/api/v1/alarms", headers=pms).json()["detail"] == "key revoked"
+    assert "revoked" in site.client.get("/api/v1/alarms", headers=guard).json()["detail"]
 
 
 @pytest.mark.parametrize("credentials", [

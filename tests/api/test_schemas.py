@@ -109,7 +109,8 @@ REGISTRY_JSON_ROUTES = {
 
 WEBHOOK_JSON_ROUTES = {
     "POST /api/v1/webhooks", "GET /api/v1/webhooks", "GET /api/v1/webhooks/{endpoint_id}",
-    "PATCH /api/v1/webhooks/{endpoint_id}", "POST /api/v1/webhooks/{endpoint_id}/disable",
+    "PATCH /api/v1/webhooks/{endpoint_id}", "DELETE /api/v1/webhooks/{endpoint_id}",
+    "POST /api/v1/webhooks/{endpoint_id}/disable",
     "POST /api/v1/webhooks/{endpoint_id}/enable", "POST /api/v1/webhooks/{endpoint_id}/rotate",
     "GET /api/v1/webhooks/{endpoint_id}/messages",
     "GET /api/v1/webhooks/{endpoint_id}/messages/{message_id}/attempts",

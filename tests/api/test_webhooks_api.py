@@ -198,6 +198,31 @@ def test_patch_changes_the_filter_and_the_state_and_is_audited(site: Site) -> No
     assert audit[-2]["details"]["url"] == "https://ops:***@pms.example/v2" and "pw@" not in str(audit)
 
 
+def test_delete_refuses_while_messages_wait_unless_forced_and_is_audited(site: Site) -> None:
+    admin = site.user("boss", "admin")
+    guard = site.user("guard1", "guard")
+    made = site.client.post(HOOKS, headers=admin, json={"url": "https://ops:pw@pms.example/hook"}).json()
+    path = f"{HOOKS}/{made['id']}"
+    raise_alarm(site.store, "gate", "京A11111")  # one message waits for delivery (no relay runs)
+    assert site.client.delete(path, headers=guard).status_code == 403
+    assert site.client.delete(path).status_code == 401
+    busy = site.client.delete(path, headers=admin)
+    assert busy.status_code == 409 and "1 message(s) waiting" in busy.json()["detail"]
+    assert site.client.get(path, headers=admin).status_code == 200
+    forced = site.client.delete(path, headers=admin, params={"force": "true"})
+    assert forced.status_code == 200, forced.text
+    assert forced.json() == {"id": made["id"], "dropped": 1, "removed_messages": 1}
+    assert site.client.get(path, headers=admin).status_code == 404
+    assert site.client.get(f"{path}/messages", headers=admin).status_code == 404
+    assert site.client.delete(path, headers=admin).status_code == 404
+    raise_alarm(site.store, "gate", "京A22222")
+    assert site.store.messages(made["id"]) == []
+    audit = [e for e in site.client.get("/api/v1/audit", headers=admin).json() if e["entity"] == "webhook"]
+    assert [e["action"] for e in reversed(audit)] == ["create", "delete"]
+    assert audit[0]["details"] == {"url": "https://ops:***@pms.example/hook", "force": True, "dropped": 1,
+                                   "removed_messages": 1}
+
+
 @pytest.fixture(scope="module")
 def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One site for the table of bad requests (each leaves it as it found it)."""
@@ -228,6 +253,8 @@ def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         ("post", "", {"url": "https://pms.example/h\u0000"}, 422, "control characters"),
         ("post", "/{id}/disable", {"reason": "x" * 501}, 422, "at most 500"),
         ("get", "/{id}/messages/99999999999999999999/attempts", None, 422, "less than or equal"),
+        ("delete", "/ep_nope", None, 404, "no webhook endpoint 'ep_nope'"),
+        ("delete", "/{id}?force=maybe", None, 422, "valid boolean"),
     ],
 )
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(

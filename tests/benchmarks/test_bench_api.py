@@ -16,7 +16,7 @@ from benchmarks.cli import app
 def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     out = tmp_path / "results"
     args = ["api", "--alarms", "500", "--clients", "3", "--duration", "2", "--subscribers", "3",
-            "--rate", "5", "--output", str(out)]
+            "--rate", "5", "--poll-interval", "0.5", "--list-writes", "2", "--output", str(out)]
 
     result = CliRunner().invoke(app, args)
 
@@ -25,9 +25,12 @@ def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert payload["benchmark"] == "api" and payload["machine"]["cpu"]
     run = payload["results"][0]
     assert run["database"] == "sqlite"
-    for listing, clients in ((run["list_one_client"], 1), (run["list"], 3)):
+    assert (run["list"]["loop"], run["list_polling"]["loop"], run["list_polling"]["interval_s"]) == (
+        "closed", "open", 0.5)
+    for listing, clients in ((run["list_one_client"], 1), (run["list"], 3), (run["list_polling"], 3)):
         assert listing["alarms"] == 500 and listing["clients"] == clients
         assert listing["errors"] == 0, listing["error_samples"]
+        assert listing["alarms_stored_meanwhile"] >= 1
         assert listing["requests"] > 0 and listing["p99_ms"] > 0
         assert set(listing["by_kind"]) == {"first_page", "state", "camera", "severity", "day", "state_camera",
                                            "deep_page"}
@@ -35,7 +38,7 @@ def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert feed["alarms"] == 10 and feed["expected"] == 30
     assert feed["deliveries"] == 30 and feed["missing"] == 0 and feed["lost_messages"] == 0
     assert feed["p99_ms"] is not None and feed["p99_ms"] >= 0
-    assert "| deep_page |" in (out / "api.md").read_text()
+    assert "| deep_page |" in (out / "api.md").read_text() and "open loop" in (out / "api.md").read_text()
 
 
 def test_bench_api_rejects_a_bad_option() -> None:
