@@ -11,10 +11,19 @@ baseline: the same algorithm (:meth:`Cascade.analyse` with the live policy) with
 gating switched off: one thread, every sampled frame of the same clips (decoded in turn), one frame
 per call on models without batchers, the whole frame (no motion regions), as frames/s. Writes
 ``benchmarks/results/pipeline.json`` and ``pipeline.md`` (or ``--out``).
+
+``--levers none,detect_every,undecided,all`` runs each camera count once per variant of the
+per-frame levers (:mod:`vision.levers`), one after the other in the same run, so their ratios
+can be compared. Every run feeds each camera's results to an alarm-layer
+:class:`~alarms.sightings.CameraObserver` (which also answers the levers' track hints), and
+counts the decisions it makes: people decided, vehicles whose plate was decided, and the plate
+texts: a lever that loses decisions would lose alarms.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import json
 import logging
 import os
@@ -27,9 +36,11 @@ import av
 import psutil
 import typer
 
+from alarms.intake import UNKNOWN_FACE
+from alarms.sightings import CameraObserver, PersonSighting, Sighting, VehicleSighting
 from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.options import choice, int_list
+from benchmarks.options import choice, choice_list, int_list
 from media.clips import demo_folder, gate_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
@@ -38,6 +49,7 @@ from vision.cascade import Cascade, FrameTask
 from vision.config import VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.levers import Levers, Settled
 from vision.live import FramePipeline, FrameResult, percentile
 from vision.pacing import PacingConfig
 from vision.policy import RecognitionPolicy
@@ -48,6 +60,64 @@ logger = logging.getLogger(__name__)
 BATCH_ONE = {"yolo11n": 1, "scrfd_500m": 1, "retinaface_mnet025": 1, "w600k_mbf": 1, "clp_det": 1,
              "ppocrv6_rec": 1}
 """``--batching one``: every model one input per call (the comparison for the service's defaults)."""
+
+
+LEVER_VARIANTS: dict[str, Levers] = {
+    "none": Levers(),
+    "detect_every": Levers(detect_every=2),
+    "undecided": Levers(undecided_only=True),
+    "all": Levers(detect_every=2, undecided_only=True),
+}
+"""``--levers``: the per-frame levers compared side by side."""
+
+
+class Decisions:
+    """Each camera's alarm-layer observer (no registry: every face unknown), counting decisions.
+
+    Answers the pipeline's track hints (:class:`vision.levers.TrackHints`) like the alarm intake.
+    """
+
+    def __init__(self, camera_ids: list[str]) -> None:
+        self.observers = {cid: CameraObserver(cid) for cid in camera_ids}
+        self._last: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.counting = False
+        self.people = 0
+        self.vehicles = 0
+        self.plates: collections.Counter[str] = collections.Counter()
+
+    def settled(self, camera_id: str, at: float, recheck_s: float) -> Settled:
+        with self._lock:
+            return self.observers[camera_id].settled(at, recheck_s)
+
+    def on_result(self, result: FrameResult) -> None:
+        frame = result.frame
+        with self._lock:
+            recognition = self._last.get(result.camera_id) if result.skipped_by_gate else result.recognition
+            if recognition is None:
+                return
+            self._last[result.camera_id] = recognition
+            wall = dt.datetime.fromtimestamp(frame.captured_at.wall, dt.UTC)
+            found = self.observers[result.camera_id].observe(
+                recognition, [UNKNOWN_FACE] * len(recognition.faces), (frame.width, frame.height),
+                frame.captured_at.monotonic, wall, frame.seq)
+            if self.counting:
+                self._count(found)
+
+    def _count(self, sightings: list[Sighting]) -> None:
+        for sighting in sightings:
+            if sighting.trigger != "decision":
+                continue
+            if isinstance(sighting, PersonSighting):
+                self.people += 1
+            elif isinstance(sighting, VehicleSighting):
+                self.vehicles += 1
+                self.plates[sighting.reading.text] += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {"people_decided": self.people, "plates_decided": self.vehicles,
+                    "plate_texts": dict(self.plates.most_common())}
 
 
 def bench_cameras(count: int, detect_fps: float, plate_cameras: int) -> list[CameraConfig]:
@@ -99,20 +169,22 @@ def _pressure() -> str:
 
 def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: float, warmup: float,
                  workers: int, max_queue: int, gating: GatingConfig | None,
-                 pacing: PacingConfig | None = None) -> dict[str, Any]:
+                 pacing: PacingConfig | None = None, levers: Levers | None = None) -> dict[str, Any]:
     """One timed run of the pipeline over ``cameras``; counters are of the timed window only."""
     cascade = Cascade.from_engine(engine)
     lock = threading.Lock()
     latencies: list[float] = []
     measuring = threading.Event()
+    decisions = Decisions([c.id for c in cameras])
 
     def on_result(result: FrameResult) -> None:
+        decisions.on_result(result)
         if measuring.is_set():
             with lock:
                 latencies.append(result.latency_ms)
 
     pipeline = FramePipeline(cameras, cascade, on_result, workers=workers, max_queue=max_queue,
-                             gating=gating, pacing=pacing)
+                             gating=gating, pacing=pacing, levers=levers, hints=decisions)
     process = psutil.Process()
     pipeline.start()
     try:
@@ -122,9 +194,11 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         batches_before = _batch_stats(engine, cascade)
         cpu_before, pressure_before = process.cpu_times(), _pressure()
         measuring.set()
+        decisions.counting = True
         t0 = time.monotonic()
         time.sleep(seconds)
         measuring.clear()
+        decisions.counting = False
         elapsed = time.monotonic() - t0
         cpu_after, pressure_after = process.cpu_times(), _pressure()
         after = pipeline.counters()
@@ -140,14 +214,16 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         per_camera[cam_id] = {"sampled": a.sampled - b.sampled, "analysed": a.analysed - b.analysed,
                               "gated": a.gated - b.gated, "dropped": a.dropped - b.dropped,
                               "failed": a.failed - b.failed, "decoded": decoded[cam_id],
-                              "paced": a.paced - b.paced, "effective_fps_end": round(a.effective_fps, 2),
+                              "paced": a.paced - b.paced, "carried": a.carried - b.carried,
+                              "effective_fps_end": round(a.effective_fps, 2),
                               "degraded_end": a.degraded}
     total = {key: sum(c[key] for c in per_camera.values())
-             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded", "paced")}
+             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded", "paced", "carried")}
     handled = total["analysed"] + total["gated"]
     return {
         "cameras": len(cameras), "seconds": round(elapsed, 1), "workers": workers, "max_queue": max_queue,
-        "gating": gating is not None, "adaptive": pacing is not None, **total,
+        "gating": gating is not None, "adaptive": pacing is not None,
+        "levers": (levers or Levers()).model_dump(), **total, **decisions.summary(),
         "paced_percent": round(100 * total["paced"] / max(total["sampled"], 1), 2),
         "effective_fps_per_camera": round((total["sampled"] - total["paced"]) / elapsed / len(cameras), 2),
         "dropped_percent": round(100 * total["dropped"] / max(total["sampled"], 1), 2),
@@ -198,18 +274,27 @@ def markdown(result: dict[str, Any]) -> str:
         f"**{base['frames_per_s']} frames/s** "
         f"({base['frames']} frames in {base['seconds']} s, {base['analysis_ms_mean']} ms analysis "
         f"per frame).", "",
-        "| cameras | workers | sampled | analysed | gated | dropped % | handled fps | vs baseline "
-        "| p50 ms | p99 ms | CPU % (1 core = 100) | meets drop+latency |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| cameras | levers | sampled | analysed | carried | gated | dropped % | paced % | handled fps "
+        "| vs baseline | p50 ms | p99 ms | CPU % (1 core = 100) | people decided | plates decided "
+        "| meets drop+latency |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["runs"]:
         ok = run["dropped_percent"] < 1 and (run["latency_ms_p99"] or 1e9) < 1000
         lines.append(
-            f"| {run['cameras']} | {run['workers']} | {run['sampled']} | {run['analysed']} | {run['gated']} "
-            f"| {run['dropped_percent']} | {run['handled_frames_per_s']} | "
+            f"| {run['cameras']} | {run.get('variant', 'none')} | {run['sampled']} | {run['analysed']} "
+            f"| {run.get('carried', 0)} | {run['gated']} | {run['dropped_percent']} | {run['paced_percent']} "
+            f"| {run['handled_frames_per_s']} | "
             f"{run['handled_frames_per_s'] / base['frames_per_s']:.1f}x | {run['latency_ms_p50']} | "
-            f"{run['latency_ms_p99']} | {run['cpu_percent_of_one_core']} | {'yes' if ok else 'no'} |")
-    lines += ["", "Handled fps = sampled frames that got a result (analysed + gated) per second; the "
+            f"{run['latency_ms_p99']} | {run['cpu_percent_of_one_core']} | {run.get('people_decided', '-')} "
+            f"| {run.get('plates_decided', '-')} | {'yes' if ok else 'no'} |")
+    lines += _variant_means(result["runs"], base["frames_per_s"])
+    lines += ["", "Levers (vision/levers.py): none; detect_every = YOLO on every 2nd analysed frame, boxes "
+              "carried between while motion is small; undecided = faces embedded and plates read only on "
+              "tracks not decided yet (re-checked every 3 s); all = both. People/plates decided: the "
+              "alarm layer's decisions (CameraObserver) in the timed window; plate texts per run in the "
+              "JSON.", "",
+              "Handled fps = sampled frames that got a result (analysed + gated) per second; the "
               "offered load is cameras x detect fps, so the ratio is a lower bound of capacity when "
               "nothing is dropped.", "", "Mean batch per batcher (last run):", ""]
     for name, stats in result["runs"][-1]["batches"].items():
@@ -220,6 +305,38 @@ def markdown(result: dict[str, Any]) -> str:
               f"after: `{result['runs'][-1]['cpu_pressure_after']}` (other processes on this shared "
               "machine compete for the cores when avg10 is well above 0)."]
     return "\n".join(lines) + "\n"
+
+
+def _variant_means(runs: list[dict[str, Any]], baseline: float) -> list[str]:
+    """Mean per camera count and lever variant over the rounds, and the ratio to ``none``."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["cameras"], run.get("variant", "none")), []).append(run)
+    if len({variant for _, variant in groups}) < 2:
+        return []
+    keys = ("dropped_percent", "paced_percent", "handled_frames_per_s", "latency_ms_p99",
+            "cpu_percent_of_one_core", "people_decided", "plates_decided")
+
+    def mean(group: list[dict[str, Any]], key: str) -> float:
+        values = [r[key] for r in group if r[key] is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    lines = ["", "Means over the rounds (handled fps and CPU also as a ratio to `none` at that count):", "",
+             "| cameras | levers | runs | dropped % | paced % | handled fps | x none | p99 ms | CPU % "
+             "| CPU per handled frame x none | people decided | plates decided |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (count, variant), group in groups.items():
+        m = {k: mean(group, k) for k in keys}
+        ref = groups.get((count, "none"))
+        handled_ref = mean(ref, "handled_frames_per_s") if ref else float("nan")
+        cpu_ref = mean(ref, "cpu_percent_of_one_core") / handled_ref if ref else float("nan")
+        cpu_frame = m["cpu_percent_of_one_core"] / m["handled_frames_per_s"]
+        lines.append(f"| {count} | {variant} | {len(group)} | {m['dropped_percent']:.1f} "
+                     f"| {m['paced_percent']:.1f} "
+                     f"| {m['handled_frames_per_s']:.2f} | {m['handled_frames_per_s'] / handled_ref:.2f} "
+                     f"| {m['latency_ms_p99']:.0f} | {m['cpu_percent_of_one_core']:.0f} "
+                     f"| {cpu_frame / cpu_ref:.2f} | {m['people_decided']:.1f} | {m['plates_decided']:.1f} |")
+    return lines
 
 
 def pipeline(
@@ -236,6 +353,10 @@ def pipeline(
                                              "the oldest frames instead)."),
     baseline_seconds: float = typer.Option(30.0, min=5.0, help="Timed seconds of the sequential baseline."),
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
+    levers: str = typer.Option("none", help="Per-frame lever variants run side by side for each camera "
+                               f"count, comma-separated: {', '.join(LEVER_VARIANTS)}."),
+    rounds: int = typer.Option(1, min=1, max=10, help="Runs of every variant per camera count, the order "
+                               "rotated each round (the load of a shared machine drifts)."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
                                  "(vision/batch_defaults.toml); 'one': every model at batch 1."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline, or "
@@ -260,6 +381,7 @@ def pipeline(
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
+    variants = choice_list(levers, "--levers", tuple(LEVER_VARIANTS))
     choice(provider, "--provider", PROVIDER_CHOICES)
     if find_capacity:
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
@@ -278,19 +400,26 @@ def pipeline(
     used = "CPUExecutionProvider"
     with VisionEngine(settings) as engine:
         used = next(iter(engine.models.values())).session.provider if engine.models else used
-        for count in counts:
-            typer.echo(f"{count} cameras, {seconds:g} s ...")
-            run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
-                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
-                               pacing=PacingConfig() if adaptive else None)
-            typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
-                       f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, effective "
-                       f"{run['effective_fps_per_camera']} fps/camera, CPU {run['cpu_percent_of_one_core']}%")
-            runs.append(run)
+        for count, round_, variant in ((c, r, variants[(k + r) % len(variants)]) for c in counts
+                                       for r in range(rounds) for k in range(len(variants))):
+                typer.echo(f"{count} cameras, round {round_ + 1}, levers {variant}, {seconds:g} s ...")
+                run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
+                                   warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
+                                   pacing=PacingConfig() if adaptive else None,
+                                   levers=LEVER_VARIANTS[variant])
+                run["variant"], run["round"] = variant, round_ + 1
+                run["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+                typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
+                           f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, "
+                           f"effective {run['effective_fps_per_camera']} fps/camera, "
+                           f"carried {run['carried']}, CPU "
+                           f"{run['cpu_percent_of_one_core']}%, decided {run['people_decided']} people, "
+                           f"{run['plates_decided']} plates {run['plate_texts']}")
+                runs.append(run)
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f"{'' if adaptive else ' --no-adaptive'}"
+               f"{'' if adaptive else ' --no-adaptive'} --levers {levers} --rounds {rounds}"
                f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,

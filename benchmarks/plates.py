@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ import typer
 
 from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.options import int_list
+from benchmarks.options import choice_list, int_list
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
@@ -186,15 +187,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def passes_run(count: int, seeds: list[int], threads: int) -> dict[str, Any]:
-    """The passes set on each of ``seeds`` through the live path (one cascade for all)."""
+def passes_run(count: int, seeds: list[int], threads: int,
+               levers: Sequence[str] = ("none",)) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path (one cascade for all), per lever variant."""
+    from benchmarks.pipeline import LEVER_VARIANTS
     from benchmarks.plate_passes import run_passes
     from vision.cascade import Cascade
     from vision.config import VisionSettings
 
     cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
     try:
-        results = [run_passes(cascade, count, seed) for seed in seeds]
+        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS[variant]), "variant": variant}
+                   for seed in seeds for variant in levers]
     finally:
         cascade.close()
     return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
@@ -231,6 +235,9 @@ def plates(
     passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
                                      help="Seeds of the passes, comma-separated (the last is held back)."),
     only_passes: bool = typer.Option(False, "--only-passes", help="Same as --sets passes."),
+    passes_levers: str = typer.Option("none", "--passes-levers",
+                                      help="Per-frame lever variants of the live path the passes run "
+                                           "through, side by side: none, detect_every, undecided, all."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput.
 
@@ -244,6 +251,7 @@ def plates(
         raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}, passes",
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
+    variants = choice_list(passes_levers, "--passes-levers", ("none", "detect_every", "undecided", "all"))
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
     if "rendered" in chosen:
@@ -262,7 +270,7 @@ def plates(
         (directory / "plates-sets.md").write_text(text)
         typer.echo(text)
     if "passes" in chosen:
-        found = passes_run(passes, seeds, threads)
+        found = passes_run(passes, seeds, threads, variants)
         (directory / "plate_passes.json").write_text(json.dumps(found, ensure_ascii=False, indent=2) + "\n")
         report = passes_report(found)
         (directory / "plate_passes.md").write_text(report)
