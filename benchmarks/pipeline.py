@@ -102,9 +102,9 @@ class Decisions:
                 recognition, [UNKNOWN_FACE] * len(recognition.faces), (frame.width, frame.height),
                 frame.captured_at.monotonic, wall, frame.seq)
             if self.counting:
-                self._count(found)
+                self.count(found)
 
-    def _count(self, sightings: list[Sighting]) -> None:
+    def count(self, sightings: list[Sighting]) -> None:
         for sighting in sightings:
             if sighting.trigger != "decision":
                 continue
@@ -297,13 +297,20 @@ def markdown(result: dict[str, Any]) -> str:
               "Handled fps = sampled frames that got a result (analysed + gated) per second; the "
               "offered load is cameras x detect fps, so the ratio is a lower bound of capacity when "
               "nothing is dropped.", "", "Mean batch per batcher (last run):", ""]
-    for name, stats in result["runs"][-1]["batches"].items():
-        if stats["batches"]:
-            lines.append(f"- {name}: {stats['requests']} requests in {stats['batches']} calls, "
-                         f"mean {stats['mean_batch']}")
-    lines += ["", f"CPU pressure (last run) before: `{result['runs'][-1]['cpu_pressure_before']}`, "
-              f"after: `{result['runs'][-1]['cpu_pressure_after']}` (other processes on this shared "
-              "machine compete for the cores when avg10 is well above 0)."]
+    if result["runs"]:
+        for name, stats in result["runs"][-1]["batches"].items():
+            if stats["batches"]:
+                lines.append(f"- {name}: {stats['requests']} requests in {stats['batches']} calls, "
+                             f"mean {stats['mean_batch']}")
+        lines += ["", f"CPU pressure (last run) before: `{result['runs'][-1]['cpu_pressure_before']}`, "
+                  f"after: `{result['runs'][-1]['cpu_pressure_after']}` (other processes on this shared "
+                  "machine compete for the cores when avg10 is well above 0)."]
+    if result.get("replay"):
+        from benchmarks.replay import replay_markdown
+
+        lines += replay_markdown(result["replay"], result["replay_mix"])
+    if "load_average_1_5_15" in result:
+        lines += ["", f"Load average at the end (1, 5, 15 min): {result['load_average_1_5_15']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -357,6 +364,11 @@ def pipeline(
                                f"count, comma-separated: {', '.join(LEVER_VARIANTS)}."),
     rounds: int = typer.Option(1, min=1, max=10, help="Runs of every variant per camera count, the order "
                                "rotated each round (the load of a shared machine drifts)."),
+    replay_seconds: float = typer.Option(0.0, min=0.0, help="Also replay this many seconds of each clip "
+                                         "through every --levers variant, one frame at a time, for the CPU "
+                                         "time per frame on identical frames (0: no replay)."),
+    replay_only: bool = typer.Option(False, "--replay-only", help="Only the replay (no baseline, no "
+                                     "real-time runs)."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
                                  "(vision/batch_defaults.toml); 'one': every model at batch 1."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline, or "
@@ -389,10 +401,26 @@ def pipeline(
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
                        gating=gating, raw_seconds=raw_seconds, out=out, provider=provider)
         return
+    if replay_only and not replay_seconds:
+        raise typer.BadParameter("give --replay-seconds too", param_hint="--replay-only")
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
-    typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
-    baseline = sequential_baseline(largest, baseline_seconds)
-    typer.echo(f"  {baseline['frames_per_s']} frames/s")
+    replay: list[dict[str, Any]] = []
+    if replay_seconds:
+        from benchmarks.replay import run_replay
+
+        typer.echo(f"replay: {replay_seconds:g} s of each clip per lever variant ...")
+        folder = demo_folder()
+        replay = run_replay({"vtest": vtest_clip(folder), "gate": gate_clip(folder)}, seconds=replay_seconds,
+                            fps=detect_fps, variants=variants, rounds=rounds,
+                            gating=GatingConfig() if gating else None, progress=typer.echo)
+    if replay_only:
+        counts = []
+        baseline: dict[str, Any] = {"frames": 0, "seconds": 0, "frames_per_s": float("nan"),
+                                    "analysis_ms_mean": float("nan")}
+    else:
+        typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
+        baseline = sequential_baseline(largest, baseline_seconds)
+        typer.echo(f"  {baseline['frames_per_s']} frames/s")
     settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
                               intra_op_threads=intra_op_threads, provider=provider)
     gate = GatingConfig() if gating else None
@@ -420,18 +448,24 @@ def pipeline(
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
                f"{'' if adaptive else ' --no-adaptive'} --levers {levers} --rounds {rounds}"
-               f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}")
+               f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}"
+               f"{f' --replay-seconds {replay_seconds:g}' if replay_seconds else ''}"
+               f"{' --replay-only' if replay_only else ''}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
               "intra_op_threads": intra_op_threads,
-              "baseline": baseline, "runs": runs}
+              "baseline": baseline, "runs": runs, "replay": replay,
+              "replay_mix": {"vtest": len(largest) - min(plate_cameras, len(largest)),
+                             "gate": min(plate_cameras, len(largest))},
+              "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
     stem = out or results_dir() / "pipeline"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     stem.with_suffix(".md").write_text(markdown(result))
     typer.echo(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
-    write_charts(result, stem)
+    if runs:
+        write_charts(result, stem)
 
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,

@@ -301,8 +301,10 @@ class Cascade:
         on_crops = [i for i in want if not (policy.faces_on_people and ran[i])]
         crops: list[tuple[int, Box, Size]] = []
         for i in on_heads:
-            crops += [(i, box, (policy.face_input, policy.face_input))
-                      for box in _heads(tasks[i].image, objects[i], policy)]
+            heads = _heads(tasks[i].image, objects[i], policy)
+            if tasks[i].objects is not None and tasks[i].settled:
+                heads = [b for b in heads if not _holds_settled_face(b, tasks[i].settled)]
+            crops += [(i, box, (policy.face_input, policy.face_input)) for box in heads]
         base_input = self._base("face").params.input_size
         for i in on_crops:
             image = tasks[i].image
@@ -403,6 +405,19 @@ def _heads(image: Image, objects: Detections, policy: RecognitionPolicy) -> list
         if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
             boxes.append(box)
     return boxes
+
+
+def _holds_settled_face(head: Box, settled: Settled | None) -> bool:
+    """Whether a head box holds the centre of a decided face (skipped on carried frames).
+
+    On a frame whose people are carried (the detector did not run), a decided face is not
+    searched again; its track is matched on the frames the detector runs on.
+    """
+    if settled is None or not len(settled.faces):
+        return False
+    cx = (settled.faces[:, 0] + settled.faces[:, 2]) / 2
+    cy = (settled.faces[:, 1] + settled.faces[:, 3]) / 2
+    return bool(((head[0] <= cx) & (cx <= head[2]) & (head[1] <= cy) & (cy <= head[3])).any())
 
 
 def _settled_in(settled: Settled | None, box: Box) -> F32 | None:
