@@ -67,6 +67,8 @@ LEVER_VARIANTS: dict[str, Levers] = {
     "detect_every": Levers(detect_every=2),
     "undecided": Levers(undecided_only=True),
     "all": Levers(detect_every=2, undecided_only=True),
+    "detect_every3": Levers(detect_every=3),
+    "all3": Levers(detect_every=3, undecided_only=True),
 }
 """``--levers``: the per-frame levers compared side by side."""
 

@@ -251,7 +251,8 @@ def plates(
         raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}, passes",
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
-    variants = choice_list(passes_levers, "--passes-levers", ("none", "detect_every", "undecided", "all"))
+    variants = choice_list(passes_levers, "--passes-levers",
+                           ("none", "detect_every", "undecided", "all", "detect_every3", "all3"))
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
     if "rendered" in chosen:

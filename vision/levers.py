@@ -13,10 +13,11 @@ Two levers, each off by default and set per pipeline (``pipeline:`` in the servi
 * **undecided_only**: a face whose track's identity is decided is still detected (so its track
   lives on) but not embedded again, and a vehicle whose track's plate is decided is not searched
   for plates again; on a carried frame, a head holding a decided face is not searched at all
-  (its track is matched on the frames the detector runs on); each decided track is looked at in full again every ``recheck_s`` seconds
-  (a face track that then matches someone else is re-decided: a track switch does not hide a
-  watchlisted person). Which tracks are decided is the alarm layer's knowledge: it answers
-  :class:`TrackHints`, and the boxes it gives (:class:`Settled`) reach the cascade with the frame.
+  (its track is matched on the frames the detector runs on); each decided track is looked at
+  in full again every ``recheck_s`` seconds (a face track that then matches someone else is
+  re-decided: a track switch does not hide a watchlisted person). Which tracks are decided is
+  the alarm layer's knowledge: it answers :class:`TrackHints`, and the boxes it gives
+  (:class:`Settled`) reach the cascade with the frame.
 
 Pure apart from each :class:`Carrier`'s state: times are passed in (seconds, monotonic).
 """
