@@ -41,7 +41,7 @@ from alarms.sightings import CameraObserver, PersonSighting, Sighting, VehicleSi
 from benchmarks.charts import write_charts
 from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice, choice_list, int_list
-from media.clips import demo_folder, gate_clip, vtest_clip
+from media.clips import demo_folder, gate_clip, lobby_clip, vtest_clip
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
 from streams.testing.server import gstreamer_missing
@@ -412,7 +412,8 @@ def pipeline(
 
         typer.echo(f"replay: {replay_seconds:g} s of each clip per lever variant ...")
         folder = demo_folder()
-        replay = run_replay({"vtest": vtest_clip(folder), "gate": gate_clip(folder)}, seconds=replay_seconds,
+        clips = {"vtest": vtest_clip(folder), "gate": gate_clip(folder), "lobby": lobby_clip(folder)}
+        replay = run_replay(clips, seconds=replay_seconds,
                             fps=detect_fps, variants=variants, rounds=rounds,
                             gating=GatingConfig() if gating else None, progress=typer.echo)
     if replay_only:
