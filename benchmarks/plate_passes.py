@@ -83,7 +83,7 @@ class _Hints:
         return self.observer.settled(at, recheck_s)
 
 
-def live_pass(cascade: Cascade, frames: list[Any], levers: Levers
+def live_pass(cascade: Cascade, frames: list[Any], levers: Levers, gate: bool = False
               ) -> tuple[list[VehicleSighting], list[str], list[ImageRecognition], int]:
     """One pass through a :class:`SerialLane` with ``levers``, its observer fed frame by frame.
 
@@ -92,7 +92,7 @@ def live_pass(cascade: Cascade, frames: list[Any], levers: Levers
     """
     observer = CameraObserver("pass")
     camera = CameraConfig(id="pass", url="rendered", run=["vehicles", "plates"])
-    gating = GatingConfig() if levers.detect_every > 1 else None
+    gating = GatingConfig() if gate or levers.detect_every > 1 else None
     lane = SerialLane(camera, cascade, gating=gating, levers=levers, hints=_Hints(observer))
     previous: Tracker[PlateEvidence] = Tracker()
     sightings: list[VehicleSighting] = []
@@ -172,7 +172,7 @@ def score_passes(passes: list[RenderedPass], decided: list[list[VehicleSighting]
 
 
 def run_passes(cascade: Cascade, count: int, seed: int, frames: int = 10,
-               levers: Levers | None = None) -> dict[str, Any]:
+               levers: Levers | None = None, gate: bool = False) -> dict[str, Any]:
     """Render ``count`` passes from ``seed``, run them through the live path, score the decisions."""
     policy = RecognitionPolicy.live()
     passes: list[RenderedPass] = []
@@ -183,8 +183,8 @@ def run_passes(cascade: Cascade, count: int, seed: int, frames: int = 10,
     detected = 0
     for p in generate_passes(count, seed, frames=frames):
         start = time.perf_counter()
-        if levers is not None and levers.active:
-            found, previous, recognitions, ran = live_pass(cascade, p.frames, levers)
+        if gate or (levers is not None and levers.active):
+            found, previous, recognitions, ran = live_pass(cascade, p.frames, levers or Levers(), gate)
             detected += ran
         else:
             recognitions = [cascade.analyse([FrameTask(f, ("vehicles", "plates"), None)], policy)[0]
@@ -203,6 +203,7 @@ def run_passes(cascade: Cascade, count: int, seed: int, frames: int = 10,
     n_frames = sum(len(p.heights) for p in passes)
     result.update({"seed": seed, "frames_per_pass": frames, "frames": n_frames, "yolo_frames": detected,
                    "levers": (levers or Levers()).model_dump(),
+                   "gating": gate or bool(levers and levers.detect_every > 1),
                    "seconds": round(elapsed, 1), "frames_per_second": round(n_frames / elapsed, 2)})
     return result
 

@@ -197,7 +197,8 @@ def passes_run(count: int, seeds: list[int], threads: int,
 
     cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
     try:
-        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS[variant]), "variant": variant}
+        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
+                                 gate=variant == "gate"), "variant": variant}
                    for seed in seeds for variant in levers]
     finally:
         cascade.close()
@@ -237,7 +238,8 @@ def plates(
     only_passes: bool = typer.Option(False, "--only-passes", help="Same as --sets passes."),
     passes_levers: str = typer.Option("none", "--passes-levers",
                                       help="Per-frame lever variants of the live path the passes run "
-                                           "through, side by side: none, detect_every, undecided, all."),
+                                           "through, side by side: none, gate (motion gating alone), "
+                                           "detect_every, undecided, all, detect_every3, all3."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput.
 
@@ -252,7 +254,7 @@ def plates(
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
     variants = choice_list(passes_levers, "--passes-levers",
-                           ("none", "detect_every", "undecided", "all", "detect_every3", "all3"))
+                           ("none", "gate", "detect_every", "undecided", "all", "detect_every3", "all3"))
     directory = out or results_dir()
     directory.mkdir(parents=True, exist_ok=True)
     if "rendered" in chosen:

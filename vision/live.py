@@ -76,6 +76,14 @@ class PipelineSettings(Levers):
                                              "(down to a floor) instead of dropping frames.")
     pacing: PacingConfig = Field(default_factory=PacingConfig,
                                  description="Thresholds and steps of the adaptive rates.")
+    # The service's defaults of the levers (off in Levers itself): both paid in `bench pipeline
+    # --levers ... --replay-seconds` without losing a decision (benchmarks/README.md).
+    detect_every: int = Field(2, ge=1, le=10,
+                              description="Run the person/vehicle detector on every k-th analysed frame of "
+                                          "a camera; between, carry its boxes while motion is small "
+                                          "(1: every frame). Needs motion gating.")
+    undecided_only: bool = Field(True, description="Embed faces and read plates only on tracks not decided "
+                                                   "yet (decided ones are re-checked every recheck_s).")
 
     def levers(self) -> Levers:
         """The per-frame levers of these settings (detect_every, undecided_only ...)."""

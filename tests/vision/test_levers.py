@@ -116,4 +116,5 @@ def test_bad_lever_values(values: dict[str, float], expected_error: str) -> None
 def test_pipeline_settings_carry_the_levers() -> None:
     settings = PipelineSettings.model_validate({"detect_every": 2, "undecided_only": True, "recheck_s": 5})
     assert settings.levers() == Levers(detect_every=2, undecided_only=True, recheck_s=5)
-    assert not PipelineSettings().levers().active
+    assert PipelineSettings().levers() == Levers(detect_every=2, undecided_only=True)  # the service default
+    assert not Levers().active  # off unless asked for
