@@ -34,6 +34,7 @@ from registry.types import FaceMatch, ResidentInfo
 from streams.frames import Frame
 from streams.health import CameraState, HealthEvent
 from vision.cascade import ImageRecognition
+from vision.levers import Settled
 from vision.live import FrameResult
 from vision.plate.vote import PlateVoteConfig
 
@@ -195,6 +196,12 @@ class Alarmist:
         self._last_analysis: dict[str, ImageRecognition] = {}
 
     # -- frames ----------------------------------------------------------------------------
+    def settled(self, camera_id: str, at: float, recheck_s: float) -> Settled:
+        """The camera's decided tracks at ``at`` (:class:`vision.levers.TrackHints` for the pipeline)."""
+        with self._lock:
+            observer = self.observers.get(camera_id)
+            return Settled() if observer is None else observer.settled(at, recheck_s)
+
     def on_result(self, result: FrameResult) -> list[Any]:
         """Feed one frame of the live scheduler; returns the alarms it raised.
 

@@ -30,8 +30,9 @@ from alarms.zones import ZoneConfig, zones_containing
 from registry.plates import PlateMatch
 from registry.types import FaceMatch, Owner
 from vision.cascade import ImageRecognition, PlateFinding
+from vision.levers import Settled
 from vision.plate.rectify import plate_size
-from vision.plate.vote import PlateRead, PlateVote, PlateVoteConfig
+from vision.plate.vote import PlateRead, PlateVote, PlateVoteConfig, distance
 from vision.tracking import Ballot, Decision, Track, Tracker, TrackerConfig, Vote, faces_to_detections
 from vision.types import F32, Detections, PlateReading
 
@@ -216,6 +217,8 @@ class _Entry:
 class _TrackZones(Generic[T]):
     visited: set[str] = field(default_factory=set)
     decided: Decision[T] | None = None
+    checked_at: float = 0.0
+    """When the track was last looked at in full (decided, or re-checked)."""
 
 
 class _Follow(Generic[T]):
@@ -223,10 +226,11 @@ class _Follow(Generic[T]):
 
     def __init__(self, camera_id: str, zones: tuple[ZoneConfig, ...], config: TrackerConfig | None,
                  make: Callable[[int, Decision[T], frozenset[str], _Entry | None], Sighting],
-                 vote: Callable[[], Vote[T]] | None = None) -> None:
+                 vote: Callable[[], Vote[T]] | None = None,
+                 reopen: Callable[[str | None, str], bool] | None = None) -> None:
         self.camera_id = camera_id
         self.zones = zones
-        self.tracker: Tracker[T] = Tracker(config, vote)
+        self.tracker: Tracker[T] = Tracker(config, vote, reopen)
         self.make = make
         self.state: dict[int, _TrackZones[T]] = {}
 
@@ -239,13 +243,29 @@ class _Follow(Generic[T]):
             state = self.state.setdefault(track.id, _TrackZones())
             new = self._enter(state, track, frame_size)
             if track.id in decided:
-                state.decided = decided[track.id]
+                state.decided, state.checked_at = decided[track.id], at
                 out.append(self.make(track.id, state.decided, frozenset(state.visited), None))
             elif state.decided is not None and track.missed == 0:
                 out += [self.make(track.id, state.decided, frozenset({z}), entry) for z in sorted(new)]
         for track in update.ended:
             self.state.pop(track.id, None)
         return out
+
+    def settled(self, at: float, recheck_s: float) -> F32:
+        """``(N, 4)`` predicted boxes at ``at`` of the decided live tracks whose re-check is not due.
+
+        A track whose last full look is ``recheck_s`` old is left out (this frame re-checks it).
+        """
+        boxes: list[F32] = []
+        for track in self.tracker.tracks:
+            state = self.state.get(track.id)
+            if state is None or state.decided is None or not track.decided:
+                continue
+            if at - state.checked_at >= recheck_s:
+                state.checked_at = at
+                continue
+            boxes.append(track.predict(at))
+        return np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32)
 
     def close(self, at: float) -> list[Sighting]:
         decisions = self.tracker.close(at).decisions
@@ -275,9 +295,12 @@ class CameraObserver:
                  match_plate: Callable[[str], PlateMatch] = unknown_plate) -> None:
         self.camera_id = camera_id
         mine = tuple(z for z in zones if z.camera == camera_id)
-        self.faces: _Follow[FaceEvidence] = _Follow(camera_id, mine, faces, self._person)
-        self.vehicles: _Follow[PlateEvidence] = _Follow(camera_id, mine, vehicles, self._vehicle,
-                                                        lambda: TrackPlateVote(plates, match_plate))
+        plate_config = plates or PlateVoteConfig()
+        self.faces: _Follow[FaceEvidence] = _Follow(camera_id, mine, faces, self._person,
+                                                    reopen=other_person)
+        self.vehicles: _Follow[PlateEvidence] = _Follow(
+            camera_id, mine, vehicles, self._vehicle, lambda: TrackPlateVote(plates, match_plate),
+            reopen=lambda decided, text: other_plate(decided, text, plate_config.group_distance))
 
     def observe(self, recognition: ImageRecognition, face_matches: Sequence[FaceMatch],
                 frame_size: tuple[int, int], at: float, wall: dt.datetime,
@@ -307,6 +330,15 @@ class CameraObserver:
         return (self.faces.update(faces_to_detections(faces), face_votes, frame_size, at, entry)
                 + self.vehicles.update(vehicles, plate_votes, frame_size, at, entry))
 
+    def settled(self, at: float, recheck_s: float) -> Settled:
+        """Decided face and vehicle tracks that need no embedding or plate read at ``at``.
+
+        Each decided track is left out once every ``recheck_s`` seconds: that frame looks at it
+        in full again, and a face matched to someone else (or a plate far from the decided one)
+        reopens the track's vote (see :func:`other_person`, :func:`other_plate`).
+        """
+        return Settled(self.faces.settled(at, recheck_s), self.vehicles.settled(at, recheck_s))
+
     def close(self, at: float) -> list[Sighting]:
         """End every track (camera stopped): undecided tracks with observations decide now."""
         return self.faces.close(at) + self.vehicles.close(at)
@@ -325,6 +357,16 @@ class CameraObserver:
         match = ev.match if ev.match is not None else unknown_plate(ev.reading.text)
         return VehicleSighting(self.camera_id, track_id, at, _box(decision), zones, ev.reading, match,
                                decision.share, trigger, ref, ev.votes)
+
+
+def other_person(decided: str | None, identity: str) -> bool:
+    """A face track decided as ``decided`` now matches another known person: reopen its vote."""
+    return identity != decided
+
+
+def other_plate(decided: str | None, text: str, group_distance: float) -> bool:
+    """A vehicle track's decided plate and a new valid reading too far apart to be one plate."""
+    return decided is None or distance(decided, text) > group_distance
 
 
 def _when(seen_at: dt.datetime, frame_ref: object,

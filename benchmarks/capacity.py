@@ -28,6 +28,7 @@ from streams.testing.server import Mount, RtspTestServer
 from vision.config import ModelChoice, VisionSettings
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.levers import Levers
 from vision.model import create
 
 
@@ -173,7 +174,8 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
                  max_drop_percent: float, max_p99_ms: float, confirm: int, workers: int,
                  max_queue: int, intra_op_threads: int, gating: bool, raw_seconds: float,
                  progress: Callable[[str], None], provider: str = "cpu",
-                 models: dict[Task, ModelChoice] | None = None) -> dict[str, Any]:
+                 models: dict[Task, ModelChoice] | None = None,
+                 levers: Levers | None = None) -> dict[str, Any]:
     """Measure the raw YOLO limit, then search the camera count (see :func:`find_capacity`)."""
     progress(f"raw model limit: yolo11n at batch 1, {raw_seconds:g} s ...")
     raw = raw_yolo_limit(raw_seconds, 0, provider)
@@ -187,7 +189,8 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
         def trial(count: int) -> bool:
             progress(f"trial {sum(map(len, runs.values())) + 1}: {count} cameras, {seconds:g} s ...")
             run = run_pipeline(rtsp_cameras(server, count, detect_fps), engine, seconds=seconds,
-                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate)
+                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
+                               levers=levers)
             ok = passes(run, max_drop_percent, max_p99_ms)
             run["passed"] = ok
             runs.setdefault(count, []).append(run)

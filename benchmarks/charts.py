@@ -135,6 +135,7 @@ def _latency_cdf(result: Result, stem: Path) -> list[Path]:
         values = run["latency_ms_percentiles"]
         share = [100 * i / (len(values) - 1) for i in range(len(values))]
         label = f"{run['cameras']} cameras" + (f" (trial {run['trial']})" if "trial" in run else "")
+        label += f", levers {run['variant']}" if "variant" in run else ""
         ax.plot(values, share, label=label)
     ax.set_xlabel("capture -> result (ms)")
     ax.set_ylabel("results at or below (%)")

@@ -11,10 +11,19 @@ baseline: the same algorithm (:meth:`Cascade.analyse` with the live policy) with
 gating switched off: one thread, every sampled frame of the same clips (decoded in turn), one frame
 per call on models without batchers, the whole frame (no motion regions), as frames/s. Writes
 ``benchmarks/results/pipeline.json`` and ``pipeline.md`` (or ``--out``).
+
+``--levers none,detect_every,undecided,all`` runs each camera count once per variant of the
+per-frame levers (:mod:`vision.levers`), one after the other in the same run, so their ratios
+can be compared. Every run feeds each camera's results to an alarm-layer
+:class:`~alarms.sightings.CameraObserver` (which also answers the levers' track hints), and
+counts the decisions it makes: people decided, vehicles whose plate was decided, and the plate
+texts: a lever that loses decisions would lose alarms.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import logging
 import threading
 import time
@@ -25,10 +34,12 @@ import av
 import psutil
 import typer
 
+from alarms.intake import UNKNOWN_FACE
+from alarms.sightings import CameraObserver, PersonSighting, Sighting, VehicleSighting
 from benchmarks.machine import load_average, machine_info, machine_line, results_dir
 from benchmarks.options import choice, choice_list, int_list
 from benchmarks.record import write_result
-from media.clips import demo_folder, gate_clip, vtest_clip
+from media.clips import demo_folder, gate_clip, lobby_clip, vtest_clip
 from models.manifest import TASKS, Task
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
@@ -37,6 +48,7 @@ from vision.cascade import Cascade, FrameTask
 from vision.config import ModelChoice, VisionSettings, load_batch_defaults
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.levers import Levers, Settled
 from vision.live import FramePipeline, FrameResult, percentile
 from vision.pacing import PacingConfig
 from vision.policy import RecognitionPolicy
@@ -47,6 +59,66 @@ logger = logging.getLogger(__name__)
 BATCH_ONE = {"yolo11n": 1, "scrfd_500m": 1, "retinaface_mnet025": 1, "w600k_mbf": 1, "clp_det": 1,
              "ppocrv6_rec": 1}
 """``--batching one``: every model one input per call (the comparison for the service's defaults)."""
+
+
+LEVER_VARIANTS: dict[str, Levers] = {
+    "none": Levers(),
+    "detect_every": Levers(detect_every=2),
+    "undecided": Levers(undecided_only=True),
+    "all": Levers(detect_every=2, undecided_only=True),
+    "detect_every3": Levers(detect_every=3),
+    "all3": Levers(detect_every=3, undecided_only=True),
+}
+"""``--levers``: the per-frame levers compared side by side."""
+
+
+class Decisions:
+    """Each camera's alarm-layer observer (no registry: every face unknown), counting decisions.
+
+    Answers the pipeline's track hints (:class:`vision.levers.TrackHints`) like the alarm intake.
+    """
+
+    def __init__(self, camera_ids: list[str]) -> None:
+        self.observers = {cid: CameraObserver(cid) for cid in camera_ids}
+        self._last: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.counting = False
+        self.people = 0
+        self.vehicles = 0
+        self.plates: collections.Counter[str] = collections.Counter()
+
+    def settled(self, camera_id: str, at: float, recheck_s: float) -> Settled:
+        with self._lock:
+            return self.observers[camera_id].settled(at, recheck_s)
+
+    def on_result(self, result: FrameResult) -> None:
+        frame = result.frame
+        with self._lock:
+            recognition = self._last.get(result.camera_id) if result.skipped_by_gate else result.recognition
+            if recognition is None:
+                return
+            self._last[result.camera_id] = recognition
+            wall = dt.datetime.fromtimestamp(frame.captured_at.wall, dt.UTC)
+            found = self.observers[result.camera_id].observe(
+                recognition, [UNKNOWN_FACE] * len(recognition.faces), (frame.width, frame.height),
+                frame.captured_at.monotonic, wall, frame.seq)
+            if self.counting:
+                self.count(found)
+
+    def count(self, sightings: list[Sighting]) -> None:
+        for sighting in sightings:
+            if sighting.trigger != "decision":
+                continue
+            if isinstance(sighting, PersonSighting):
+                self.people += 1
+            elif isinstance(sighting, VehicleSighting):
+                self.vehicles += 1
+                self.plates[sighting.reading.text] += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {"people_decided": self.people, "plates_decided": self.vehicles,
+                    "plate_texts": dict(self.plates.most_common())}
 
 
 def bench_cameras(count: int, detect_fps: float, plate_cameras: int) -> list[CameraConfig]:
@@ -98,20 +170,22 @@ def _pressure() -> str:
 
 def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: float, warmup: float,
                  workers: int, max_queue: int, gating: GatingConfig | None,
-                 pacing: PacingConfig | None = None) -> dict[str, Any]:
+                 pacing: PacingConfig | None = None, levers: Levers | None = None) -> dict[str, Any]:
     """One timed run of the pipeline over ``cameras``; counters are of the timed window only."""
     cascade = Cascade.from_engine(engine)
     lock = threading.Lock()
     latencies: list[float] = []
     measuring = threading.Event()
+    decisions = Decisions([c.id for c in cameras])
 
     def on_result(result: FrameResult) -> None:
+        decisions.on_result(result)
         if measuring.is_set():
             with lock:
                 latencies.append(result.latency_ms)
 
     pipeline = FramePipeline(cameras, cascade, on_result, workers=workers, max_queue=max_queue,
-                             gating=gating, pacing=pacing)
+                             gating=gating, pacing=pacing, levers=levers, hints=decisions)
     process = psutil.Process()
     pipeline.start()
     try:
@@ -121,9 +195,11 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         batches_before = _batch_stats(engine, cascade)
         cpu_before, pressure_before = process.cpu_times(), _pressure()
         measuring.set()
+        decisions.counting = True
         t0 = time.monotonic()
         time.sleep(seconds)
         measuring.clear()
+        decisions.counting = False
         elapsed = time.monotonic() - t0
         cpu_after, pressure_after = process.cpu_times(), _pressure()
         after = pipeline.counters()
@@ -139,14 +215,16 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         per_camera[cam_id] = {"sampled": a.sampled - b.sampled, "analysed": a.analysed - b.analysed,
                               "gated": a.gated - b.gated, "dropped": a.dropped - b.dropped,
                               "failed": a.failed - b.failed, "decoded": decoded[cam_id],
-                              "paced": a.paced - b.paced, "effective_fps_end": round(a.effective_fps, 2),
+                              "paced": a.paced - b.paced, "carried": a.carried - b.carried,
+                              "effective_fps_end": round(a.effective_fps, 2),
                               "degraded_end": a.degraded}
     total = {key: sum(c[key] for c in per_camera.values())
-             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded", "paced")}
+             for key in ("sampled", "analysed", "gated", "dropped", "failed", "decoded", "paced", "carried")}
     handled = total["analysed"] + total["gated"]
     return {
         "cameras": len(cameras), "seconds": round(elapsed, 1), "workers": workers, "max_queue": max_queue,
-        "gating": gating is not None, "adaptive": pacing is not None, **total,
+        "gating": gating is not None, "adaptive": pacing is not None,
+        "levers": (levers or Levers()).model_dump(), **total, **decisions.summary(),
         "paced_percent": round(100 * total["paced"] / max(total["sampled"], 1), 2),
         "effective_fps_per_camera": round((total["sampled"] - total["paced"]) / elapsed / len(cameras), 2),
         "dropped_percent": round(100 * total["dropped"] / max(total["sampled"], 1), 2),
@@ -197,28 +275,76 @@ def markdown(result: dict[str, Any]) -> str:
         f"**{base['frames_per_s']} frames/s** "
         f"({base['frames']} frames in {base['seconds']} s, {base['analysis_ms_mean']} ms analysis "
         f"per frame).", "",
-        "| cameras | workers | sampled | analysed | gated | dropped % | handled fps | vs baseline "
-        "| p50 ms | p99 ms | CPU % (1 core = 100) | meets drop+latency |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| cameras | levers | sampled | analysed | carried | gated | dropped % | paced % | handled fps "
+        "| vs baseline | p50 ms | p99 ms | CPU % (1 core = 100) | people decided | plates decided "
+        "| meets drop+latency |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["runs"]:
         ok = run["dropped_percent"] < 1 and (run["latency_ms_p99"] or 1e9) < 1000
         lines.append(
-            f"| {run['cameras']} | {run['workers']} | {run['sampled']} | {run['analysed']} | {run['gated']} "
-            f"| {run['dropped_percent']} | {run['handled_frames_per_s']} | "
+            f"| {run['cameras']} | {run.get('variant', 'none')} | {run['sampled']} | {run['analysed']} "
+            f"| {run.get('carried', 0)} | {run['gated']} | {run['dropped_percent']} | {run['paced_percent']} "
+            f"| {run['handled_frames_per_s']} | "
             f"{run['handled_frames_per_s'] / base['frames_per_s']:.1f}x | {run['latency_ms_p50']} | "
-            f"{run['latency_ms_p99']} | {run['cpu_percent_of_one_core']} | {'yes' if ok else 'no'} |")
-    lines += ["", "Handled fps = sampled frames that got a result (analysed + gated) per second; the "
+            f"{run['latency_ms_p99']} | {run['cpu_percent_of_one_core']} | {run.get('people_decided', '-')} "
+            f"| {run.get('plates_decided', '-')} | {'yes' if ok else 'no'} |")
+    lines += _variant_means(result["runs"], base["frames_per_s"])
+    lines += ["", "Levers (vision/levers.py): none; detect_every = YOLO on every 2nd analysed frame, boxes "
+              "carried between while motion is small; undecided = faces embedded and plates read only on "
+              "tracks not decided yet (re-checked every 3 s); all = both. People/plates decided: the "
+              "alarm layer's decisions (CameraObserver) in the timed window; plate texts per run in the "
+              "JSON.", "",
+              "Handled fps = sampled frames that got a result (analysed + gated) per second; the "
               "offered load is cameras x detect fps, so the ratio is a lower bound of capacity when "
               "nothing is dropped.", "", "Mean batch per batcher (last run):", ""]
-    for name, stats in result["runs"][-1]["batches"].items():
-        if stats["batches"]:
-            lines.append(f"- {name}: {stats['requests']} requests in {stats['batches']} calls, "
-                         f"mean {stats['mean_batch']}")
-    lines += ["", f"CPU pressure (last run) before: `{result['runs'][-1]['cpu_pressure_before']}`, "
-              f"after: `{result['runs'][-1]['cpu_pressure_after']}` (other processes on this shared "
-              "machine compete for the cores when avg10 is well above 0)."]
+    if result["runs"]:
+        for name, stats in result["runs"][-1]["batches"].items():
+            if stats["batches"]:
+                lines.append(f"- {name}: {stats['requests']} requests in {stats['batches']} calls, "
+                             f"mean {stats['mean_batch']}")
+        lines += ["", f"CPU pressure (last run) before: `{result['runs'][-1]['cpu_pressure_before']}`, "
+                  f"after: `{result['runs'][-1]['cpu_pressure_after']}` (other processes on this shared "
+                  "machine compete for the cores when avg10 is well above 0)."]
+    if result.get("replay"):
+        from benchmarks.replay import replay_markdown
+
+        lines += replay_markdown(result["replay"], result["replay_mix"])
+    if "load_average_1_5_15" in result:
+        lines += ["", f"Load average at the end (1, 5, 15 min): {result['load_average_1_5_15']}."]
     return "\n".join(lines) + "\n"
+
+
+def _variant_means(runs: list[dict[str, Any]], baseline: float) -> list[str]:
+    """Mean per camera count and lever variant over the rounds, and the ratio to ``none``."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["cameras"], run.get("variant", "none")), []).append(run)
+    if len({variant for _, variant in groups}) < 2:
+        return []
+    keys = ("dropped_percent", "paced_percent", "handled_frames_per_s", "latency_ms_p99",
+            "cpu_percent_of_one_core", "people_decided", "plates_decided")
+
+    def mean(group: list[dict[str, Any]], key: str) -> float:
+        values = [r[key] for r in group if r[key] is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    lines = ["", "Means over the rounds (handled fps and CPU also as a ratio to `none` at that count):", "",
+             "| cameras | levers | runs | dropped % | paced % | handled fps | x none | p99 ms | CPU % "
+             "| CPU per handled frame x none | people decided | plates decided |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (count, variant), group in groups.items():
+        m = {k: mean(group, k) for k in keys}
+        ref = groups.get((count, "none"))
+        handled_ref = mean(ref, "handled_frames_per_s") if ref else float("nan")
+        cpu_ref = mean(ref, "cpu_percent_of_one_core") / handled_ref if ref else float("nan")
+        cpu_frame = m["cpu_percent_of_one_core"] / m["handled_frames_per_s"]
+        lines.append(f"| {count} | {variant} | {len(group)} | {m['dropped_percent']:.1f} "
+                     f"| {m['paced_percent']:.1f} "
+                     f"| {m['handled_frames_per_s']:.2f} | {m['handled_frames_per_s'] / handled_ref:.2f} "
+                     f"| {m['latency_ms_p99']:.0f} | {m['cpu_percent_of_one_core']:.0f} "
+                     f"| {cpu_frame / cpu_ref:.2f} | {m['people_decided']:.1f} | {m['plates_decided']:.1f} |")
+    return lines
 
 
 def pipeline(
@@ -235,6 +361,15 @@ def pipeline(
                                              "the oldest frames instead)."),
     baseline_seconds: float = typer.Option(30.0, min=5.0, help="Timed seconds of the sequential baseline."),
     warmup: float = typer.Option(5.0, min=0.0, help="Seconds before each timed window."),
+    levers: str = typer.Option("none", help="Per-frame lever variants run side by side for each camera "
+                               f"count, comma-separated: {', '.join(LEVER_VARIANTS)}."),
+    rounds: int = typer.Option(1, min=1, max=10, help="Runs of every variant per camera count, the order "
+                               "rotated each round (the load of a shared machine drifts)."),
+    replay_seconds: float = typer.Option(0.0, min=0.0, help="Also replay this many seconds of each clip "
+                                         "through every --levers variant, one frame at a time, for the CPU "
+                                         "time per frame on identical frames (0: no replay)."),
+    replay_only: bool = typer.Option(False, "--replay-only", help="Only the replay (no baseline, no "
+                                     "real-time runs)."),
     batching: str = typer.Option("service", help="'service': the service's max_batch defaults "
                                  "(vision/batch_defaults.toml); 'one': every model at batch 1."),
     out: Path = typer.Option(None, help="Output stem (default benchmarks/results/pipeline, or "
@@ -263,6 +398,7 @@ def pipeline(
     logging.basicConfig(level=logging.WARNING)
     counts = int_list(cameras, "--cameras")
     choice(batching, "--batching", ("service", "one"))
+    variants = choice_list(levers, "--levers", tuple(LEVER_VARIANTS))
     choice(provider, "--provider", PROVIDER_CHOICES)
     models = int8_models(int8)
     if find_capacity:
@@ -270,12 +406,29 @@ def pipeline(
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
                        gating=gating, raw_seconds=raw_seconds, out=out, provider=provider,
-                       models=models)
+                       models=models, levers=_one_lever_variant(levers))
         return
+    if replay_only and not replay_seconds:
+        raise typer.BadParameter("give --replay-seconds too", param_hint="--replay-only")
     largest = bench_cameras(max(counts), detect_fps, plate_cameras)
-    typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
-    baseline = sequential_baseline(largest, baseline_seconds)
-    typer.echo(f"  {baseline['frames_per_s']} frames/s")
+    replay: list[dict[str, Any]] = []
+    if replay_seconds:
+        from benchmarks.replay import run_replay
+
+        typer.echo(f"replay: {replay_seconds:g} s of each clip per lever variant ...")
+        folder = demo_folder()
+        clips = {"vtest": vtest_clip(folder), "gate": gate_clip(folder), "lobby": lobby_clip(folder)}
+        replay = run_replay(clips, seconds=replay_seconds,
+                            fps=detect_fps, variants=variants, rounds=rounds,
+                            gating=GatingConfig() if gating else None, progress=typer.echo)
+    if replay_only:
+        counts = []
+        baseline: dict[str, Any] = {"frames": 0, "seconds": 0, "frames_per_s": float("nan"),
+                                    "analysis_ms_mean": float("nan")}
+    else:
+        typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
+        baseline = sequential_baseline(largest, baseline_seconds)
+        typer.echo(f"  {baseline['frames_per_s']} frames/s")
     settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
                               intra_op_threads=intra_op_threads, provider=provider, models=models)
     gate = GatingConfig() if gating else None
@@ -283,34 +436,45 @@ def pipeline(
     used = "CPUExecutionProvider"
     with VisionEngine(settings) as engine:
         used = next(iter(engine.models.values())).session.provider if engine.models else used
-        for count in counts:
-            typer.echo(f"{count} cameras, {seconds:g} s ...")
-            run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
-                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
-                               pacing=PacingConfig() if adaptive else None)
-            typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
-                       f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, effective "
-                       f"{run['effective_fps_per_camera']} fps/camera, CPU {run['cpu_percent_of_one_core']}%")
-            runs.append(run)
+        for count, round_, variant in ((c, r, variants[(k + r) % len(variants)]) for c in counts
+                                       for r in range(rounds) for k in range(len(variants))):
+                typer.echo(f"{count} cameras, round {round_ + 1}, levers {variant}, {seconds:g} s ...")
+                run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
+                                   warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
+                                   pacing=PacingConfig() if adaptive else None,
+                                   levers=LEVER_VARIANTS[variant])
+                run["variant"], run["round"] = variant, round_ + 1
+                run["load_average_1_5_15"] = load_average()
+                typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
+                           f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, "
+                           f"effective {run['effective_fps_per_camera']} fps/camera, "
+                           f"carried {run['carried']}, CPU "
+                           f"{run['cpu_percent_of_one_core']}%, decided {run['people_decided']} people, "
+                           f"{run['plates_decided']} plates {run['plate_texts']}")
+                runs.append(run)
     command = (f"estatewatch bench pipeline --cameras {cameras} --seconds {seconds:g} --detect-fps "
                f"{detect_fps:g} --plate-cameras {plate_cameras} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f"{'' if adaptive else ' --no-adaptive'}"
+               f"{'' if adaptive else ' --no-adaptive'} --levers {levers} --rounds {rounds}"
                f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}"
-               f"{_int8_flag(models)}")
+               f"{f' --replay-seconds {replay_seconds:g}' if replay_seconds else ''}"
+               f"{' --replay-only' if replay_only else ''}{_int8_flag(models)}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
               "intra_op_threads": intra_op_threads, "variants": _variants(models),
-              "baseline": baseline, "runs": runs}
+              "baseline": baseline, "runs": runs, "replay": replay,
+              "replay_mix": {"vtest": len(largest) - min(plate_cameras, len(largest)),
+                             "gate": min(plate_cameras, len(largest))},
+              "load_average_1_5_15": load_average()}
     write_result(result, out or results_dir() / "pipeline", markdown(result))
 
 
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                    max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
                    intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
-                   provider: str, models: dict[Task, ModelChoice]) -> None:
+                   provider: str, models: dict[Task, ModelChoice], levers: str) -> None:
     from benchmarks import capacity
 
     logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
@@ -324,18 +488,19 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
         start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
         max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
         max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
-        progress=typer.echo, provider=provider, models=models)
+        progress=typer.echo, provider=provider, models=models, levers=LEVER_VARIANTS[levers])
     command = ("estatewatch bench pipeline --find-capacity"
                f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f" --provider {provider}{_int8_flag(models)}")
+               f" --provider {provider} --levers {levers}{_int8_flag(models)}")
     machine = {**machine_info(found["raw_model_limit"]["provider"]),
                "load_average_1_5_15": load_average()}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
-              "intra_op_threads": intra_op_threads, "variants": _variants(models), **found}
+              "intra_op_threads": intra_op_threads, "variants": _variants(models),
+              "levers": levers, **found}
     write_result(result, out or results_dir() / "capacity", capacity.markdown(result))
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
                f"per raw YOLO image/s ({found['raw_model_limit']['full_images_per_s']} images/s)")
@@ -355,3 +520,12 @@ def _variants(models: dict[Task, ModelChoice]) -> dict[str, str]:
 
 def _int8_flag(models: dict[Task, ModelChoice]) -> str:
     return f" --int8 {','.join(models)}" if models else ""
+
+
+def _one_lever_variant(value: str) -> str:
+    """--find-capacity searches one lever variant (each search takes minutes; run it again for another)."""
+    variants = choice_list(value, "--levers", tuple(LEVER_VARIANTS))
+    if len(variants) != 1:
+        raise typer.BadParameter("--find-capacity takes one variant, e.g. --levers all",
+                                 param_hint="--levers")
+    return variants[0]

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ import numpy as np
 import typer
 
 from benchmarks.machine import machine_info, results_dir
-from benchmarks.options import int_list
+from benchmarks.options import choice_list, int_list
 from benchmarks.record import write_result
 from media.plates import COLOURS, RenderedPlate, generate
 from vision.plate.rectify import plate_size
@@ -186,15 +187,19 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def passes_run(count: int, seeds: list[int], threads: int) -> dict[str, Any]:
-    """The passes set on each of ``seeds`` through the live path (one cascade for all)."""
+def passes_run(count: int, seeds: list[int], threads: int,
+               levers: Sequence[str] = ("none",)) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path (one cascade for all), per lever variant."""
+    from benchmarks.pipeline import LEVER_VARIANTS
     from benchmarks.plate_passes import run_passes
     from vision.cascade import Cascade
     from vision.config import VisionSettings
 
     cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
     try:
-        results = [run_passes(cascade, count, seed) for seed in seeds]
+        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
+                                 gate=variant == "gate"), "variant": variant}
+                   for seed in seeds for variant in levers]
     finally:
         cascade.close()
     return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
@@ -231,6 +236,10 @@ def plates(
     passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
                                      help="Seeds of the passes, comma-separated (the last is held back)."),
     only_passes: bool = typer.Option(False, "--only-passes", help="Same as --sets passes."),
+    passes_levers: str = typer.Option("none", "--passes-levers",
+                                      help="Per-frame lever variants of the live path the passes run "
+                                           "through, side by side: none, gate (motion gating alone), "
+                                           "detect_every, undecided, all, detect_every3, all3."),
 ) -> None:
     """Exact plate-read accuracy per colour and plate height, detection recall and throughput.
 
@@ -244,6 +253,8 @@ def plates(
         raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}, passes",
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
+    variants = choice_list(passes_levers, "--passes-levers",
+                           ("none", "gate", "detect_every", "undecided", "all", "detect_every3", "all3"))
     directory = out or results_dir()
     if "rendered" in chosen:
         result = run(count, seed, batch, threads, colour)
@@ -258,7 +269,7 @@ def plates(
         write_result(results, directory / "plates-sets", text)
         typer.echo(text)
     if "passes" in chosen:
-        found = passes_run(passes, seeds, threads)
+        found = passes_run(passes, seeds, threads, variants)
         report = passes_report(found)
         write_result(found, directory / "plate_passes", report)
         typer.echo(report)

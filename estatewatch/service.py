@@ -162,7 +162,8 @@ class Service:
         self.pipeline = FramePipeline(self.config.cameras, self._cascade, self._on_result, workers=p.workers,
                                       max_queue=p.max_queue, gating=p.gating,
                                       frames_per_call=p.frames_per_call, on_event=self._on_event,
-                                      pacing=p.pacing if p.adaptive else None).start()
+                                      pacing=p.pacing if p.adaptive else None, levers=p.levers(),
+                                      hints=self.alarmist).start()
         self._start_clips()
         self.ready = True
         logger.info("service started: %d camera(s)", len(self.config.cameras))

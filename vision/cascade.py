@@ -36,6 +36,7 @@ from vision.engine import BatchedModel, VisionEngine
 from vision.face.align import align_faces
 from vision.face.arcface import ArcFaceEmbedder, embed_crops
 from vision.face.pipeline import FaceAnalyzer
+from vision.levers import Settled, settled_rows
 from vision.model import Model, OnnxModel
 from vision.ops import batched_nms, clip_boxes, nms
 from vision.plate.detector import PlateDetector
@@ -74,6 +75,8 @@ class ImageRecognition:
     faces: list[Face] = field(default_factory=list)
     vehicles: Detections = field(default_factory=Detections.empty)
     plates: list[PlateFinding] = field(default_factory=list)
+    objects: Detections = field(default_factory=Detections.empty)
+    """The people and vehicles faces and plates were searched on (YOLO's, or the carried boxes)."""
 
 
 def owning_vehicle(plate_box: F32, vehicles: F32) -> int | None:
@@ -99,11 +102,17 @@ class FrameTask:
         run: the analyses this frame's camera runs.
         regions: ``(N, 4)`` float32 xyxy motion regions in frame pixels (see
             :mod:`vision.gating`): detectors look only there; ``None``: the whole frame.
+        objects: people and vehicles carried from an earlier frame (:class:`vision.levers.Carrier`):
+            YOLO does not run, faces and plates are searched on these; ``None``: YOLO runs.
+        settled: boxes of decided tracks (:class:`vision.levers.Settled`): faces there are not
+            embedded, vehicles there not searched for plates; ``None``: everything is.
     """
 
     image: Image
     run: Collection[Analysis] = ALL_ANALYSES
     regions: F32 | None = None
+    objects: Detections | None = None
+    settled: Settled | None = None
 
 
 DetectorKind = Literal["yolo", "face", "plate"]
@@ -195,8 +204,8 @@ class Cascade:
         faces = self._faces(tasks, objects, ran, policy)
         plates = self._plates(tasks, vehicles, policy)
         shown = [("vehicles" in t.run or policy.vehicles_for_plates) for t in tasks]
-        return [ImageRecognition(f, v if show else Detections.empty(), p)
-                for f, v, p, show in zip(faces, vehicles, plates, shown, strict=True)]
+        return [ImageRecognition(f, v if show else Detections.empty(), p, o)
+                for f, v, p, show, o in zip(faces, vehicles, plates, shown, objects, strict=True)]
 
     def _models(self) -> list[Model[Any, Any]]:
         models: list[Model[Any, Any]] = []
@@ -260,7 +269,10 @@ class Cascade:
                  policy: RecognitionPolicy) -> list[Detections]:
         """YOLO people and vehicles of each frame that runs it, from its crops, in frame pixels."""
         objects = [Detections.empty() for _ in tasks]
-        todo = [i for i, r in enumerate(ran) if r]
+        carried = [i for i, r in enumerate(ran) if r and tasks[i].objects is not None]
+        for i in carried:
+            objects[i] = tasks[i].objects or Detections.empty()
+        todo = [i for i, r in enumerate(ran) if r and tasks[i].objects is None]
         if not todo:
             return objects
         base_input = self._base("yolo").params.input_size
@@ -289,8 +301,10 @@ class Cascade:
         on_crops = [i for i in want if not (policy.faces_on_people and ran[i])]
         crops: list[tuple[int, Box, Size]] = []
         for i in on_heads:
-            crops += [(i, box, (policy.face_input, policy.face_input))
-                      for box in _heads(tasks[i].image, objects[i], policy)]
+            heads = _heads(tasks[i].image, objects[i], policy)
+            if tasks[i].objects is not None and tasks[i].settled:
+                heads = [b for b in heads if not _holds_settled_face(b, tasks[i].settled)]
+            crops += [(i, box, (policy.face_input, policy.face_input)) for box in heads]
         base_input = self._base("face").params.input_size
         for i in on_crops:
             image = tasks[i].image
@@ -311,17 +325,24 @@ class Cascade:
             members = [k for k, c in enumerate(crops) if c[2] == size]
             analyzer = FaceAnalyzer(AtSize(sized, size), self.faces.embedder)
             found = analyzer.analyze([images[k] for k in members], embed=False)
-            found = self._embed_large([images[k] for k in members], found, policy.min_embed_face)
+            settled = [_settled_in(tasks[crops[k][0]].settled, crops[k][1]) for k in members]
+            found = self._embed_large([images[k] for k in members], found, policy.min_embed_face, settled)
             for k, in_crop in zip(members, found, strict=True):
                 i, box, _ = crops[k]
                 parts.setdefault(i, []).append(_shifted_faces(in_crop, box))
         return {i: _dedup_faces(p) for i, p in parts.items()}
 
-    def _embed_large(self, crops: list[Image], found: list[list[Face]], min_side: float) -> list[list[Face]]:
-        """Embed (in one call) the faces of at least ``min_side`` pixels (shorter box side)."""
+    def _embed_large(self, crops: list[Image], found: list[list[Face]], min_side: float,
+                     settled: list[F32 | None]) -> list[list[Face]]:
+        """Embed (in one call) the faces of at least ``min_side`` pixels (shorter box side).
+
+        A face overlapping a ``settled`` box of its crop (a decided track's, crop pixels) is not.
+        """
         assert self.faces is not None
         chosen = [(k, j) for k, fs in enumerate(found) for j, f in enumerate(fs)
                   if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side]
+        done = [_settled_faces(found[k], settled[k]) for k in range(len(found))]
+        chosen = [(k, j) for k, j in chosen if not done[k][j]]
         if not chosen:
             return found
         aligned = np.concatenate([align_faces(crops[k], found[k][j].landmarks[None]) for k, j in chosen])
@@ -342,7 +363,10 @@ class Cascade:
         margin = 1 + 2 * self.plates.options.vehicle_margin
         buckets: dict[Size, dict[int, list[int]]] = {}
         for i in (i for i in want if len(vehicles[i])):
+            done = settled_rows(vehicles[i].xyxy, (tasks[i].settled or Settled()).vehicles)
             for j, (x1, y1, x2, y2) in enumerate(vehicles[i].xyxy):
+                if done[j]:
+                    continue
                 size = plate_input(max(x2 - x1, y2 - y1) * margin, base_input, policy)
                 buckets.setdefault(size, {}).setdefault(i, []).append(j)
         for size, members in buckets.items():
@@ -381,6 +405,33 @@ def _heads(image: Image, objects: Detections, policy: RecognitionPolicy) -> list
         if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
             boxes.append(box)
     return boxes
+
+
+def _holds_settled_face(head: Box, settled: Settled | None) -> bool:
+    """Whether a head box holds the centre of a decided face (skipped on carried frames).
+
+    On a frame whose people are carried (the detector did not run), a decided face is not
+    searched again; its track is matched on the frames the detector runs on.
+    """
+    if settled is None or not len(settled.faces):
+        return False
+    cx = (settled.faces[:, 0] + settled.faces[:, 2]) / 2
+    cy = (settled.faces[:, 1] + settled.faces[:, 3]) / 2
+    return bool(((head[0] <= cx) & (cx <= head[2]) & (head[1] <= cy) & (cy <= head[3])).any())
+
+
+def _settled_in(settled: Settled | None, box: Box) -> F32 | None:
+    """The settled face boxes of a frame moved into the pixels of its crop starting at ``box``."""
+    if not settled or not len(settled.faces):
+        return None
+    return (settled.faces - np.asarray([box[0], box[1], box[0], box[1]], np.float32)).astype(np.float32)
+
+
+def _settled_faces(faces: list[Face], settled: F32 | None) -> np.ndarray:
+    """``(len(faces),)`` bool: the faces of a decided track (overlapping a ``settled`` box)."""
+    if settled is None or not faces:
+        return np.zeros(len(faces), bool)
+    return settled_rows(np.stack([f.box for f in faces]).astype(np.float32), settled)
 
 
 def _shifted_faces(faces: list[Face], box: Box) -> list[Face]:

@@ -21,6 +21,11 @@ when the backlog is gone: the pump skips the frames pacing does not want (counte
 not ``dropped``), so under steady overload frames are evenly thinned instead of the oldest being
 dropped at random. A camera entering or leaving degradation is logged once.
 
+With ``levers`` (:mod:`vision.levers`), a camera that runs YOLO may run it only on every k-th
+analysed frame (a :class:`~vision.levers.Carrier` carries the boxes between, counted as
+``carried``), and with ``hints`` (the alarm intake) faces of decided tracks are not embedded and
+vehicles with a decided plate not read again.
+
 ``on_result`` gets a :class:`FrameResult` for every sampled frame that was not dropped or paced
 (gated frames included, with ``skipped_by_gate`` set and an empty recognition).
 """
@@ -35,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from streams.config import CameraConfig
 from streams.frames import Frame
@@ -43,6 +48,7 @@ from streams.health import HealthEvent
 from streams.source import CameraSource
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.gating import GateDecision, GatingConfig, MotionGate
+from vision.levers import Carrier, Levers, Plan, Settled, TrackHints
 from vision.pacing import Load, Pacer, PacingConfig, RateController
 from vision.policy import RecognitionPolicy
 from vision.types import F32
@@ -53,10 +59,10 @@ _LATENCY_WINDOW = 4096
 _DROP_LOG_INTERVAL_S = 10.0
 
 
-class PipelineSettings(BaseModel):
-    """How sampled frames are scheduled through the models."""
+class PipelineSettings(Levers):
+    """How sampled frames are scheduled through the models (the levers' keys included)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     workers: int = Field(2, ge=1, le=64, description="Analysis threads (about the number of cores on CPU).")
     max_queue: int = Field(3, ge=1, le=100,
@@ -70,6 +76,18 @@ class PipelineSettings(BaseModel):
                                              "(down to a floor) instead of dropping frames.")
     pacing: PacingConfig = Field(default_factory=PacingConfig,
                                  description="Thresholds and steps of the adaptive rates.")
+    # The service's defaults of the levers (off in Levers itself): both paid in `bench pipeline
+    # --levers ... --replay-seconds` without losing a decision (benchmarks/README.md).
+    detect_every: int = Field(2, ge=1, le=10,
+                              description="Run the person/vehicle detector on every k-th analysed frame of "
+                                          "a camera; between, carry its boxes while motion is small "
+                                          "(1: every frame). Needs motion gating.")
+    undecided_only: bool = Field(True, description="Embed faces and read plates only on tracks not decided "
+                                                   "yet (decided ones are re-checked every recheck_s).")
+
+    def levers(self) -> Levers:
+        """The per-frame levers of these settings (detect_every, undecided_only ...)."""
+        return Levers.model_validate(self.model_dump(include=set(Levers.model_fields)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,7 @@ class FrameResult:
         skipped_by_gate: the motion gate judged the frame unchanged; no inference ran.
         latency_ms: from the frame leaving the decoder to this result, in milliseconds.
         regions: the motion regions analysed (``(N, 4)`` float32 xyxy), ``None``: whole frame.
+        carried: YOLO did not run; the people and vehicles are carried from earlier frames.
     """
 
     camera_id: str
@@ -93,6 +112,7 @@ class FrameResult:
     skipped_by_gate: bool
     latency_ms: float = 0.0
     regions: F32 | None = None
+    carried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +131,7 @@ class CameraCounters:
         latency_p99_ms: 99th percentile of the same.
         effective_fps: the rate sampled frames are analysed at now (``detect_fps`` unless degraded).
         degraded: the rate is lowered under load.
+        carried: analysed frames on which YOLO did not run (boxes carried, ``detect_every``).
     """
 
     sampled: int
@@ -124,6 +145,7 @@ class CameraCounters:
     paced: int = 0
     effective_fps: float = 0.0
     degraded: bool = False
+    carried: int = 0
 
     @property
     def dropped_fraction(self) -> float:
@@ -137,6 +159,7 @@ class _Lane:
     config: CameraConfig
     source: CameraSource
     gate: MotionGate | None
+    carrier: Carrier | None = None
     queue: collections.deque[Frame] = field(default_factory=collections.deque)
     busy: bool = False
     sampled: int = 0
@@ -152,6 +175,7 @@ class _Lane:
     pacer: Pacer = field(default_factory=Pacer)
     fill_sum: float = 0.0
     fill_count: int = 0
+    carried: int = 0
 
 
 class FramePipeline:
@@ -171,6 +195,8 @@ class FramePipeline:
         on_event: health events of the sources created here.
         pacing: adaptive rates (see :mod:`vision.pacing`); ``None`` samples every camera at its
             ``detect_fps`` always (overload drops the oldest queued frames).
+        levers: what to skip per frame (:mod:`vision.levers`); ``None``: nothing.
+        hints: which tracks are decided (the alarm intake); ``levers.undecided_only`` needs it.
     """
 
     def __init__(self, cameras: list[CameraConfig], cascade: Cascade,
@@ -178,7 +204,8 @@ class FramePipeline:
                  gating: GatingConfig | None = None, frames_per_call: int = 4,
                  sources: Mapping[str, CameraSource] | None = None,
                  on_event: Callable[[HealthEvent], None] | None = None,
-                 pacing: PacingConfig | None = None) -> None:
+                 pacing: PacingConfig | None = None, levers: Levers | None = None,
+                 hints: TrackHints | None = None) -> None:
         if workers < 1 or max_queue < 1 or frames_per_call < 1:
             raise ValueError("workers, max_queue and frames_per_call must be >= 1")
         if len({c.id for c in cameras}) != len(cameras):
@@ -189,10 +216,15 @@ class FramePipeline:
         self.max_queue = max_queue
         self.gating = gating
         self.frames_per_call = frames_per_call
+        self.levers = levers or Levers()
+        self.hints = hints if self.levers.undecided_only else None
+        carry = self.levers.detect_every > 1 and gating is not None
         given = dict(sources or {})
         self._owned = [c.id for c in cameras if c.id not in given]
         self._lanes = {c.id: _Lane(c, given.get(c.id) or CameraSource(c, on_event=on_event),
-                                   MotionGate(gating) if gating else None) for c in cameras}
+                                   MotionGate(gating) if gating else None,
+                                   Carrier(self.levers) if carry and _runs_yolo(c) else None)
+                       for c in cameras}
         self._order = list(self._lanes)
         self.controller = RateController({c.id: c.detect_fps for c in cameras}, pacing) if pacing else None
         self._tick_at: float | None = None
@@ -217,8 +249,9 @@ class FramePipeline:
             self._threads.append(threading.Thread(target=self._work, name=f"analyse-{k}", daemon=True))
         for thread in self._threads:
             thread.start()
-        logger.info("pipeline started: %d camera(s), %d worker(s), gating %s", len(self._lanes),
-                    self.workers, "on" if self.gating else "off")
+        logger.info("pipeline started: %d camera(s), %d worker(s), gating %s, detect every %d, "
+                    "undecided only %s", len(self._lanes), self.workers, "on" if self.gating else "off",
+                    self.levers.detect_every, "on" if self.hints else "off")
         return self
 
     def stop(self) -> None:
@@ -255,7 +288,7 @@ class FramePipeline:
         return CameraCounters(lane.sampled, lane.analysed, lane.gated, lane.dropped, lane.failed,
                               len(lane.queue), percentile(recent, 50), percentile(recent, 99), lane.paced,
                               self.controller.rate(cam) if self.controller else lane.config.detect_fps,
-                              self.controller.degraded(cam) if self.controller else False)
+                              self.controller.degraded(cam) if self.controller else False, lane.carried)
 
     def latencies_ms(self) -> dict[str, list[float]]:
         """The recent capture -> result latencies per camera (milliseconds)."""
@@ -356,16 +389,21 @@ class FramePipeline:
         todo = [k for k, d in enumerate(decisions) if d.analyse]
         t0 = time.perf_counter()
         found: dict[int, ImageRecognition] = {}
+        plans = {k: self._plan(*picked[k], decisions[k]) for k in todo}
         failed = False
         if todo:
-            tasks = [FrameTask(picked[k][1].image, picked[k][0].config.run, decisions[k].regions)
-                     for k in todo]
+            tasks = [FrameTask(picked[k][1].image, picked[k][0].config.run, decisions[k].regions,
+                               plans[k].objects, self._settled(*picked[k])) for k in todo]
             try:
                 found = dict(zip(todo, self.cascade.analyse(tasks, RecognitionPolicy.live()), strict=True))
             except Exception:
                 failed = True
                 logger.exception("analysis of %d frame(s) failed (cameras %s)", len(todo),
                                  ", ".join(picked[k][0].config.id for k in todo))
+            for k in (k for k in found if plans[k].detect):
+                lane, frame = picked[k]
+                if lane.carrier is not None:
+                    lane.carrier.detected(found[k].objects, frame.captured_at.monotonic)
         elapsed_ms = (time.perf_counter() - t0) * 1000
         for k, ((lane, frame), decision) in enumerate(zip(picked, decisions, strict=True)):
             if decision.analyse and failed:
@@ -373,17 +411,77 @@ class FramePipeline:
                     lane.failed += 1
                 continue
             latency = (time.monotonic() - frame.captured_at.monotonic) * 1000
+            carried = k in plans and not plans[k].detect
             result = FrameResult(lane.config.id, frame, found.get(k, ImageRecognition()),
                                  elapsed_ms if decision.analyse else 0.0, not decision.analyse,
-                                 latency, decision.regions)
+                                 latency, decision.regions, carried)
             with self._cond:
                 lane.analysed += decision.analyse
+                lane.carried += carried
                 lane.gated += not decision.analyse
                 lane.latencies.append(latency)
             try:
                 self.on_result(result)
             except Exception:
                 logger.exception("camera %s: result handler failed on frame %d", lane.config.id, frame.seq)
+
+
+    @staticmethod
+    def _plan(lane: _Lane, frame: Frame, decision: GateDecision) -> Plan:
+        """Detect or carry (the lane's carrier decides; without one, always detect)."""
+        if lane.carrier is None:
+            return Plan(True, "off")
+        return lane.carrier.plan(decision, frame.captured_at.monotonic)
+
+    def _settled(self, lane: _Lane, frame: Frame) -> Settled | None:
+        """The camera's decided tracks now (``None``: lever off, or the hints failed: full work)."""
+        if self.hints is None:
+            return None
+        try:
+            return self.hints.settled(lane.config.id, frame.captured_at.monotonic, self.levers.recheck_s)
+        except Exception:
+            logger.exception("camera %s: track hints failed on frame %d; analysing in full",
+                             lane.config.id, frame.seq)
+            return None
+
+
+class SerialLane:
+    """One camera's frames through the pipeline's per-frame steps, one at a time, no threads.
+
+    The same gate, :class:`~vision.levers.Carrier` and track hints as :class:`FramePipeline`, for
+    benchmarks and tests that feed frames of their own (a rendered car pass) in time order.
+    """
+
+    def __init__(self, camera: CameraConfig, cascade: Cascade, *, gating: GatingConfig | None = None,
+                 levers: Levers | None = None, hints: TrackHints | None = None) -> None:
+        self.camera = camera
+        self.cascade = cascade
+        self.levers = levers or Levers()
+        self.hints = hints if self.levers.undecided_only else None
+        self.gate = MotionGate(gating) if gating else None
+        self.carrier = (Carrier(self.levers) if self.levers.detect_every > 1 and gating and _runs_yolo(camera)
+                        else None)
+
+    def analyse(self, frame: Frame) -> FrameResult:
+        """Gate, plan and analyse one frame (frames in time order); the result the pipeline would give."""
+        at = frame.captured_at.monotonic
+        decision = self.gate.check(frame.image, at) if self.gate else GateDecision(True, "first", 1.0, None)
+        if not decision.analyse:
+            return FrameResult(self.camera.id, frame, ImageRecognition(), 0.0, True, 0.0, None)
+        plan = self.carrier.plan(decision, at) if self.carrier else Plan(True, "off")
+        settled = self.hints.settled(self.camera.id, at, self.levers.recheck_s) if self.hints else None
+        task = FrameTask(frame.image, self.camera.run, decision.regions, plan.objects, settled)
+        t0 = time.perf_counter()
+        (found,) = self.cascade.analyse([task], RecognitionPolicy.live())
+        if plan.detect and self.carrier is not None:
+            self.carrier.detected(found.objects, at)
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        return FrameResult(self.camera.id, frame, found, elapsed_ms, False, elapsed_ms, decision.regions,
+                           not plan.detect)
+
+
+def _runs_yolo(camera: CameraConfig) -> bool:
+    return bool({"vehicles", "plates"} & set(camera.run))
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -18,6 +18,10 @@ Association, per frame:
    missed frames or ``max_idle_s`` seconds without a match.
 
 Track ids are integers from 1, per tracker (so per camera and kind), never reused.
+
+A decided track's vote ignores further ballots, unless the tracker is given ``reopen``: then a
+ballot naming an identity that conflicts with the decided one (a track switch: someone else's
+face now continues the track) starts a new vote, and the track is decided again.
 This module is pure (no clock, no threads); it knows nothing about the registry: identities are
 strings chosen by the caller (an owner key, a plate text), evidence is any object.
 """
@@ -203,6 +207,7 @@ class Track(Generic[T]):
         confirmed: whether ``hits`` reached ``min_hits``.
         velocity: ``(4,)`` float32 pixels per second of each box coordinate (smoothed).
         vote: the identity vote over this track's observations.
+        decided: whether the current vote has decided, and ``identity`` what.
     """
 
     id: int
@@ -215,6 +220,8 @@ class Track(Generic[T]):
     missed: int = 0
     confirmed: bool = False
     velocity: F32 = field(default_factory=lambda: np.zeros(4, np.float32))
+    decided: bool = False
+    identity: str | None = None
 
     @property
     def age(self) -> float:
@@ -262,7 +269,7 @@ class TrackUpdate(Generic[T]):
         assigned: per detection row, the id of the track it joined (tentative ones included),
             or ``None`` (below ``low_score``, or a low-score row that continued no track).
         active: confirmed tracks matched in this frame.
-        decisions: identity decisions made in this frame (each track at most once, ever).
+        decisions: identity decisions made in this frame (each track once, unless reopened).
         ended: confirmed tracks that ended in this frame.
     """
 
@@ -315,12 +322,17 @@ class Tracker(Generic[T]):
         config: thresholds.
         vote: makes each new track's vote; default an :class:`IdentityVote` of
             ``config.votes_needed`` and ``config.min_vote_weight``.
+        reopen: ``reopen(decided, identity)`` is True when a ballot for ``identity`` on a track
+            decided as ``decided`` means another object now continues the track: the track's
+            vote starts again from that ballot. ``None``: a decision is final.
     """
 
     def __init__(self, config: TrackerConfig | None = None,
-                 vote: Callable[[], Vote[T]] | None = None) -> None:
+                 vote: Callable[[], Vote[T]] | None = None,
+                 reopen: Callable[[str | None, str], bool] | None = None) -> None:
         self.config = config or TrackerConfig()
         self._make_vote = vote
+        self._reopen = reopen
         self._tracks: list[Track[T]] = []
         self._next_id = 1
         self._last_at: float | None = None
@@ -403,11 +415,13 @@ class Tracker(Generic[T]):
         high = np.flatnonzero(detections.scores >= self.config.high_score)
         return [int(r) for r in high if int(r) not in matched]
 
+    def _new_vote(self) -> Vote[T]:
+        return (self._make_vote() if self._make_vote is not None
+                else IdentityVote(self.config.votes_needed, self.config.min_vote_weight))
+
     def _birth(self, detections: Detections, row: int, at: float) -> Track[T]:
-        vote: Vote[T] = (self._make_vote() if self._make_vote is not None
-                         else IdentityVote(self.config.votes_needed, self.config.min_vote_weight))
         track = Track(self._next_id, detections.xyxy[row].astype(np.float32), float(detections.scores[row]),
-                      at, at, vote, confirmed=self.config.min_hits <= 1)
+                      at, at, self._new_vote(), confirmed=self.config.min_hits <= 1)
         self._next_id += 1
         self._tracks.append(track)
         return track
@@ -429,10 +443,13 @@ class Tracker(Generic[T]):
         self._tracks = keep
         return ended
 
-    @staticmethod
-    def _vote(track: Track[T], ballot: Ballot[T] | None) -> None:
-        if ballot is not None:
-            track.vote.add(ballot)
+    def _vote(self, track: Track[T], ballot: Ballot[T] | None) -> None:
+        if ballot is None:
+            return
+        if (track.decided and self._reopen is not None and ballot.identity is not None
+                and self._reopen(track.identity, ballot.identity)):
+            track.vote, track.decided, track.identity = self._new_vote(), False, None
+        track.vote.add(ballot)
 
     @staticmethod
     def _decide(tracks: list[Track[T]], at: float, final: bool) -> list[TrackDecision[T]]:
@@ -440,5 +457,6 @@ class Tracker(Generic[T]):
         for track in tracks:
             decision = track.vote.poll(final=final)
             if decision is not None:
+                track.decided, track.identity = True, decision.identity
                 out.append(TrackDecision(track.id, decision, at, final, track.box))
         return out

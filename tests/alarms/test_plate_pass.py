@@ -14,15 +14,19 @@ from pathlib import Path
 import pytest
 
 from alarms.intake import Alarmist
+from alarms.records import Alarm
 from alarms.rules import RuleSet, parse_rules
 from media.passes import FPS, RenderedPass, generate_passes
 from registry.plates import PlateMatch
 from registry.service import Registry
+from streams.config import CameraConfig
 from streams.frames import Frame, Instant
 from tests.alarms.conftest import StoreFactory
 from vision.cascade import Cascade, FrameTask, ImageRecognition
 from vision.config import VisionSettings
-from vision.live import FrameResult
+from vision.gating import GatingConfig
+from vision.levers import Levers, Settled
+from vision.live import FrameResult, SerialLane
 from vision.policy import RecognitionPolicy
 
 T0 = dt.datetime(2026, 6, 6, 6, 0, tzinfo=dt.UTC)
@@ -81,3 +85,48 @@ def test_a_pass_raises_one_alarm_on_the_plate_its_frames_voted_for(
     assert details["read_text"] == car.text
     assert asking.plates == [car.text]  # only the decided plate was matched, once
     assert sum(bool(r.plates) for r in found) >= details["plate_votes"]
+
+
+class WatchedHints:
+    """The intake as the pipeline's track hints, remembering what it answered."""
+
+    def __init__(self, intake: Alarmist) -> None:
+        self.intake = intake
+        self.settled_vehicles: list[int] = []
+
+    def settled(self, camera_id: str, at: float, recheck_s: float) -> Settled:
+        found = self.intake.settled(camera_id, at, recheck_s)
+        self.settled_vehicles.append(len(found.vehicles))
+        return found
+
+
+def test_with_the_levers_on_a_watchlisted_pass_still_raises_its_alarm(
+        seen: tuple[RenderedPass, list[ImageRecognition]], make_store: StoreFactory, registry: Registry,
+        model_store: Path) -> None:
+    """The live path with every lever on (YOLO on every 2nd frame, plates only on undecided tracks)."""
+    car, _ = seen
+    registry.add_watchlist_entry("stolen car", plate=car.text, reason="test", severity="high")
+    rules = RuleSet.build(parse_rules([{"type": "watchlist_vehicle"}]), {"gate": ["vehicles", "plates"]})
+    intake = Alarmist(["gate"], rules, [], make_store(), registry, started=T0)
+    hints = WatchedHints(intake)
+    cascade = Cascade.from_store(VisionSettings(), store=model_store, run=("vehicles", "plates"))
+    camera = CameraConfig(id="gate", url="rendered", run=["vehicles", "plates"])
+    lane = SerialLane(camera, cascade, gating=GatingConfig(),
+                      levers=Levers(detect_every=2, undecided_only=True, recheck_s=60), hints=hints)
+    raised: list[tuple[int, Alarm]] = []
+    plates_seen: list[int] = []
+    try:
+        for k in range(len(car.frames)):
+            live = lane.analyse(result(car, k, ImageRecognition()).frame)
+            plates_seen.append(len(live.recognition.plates))
+            raised += [(k, alarm) for alarm in intake.on_result(live)]
+    finally:
+        cascade.close()
+    for k in range(len(car.frames), len(car.frames) + 15):  # the car has gone: the track ends
+        raised += [(k, alarm) for alarm in intake.on_result(result(car, k, ImageRecognition()))]
+    assert [(a.type, a.plate_text) for _, a in raised] == [("watchlist_vehicle", car.text)]
+    raised_at = [k for k, _ in raised]
+    if raised_at[0] < len(car.frames) - 1:
+        # Decided during the pass: from the next frame on the car is settled, its plate not read again.
+        assert hints.settled_vehicles[raised_at[0] + 1:] and all(hints.settled_vehicles[raised_at[0] + 1:])
+        assert not any(plates_seen[raised_at[0] + 1:])

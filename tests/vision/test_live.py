@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from media.clips import gate_clip, lobby_clip
+from media.clips import gate_clip, lobby_clip, vtest_clip
 from media.images import media_dir
 from streams.config import CameraConfig
 from tests.waiting import wait_until
@@ -17,6 +17,7 @@ from vision.cascade import Cascade, tasks_for
 from vision.config import VisionSettings
 from vision.engine import VisionEngine
 from vision.gating import GatingConfig
+from vision.levers import Levers, Settled
 from vision.live import FramePipeline, FrameResult
 
 pytestmark = pytest.mark.slow
@@ -143,3 +144,37 @@ def test_bad_arguments() -> None:
         FramePipeline([CameraConfig(id="a", url="x.mp4")] * 2, Cascade(None, None, None), lambda r: None)
     with pytest.raises(ValueError, match=">= 1"):
         FramePipeline([], Cascade(None, None, None), lambda r: None, workers=0)
+
+
+class AskedHints:
+    """Track hints that settle nothing and count the questions (the alarm intake answers for real)."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[str] = Counter()
+
+    def settled(self, camera_id: str, at: float, recheck_s: float) -> Settled:
+        self.asked[camera_id] += 1
+        return Settled()
+
+
+def test_with_detect_every_frames_between_detector_runs_carry_their_boxes(
+        engine: VisionEngine) -> None:
+    """Pedestrians (small motion): some analysed frames carry the tracker's boxes instead of YOLO."""
+    cascade = Cascade.from_engine(engine)
+    results = Results()
+    hints = AskedHints()
+    camera = CameraConfig(id="street", url=str(vtest_clip(media_dir() / "demo")), detect_fps=5.0,
+                          run=["faces", "vehicles", "plates"])
+    pipeline = FramePipeline([camera], cascade, results, workers=1, max_queue=5, gating=GatingConfig(),
+                             levers=Levers(detect_every=2, undecided_only=True), hints=hints)
+    with pipeline:
+        wait_for_results(results, lambda got: sum(r.carried for r in got) >= 3, "3 carried frames")
+        counters = pipeline.counters()["street"]
+    cascade.close()
+    got = results.snapshot()
+    assert not got[0].carried  # the first frame runs the detector
+    carried = [r for r in got if r.carried]
+    assert all(len(r.recognition.objects) for r in carried)  # people carried from the last run
+    assert all(not r.skipped_by_gate for r in carried)
+    assert counters.carried >= 3 and counters.failed == 0
+    assert hints.asked["street"] >= counters.analysed  # asked before every analysis
