@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -27,7 +27,7 @@ from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.rectify import rectify
 from vision.session import SessionConfig
-from vision.types import F32, Detections, Image, PlateReading
+from vision.types import F32, Detections, Image, PlateColour, PlateReading
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class PlateOptions:
         two_row_aspect: plates found at most this wide for their height (a two-row plate is
             2:1, a one-row plate 3.1:1) are also read as two rows (:func:`two_row_crop`); the
             reading that is valid, and then more confident, is kept.
+        tile_above: a whole image (no vehicle boxes) whose longer side exceeds this (pixels:
+            the detector's input, which shrinks it) and that held no valid plate is searched
+            again in two overlapping halves; ``None`` never.
     """
 
     rectify: RectifyOptions = field(default_factory=RectifyOptions)
@@ -90,6 +93,7 @@ class PlateOptions:
     plausible: PlausibleOptions | None = field(default_factory=PlausibleOptions)
     closeup: CloseupOptions | None = field(default_factory=lambda: CloseupOptions())
     two_row_aspect: float = 2.5
+    tile_above: int | None = 960
 
 
 class ProvinceReader(Protocol):
@@ -224,11 +228,55 @@ class PlatePipeline(Generic[DetT]):
             shift = np.asarray(region.offset * 2, np.float32)
             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
                 found[region.image].append((box + shift, corners + shift[:2], float(score)))
-        found = [self._dedup(merge_split(plates)) for plates in found]
+        found = [self._dedup(merge_split(plates, self._same_colour(image)))
+                 for image, plates in zip(images, found, strict=True)]
         out = self._kept(images, found)
         if vehicle_boxes is None and self.options.closeup is not None:
             out = self._closeups(images, out, self.options.closeup)
+        if vehicle_boxes is None and self.options.tile_above:
+            out = self._tiled(images, out, self.options.tile_above)
         return out
+
+    def _tiled(self, images: Sequence[Image], out: list[list[PlateReading]],
+               above: int) -> list[list[PlateReading]]:
+        """Search large images that held no valid plate again in two overlapping halves.
+
+        The detector sees a whole image shrunk to its input: in a large photo a plate loses
+        detail, and a two-row plate (a shape the detector was hardly trained on) beside a
+        vehicle's other lettering is missed. Each half (two thirds of the longer side) is seen
+        larger; only valid plates found there are added.
+        """
+        again = [i for i, image in enumerate(images)
+                 if max(image.shape[:2]) > above and not any(r.valid for r in out[i])]
+        if not again:
+            return out
+        tiles: list[Image] = []
+        where: list[tuple[int, np.ndarray]] = []
+        for i in again:
+            h, w = images[i].shape[:2]
+            for x0, y0, x1, y1 in _halves(w, h):
+                tiles.append(np.ascontiguousarray(images[i][y0:y1, x0:x1]))
+                where.append((i, np.asarray([x0, y0, x0, y0], np.float32)))
+        found: dict[int, list[tuple[F32, F32, float]]] = {i: [] for i in again}
+        for (i, shift), det in zip(where, self.detector.infer(tiles), strict=True):
+            if len(det) and det.landmarks is not None:
+                found[i] += [(box + shift, np.asarray(corners + shift[:2], np.float32), float(score))
+                             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True)]
+        plates = [self._dedup(merge_split(found[i], self._same_colour(images[i]))) for i in again]
+        second = self._kept([images[i] for i in again], plates, keep_invalid=False)
+        result = list(out)
+        for k, i in enumerate(again):
+            result[i] = best_of(out[i] + second[k], self.options.dedup_iou)
+        return result
+
+    def _same_colour(self, image: Image) -> Callable[[F32, F32], bool]:
+        """Whether two plate quads of ``image`` show the same plate colour (or none, both)."""
+        opts = self.options.rectify
+
+        def colour(quad: F32) -> PlateColour | None:
+            return plate_colour(rectify(image, quad, height=opts.height, margin_x=0.0, stretch=opts.stretch))
+
+        return lambda a, b: colour(a) == colour(b)
 
     def _kept(self, images: Sequence[Image], found: list[list[tuple[F32, F32, float]]],
               keep_invalid: bool = True) -> list[list[PlateReading]]:
@@ -278,7 +326,7 @@ class PlatePipeline(Generic[DetT]):
                     if _area(clipped) < 0.6 * _area(moved):
                         continue
                     plates.append((clipped, np.asarray(corners - shift[:2], np.float32), float(score)))
-            found.append(self._dedup(merge_split(plates)))
+            found.append(self._dedup(merge_split(plates, self._same_colour(images[i]))))
         second = self._kept([images[i] for i in again], found)
         last = [k for k, i in enumerate(again)
                 if not any(r.valid for r in second[k]) and not any(r.valid for r in out[i])
@@ -303,8 +351,11 @@ class PlatePipeline(Generic[DetT]):
         # Two-row plates are yellow: only yellow squat candidates are read as two rows too.
         squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect
                  and plate_colour(crops[k]) == "yellow"]
-        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates.
-        tries = [(k, corners[k], two_row_crop(images[k], corners[k], opts.height)) for k in squat]
+        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates,
+        # and that quad grown upwards: trained on one-row plates, the detector often finds a
+        # two-row plate without the top of its upper row (cutting the province and letter).
+        tries = [(k, quad, two_row_crop(images[k], quad, opts.height)) for k in squat
+                 for quad in (corners[k], *(grow_up(corners[k], share) for share in TOP_CUT_SHARES))]
         both = self.reader.infer(crops + [crop for *_, crop in tries])
         readings, upper_lower = both[:len(crops)], both[len(crops):]
         # A two-row plate's lower row (or its lower part) alone looks like a one-row plate
@@ -350,6 +401,11 @@ class PlatePipeline(Generic[DetT]):
         return [plates[int(k)] for k in nms(boxes, scores, self.options.dedup_iou)]
 
 
+TOP_CUT_SHARES = (0.9, 0.8)
+"""Shares of a two-row plate's height that the detector's quad of it may cover when it cuts the
+top of the upper row off (on the rendered two-row set, 0.75-0.9): the quad grown to the whole
+plate is read too."""
+
 LOWER_ROW_SHARES = (0.55, 0.8)
 """Shares of a two-row plate's height that a detection of its lower part may cover: the lower
 row itself (110 of 220 mm, with slack), or the lower row and part of the upper one; both are
@@ -366,6 +422,15 @@ def grow_up(corners: F32, share: float) -> F32:
 def _lower_row_like(raw: str) -> bool:
     """Whether greedy text may be a two-row plate's lower row: 4-6 characters, no province."""
     return 4 <= len(raw) <= 6 and raw[0] not in PROVINCES
+
+
+def _halves(width: int, height: int, share: float = 2 / 3) -> list[tuple[int, int, int, int]]:
+    """Two overlapping halves (x0, y0, x1, y1) of an image, each ``share`` of its longer side."""
+    if height >= width:
+        cut = round(height * share)
+        return [(0, 0, width, cut), (0, height - cut, width, height)]
+    cut = round(width * share)
+    return [(0, 0, cut, height), (width - cut, 0, width, height)]
 
 
 def _area(box: F32) -> float:
@@ -407,15 +472,17 @@ def whole_quad(image: Image) -> tuple[F32, F32]:
     return quad, np.asarray([0, 0, w, h], np.float32)
 
 
-def merge_split(plates: list[tuple[F32, F32, float]], max_gap: float = 0.6,
-                min_overlap: float = 0.6) -> list[tuple[F32, F32, float]]:
+def merge_split(plates: list[tuple[F32, F32, float]], same: Callable[[F32, F32], bool] | None = None,
+                max_gap: float = 0.6, min_overlap: float = 0.6) -> list[tuple[F32, F32, float]]:
     """Join detections that are two parts of one plate, side by side on one row.
 
     Two boxes are parts of one plate when they overlap vertically by at least ``min_overlap``
     of the smaller height, are about as tall (within a factor of 1.5), and the horizontal gap
     between them (negative when they overlap) is at most ``max_gap`` of their height; the
     joined plate takes the left part's left corners and the right part's right corners, and the
-    better score. Each part alone must be narrower than a whole plate (under 2.8:1).
+    better score. Each part alone must be narrower than a whole plate (under 2.8:1), and
+    ``same(left_corners, right_corners)``, when given, must hold (the parts of one plate show
+    one background colour: a lorry's plate beside the lettering of its tailgate is not joined).
     """
     if len(plates) < 2:
         return plates
@@ -426,6 +493,8 @@ def merge_split(plates: list[tuple[F32, F32, float]], max_gap: float = 0.6,
         for a in range(len(items)):
             for b in range(a + 1, len(items)):
                 joined = _join(items[a], items[b], max_gap, min_overlap)
+                if joined is not None and same is not None and not same(items[a][1], items[b][1]):
+                    joined = None
                 if joined is not None:
                     items[a] = joined
                     del items[b]

@@ -53,9 +53,14 @@ logger = logging.getLogger(__name__)
 LOOK_ALIKE = {"0": "O", "1": "I"}
 """Plate characters and the letters a reader sees for them (I and O are never on a plate)."""
 
+GLYPH_TWINS = {"」": "J", "丁": "J"}
+"""Characters of another script drawn with a plate character's very shape, and that character:
+the corner bracket 」 is a J's stroke and hook, 丁 a J with its top bar (a two-row plate's
+upper-row J, a thin glyph in a wide box, is read as either)."""
+
 
 def alike_classes(characters: Sequence[str]) -> dict[int, npt.NDArray[np.intp]]:
-    """Class -> every class read as the same plate character (case, width, O/0 and I/1).
+    """Class -> every class read as the same plate character (case, width, O/0, I/1, 」/J).
 
     Only for classes whose normalised form is one character; used to measure the evidence of a
     decoded character (:func:`vision.plate.ctc.evidence`).
@@ -64,7 +69,7 @@ def alike_classes(characters: Sequence[str]) -> dict[int, npt.NDArray[np.intp]]:
     for i, c in enumerate(characters[1:-1], 1):
         norm = normalise_char(c)
         if len(norm) == 1:
-            groups.setdefault(LOOK_ALIKE.get(norm, norm), []).append(i)
+            groups.setdefault(GLYPH_TWINS.get(norm, LOOK_ALIKE.get(norm, norm)), []).append(i)
     out: dict[int, npt.NDArray[np.intp]] = {}
     for members in groups.values():
         ids = np.asarray(members, np.intp)
@@ -118,6 +123,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
         self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
         self._alike: dict[int, npt.NDArray[np.intp]] = {}
+        self._twins: list[tuple[int, int]] = []
 
     def _opened(self, session: OnnxSession) -> None:
         """Read the dictionary; the model's class count is checked by the warm-up."""
@@ -134,6 +140,8 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             raise ValueError(f"{self.name}: dictionary lacks the provinces {''.join(missing)}")
         self._provinces = np.asarray([index[c] for c in PROVINCES], np.intp)
         self._alike = alike_classes(self.characters)
+        self._twins = [(index[plate], index[twin]) for twin, plate in GLYPH_TWINS.items()
+                       if twin in index and plate in index]
 
     def warmup_input(self) -> F32:
         return np.zeros((1, 3, self.height, self.width), np.float32)
@@ -242,6 +250,10 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                      ) -> tuple[str, list[float], list[float], list[CtcChar]] | None:
         """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
         templates = self._templates.values() if allowed is None else [self._templates[t] for t in allowed]
+        if self._twins:  # a twin's probability counts for its plate character (no template allows it)
+            probs = probs.copy()
+            for plate, twin in self._twins:
+                probs[:, plate] += probs[:, twin]
         best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
         if not best.chars:
             return None
