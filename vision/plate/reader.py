@@ -86,7 +86,7 @@ def character_table(metadata: dict[str, str]) -> list[str]:
 
 
 @register_family
-class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
+class PlateReader(OnnxModel[Image, list[tuple[PlateColour | None, float]], PlateReading]):
     """Read plate text from rectified crops.
 
     ``infer(crops)`` takes BGR uint8 ``(h, w, 3)`` crops (any sizes; :func:`vision.plate.rectify.rectify`
@@ -154,10 +154,17 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                              f"{len(self.characters)} (blank + {len(self.characters) - 2} + space)")
         return out
 
-    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[PlateColour | None]]:
-        """Crops -> ``(N, 3, height, width)`` float32 and each crop's colour (when judged)."""
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[tuple[PlateColour | None, float]]]:
+        """Crops -> ``(N, 3, height, width)`` float32, each crop's colour (when judged) and width.
+
+        The width is in the model's output frames (8 input pixels each), as resized.
+        """
         tensor = self.tensor(batch, self.width)
-        return tensor, [plate_colour(crop) if self.use_colour else None for crop in batch]
+        return tensor, [(plate_colour(crop) if self.use_colour else None, self._frames(crop)) for crop in batch]
+
+    def _frames(self, crop: Image) -> float:
+        h, w = crop.shape[:2]
+        return min(self.width, max(1, math.ceil(self.height * w / h))) / 8.0
 
     def tensor(self, batch: Sequence[Image], width: int) -> F32:
         """Crops resized to :attr:`height` (aspect kept), normalised, zero-padded to ``width``."""
@@ -178,12 +185,12 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def postprocess(self, outputs: list[npt.NDArray[Any]],
-                    ctx: list[PlateColour | None]) -> list[PlateReading]:
+                    ctx: list[tuple[PlateColour | None, float]]) -> list[PlateReading]:
         """Decode each ``(T, C)`` row of the probabilities into a reading (with its crop's colour)."""
         probs = np.asarray(outputs[0], np.float32)
-        return [self.decode(row, colour) for row, colour in zip(probs, ctx, strict=True)]
+        return [self.decode(row, colour, frames) for row, (colour, frames) in zip(probs, ctx, strict=True)]
 
-    def decode(self, probs: F32, colour: PlateColour | None = None) -> PlateReading:
+    def decode(self, probs: F32, colour: PlateColour | None = None, frames: float | None = None) -> PlateReading:
         """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained).
 
         Args:
@@ -192,8 +199,11 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 greedy reading that is valid but not a plate of that colour (a green plate read
                 with 7 characters) is replaced, like an invalid one, by the best reading that
                 fits the colour's templates, if that is at most ``max_corrections`` edits away.
+            frames: how many frames the crop filled (the rest is padding); each character's
+                :attr:`PlateReading.positions` is its frames' centre over this (``None``: all).
         """
         chars = greedy(probs)
+        used = chars
         overwritten = ""
         raw = "".join(self.characters[c.index] for c in chars)
         text, scores, seen = self._normalised(probs, chars)
@@ -206,6 +216,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 text, scores, seen, path = fixed
                 parsed = parse_plate(text)
                 overwritten = self._overwritten(chars, path[0])
+                used = path
         score_arr = np.asarray(scores, np.float32)
         return PlateReading(
             text=parsed.text,
@@ -217,7 +228,14 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             colour=colour,
             evidence=np.asarray(seen, np.float32),
             overwritten=overwritten,
+            positions=self._positions(used, frames or float(probs.shape[0])),
         )
+
+    def _positions(self, chars: Sequence[CtcChar], frames: float) -> F32:
+        """Each character's frames' centre as a share of ``frames`` (one per normalised character)."""
+        out = [(c.start + c.end) / 2 / frames for c in chars
+               for _ in range(len(normalise_char(self.characters[c.index])))]
+        return np.asarray(out, np.float32)
 
     def _overwritten(self, greedy_chars: Sequence[CtcChar], province: CtcChar) -> str:
         """What the greedy path read confidently (score >= 0.5) where the grammar put the province.
