@@ -160,11 +160,12 @@ class PlateReader(OnnxModel[Image, list[tuple[PlateColour | None, float]], Plate
         The width is in the model's output frames (8 input pixels each), as resized.
         """
         tensor = self.tensor(batch, self.width)
-        return tensor, [(plate_colour(crop) if self.use_colour else None, self._frames(crop)) for crop in batch]
+        return tensor, [(plate_colour(crop) if self.use_colour else None, self._frames(crop))
+                        for crop in batch]
 
     def _frames(self, crop: Image) -> float:
         h, w = crop.shape[:2]
-        return min(self.width, max(1, math.ceil(self.height * w / h))) / 8.0
+        return float(min(self.width, max(1, math.ceil(self.height * w / h)))) / 8.0
 
     def tensor(self, batch: Sequence[Image], width: int) -> F32:
         """Crops resized to :attr:`height` (aspect kept), normalised, zero-padded to ``width``."""
@@ -190,7 +191,8 @@ class PlateReader(OnnxModel[Image, list[tuple[PlateColour | None, float]], Plate
         probs = np.asarray(outputs[0], np.float32)
         return [self.decode(row, colour, frames) for row, (colour, frames) in zip(probs, ctx, strict=True)]
 
-    def decode(self, probs: F32, colour: PlateColour | None = None, frames: float | None = None) -> PlateReading:
+    def decode(self, probs: F32, colour: PlateColour | None = None,
+               frames: float | None = None) -> PlateReading:
         """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained).
 
         Args:
