@@ -258,7 +258,7 @@ class PlatePipeline(Generic[DetT]):
         where: list[tuple[int, np.ndarray]] = []
         for i in again:
             h, w = images[i].shape[:2]
-            for x0, y0, x1, y1 in _halves(w, h):
+            for x0, y0, x1, y1 in halves(w, h):
                 tiles.append(np.ascontiguousarray(images[i][y0:y1, x0:x1]))
                 where.append((i, np.asarray([x0, y0, x0, y0], np.float32)))
         found: dict[int, list[tuple[F32, F32, float]]] = {i: [] for i in again}
@@ -457,7 +457,7 @@ def coloured_aspect(image: Image, quad: F32, colour: PlateColour, reach: float =
     return width / max(height * covered, 1e-6)
 
 
-def _halves(width: int, height: int, share: float = 2 / 3) -> list[tuple[int, int, int, int]]:
+def halves(width: int, height: int, share: float = 2 / 3) -> list[tuple[int, int, int, int]]:
     """Two overlapping halves (x0, y0, x1, y1) of an image, each ``share`` of its longer side."""
     if height >= width:
         cut = round(height * share)
