@@ -11,7 +11,9 @@ Proportions (millimetres; rendered at :data:`PX_PER_MM`):
 * blue (white text) and yellow (black text): 440 x 140, seven 45 x 90 characters with 12 mm
   gaps and a 34 mm gap holding the separator dot after the second character;
 * green new-energy (black text, white-to-green gradient): 480 x 140, eight 43 x 90 characters
-  with 9 mm gaps and a 49 mm gap after the second character.
+  with 9 mm gaps and a 49 mm gap after the second character;
+* yellow two-row plates: large (lorries, buses, trailers) 440 x 220 (:func:`render_two_row`),
+  motorcycles 220 x 140 (:func:`render_motorcycle`); province and letter above, five below.
 """
 
 from __future__ import annotations
