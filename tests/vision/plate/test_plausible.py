@@ -9,10 +9,10 @@ import numpy as np
 from vision.plate.colour import foreign_colour
 from vision.plate.ctc import CtcChar, evidence
 from vision.plate.grammar import PROVINCES
-from vision.plate.pipeline import halves, best_of, merge_split, rows_in_order
-from vision.plate.reader import alike_classes
+from vision.plate.pipeline import best_of, halves, merge_split, rows_in_order
 from vision.plate.plausible import PlausibleOptions, judge
 from vision.plate.province import with_province
+from vision.plate.reader import alike_classes
 from vision.types import PlateReading
 
 OPTIONS = PlausibleOptions()

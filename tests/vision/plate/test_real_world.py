@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media.plates import closeup, generate_two_row, load_background, render_motorcycle, render_plate, render_two_row
+from media.plates import (
+    closeup,
+    generate_two_row,
+    load_background,
+    render_motorcycle,
+    render_plate,
+    render_two_row,
+)
 from media.signs import LATIN_FONTS, SIGN_FONTS, generate_signs, render_sign
 from vision.cascade import Cascade, to_json
 from vision.plate.grammar import parse_plate
@@ -95,6 +102,7 @@ def test_two_row_plates_in_scenes_are_read_whole(cascade: Cascade) -> None:
 def test_a_sign_with_chinese_over_latin_is_no_two_row_plate(cascade: Cascade) -> None:
     """A yellow sign's two lines look like a two-row plate, but its upper line is no province + letter."""
     assert cascade.plates is not None
-    sign = render_sign(("粤港车行", "AUTO SERVICE"), (20, 185, 245), (15, 15, 15), SIGN_FONTS[0], line_height=56)
+    sign = render_sign(("粤港车行", "AUTO SERVICE"), (20, 185, 245), (15, 15, 15), SIGN_FONTS[0],
+                       line_height=56)
     (found,) = cascade.plates.read([_pad(sign)])
     assert [r.text for r in found if r.valid] == []
