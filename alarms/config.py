@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from vision.plate.vote import PlateVoteConfig
+
 EVENT_TYPES = (
     "alarm.raised",
     "alarm.acknowledged",
@@ -338,3 +340,6 @@ class AlarmSettings(BaseModel):
                             description="Live alarm feed: events kept per WebSocket client that reads "
                                         "too slowly; past it the oldest are dropped and the client is told.")
     clips: ClipSettings = Field(default_factory=ClipSettings, description="Video clips of alarms.")
+    plate_vote: PlateVoteConfig = Field(
+        default_factory=PlateVoteConfig,
+        description="When a vehicle track's per-frame plate readings decide its one plate per pass.")

@@ -294,13 +294,18 @@ class CameraObserver:
                  plates: PlateVoteConfig | None = None,
                  match_plate: Callable[[str], PlateMatch] = unknown_plate) -> None:
         self.camera_id = camera_id
+        self.plates = plates or PlateVoteConfig()
+        self.match_plate = match_plate
         mine = tuple(z for z in zones if z.camera == camera_id)
-        plate_config = plates or PlateVoteConfig()
         self.faces: _Follow[FaceEvidence] = _Follow(camera_id, mine, faces, self._person,
                                                     reopen=other_person)
         self.vehicles: _Follow[PlateEvidence] = _Follow(
-            camera_id, mine, vehicles, self._vehicle, lambda: TrackPlateVote(plates, match_plate),
-            reopen=lambda decided, text: other_plate(decided, text, plate_config.group_distance))
+            camera_id, mine, vehicles, self._vehicle, self.plate_vote,
+            reopen=lambda decided, text: other_plate(decided, text, self.plates.group_distance))
+
+    def plate_vote(self) -> TrackPlateVote:
+        """A new vehicle track's plate vote (with this camera's :attr:`plates` settings)."""
+        return TrackPlateVote(self.plates, self.match_plate)
 
     def observe(self, recognition: ImageRecognition, face_matches: Sequence[FaceMatch],
                 frame_size: tuple[int, int], at: float, wall: dt.datetime,

@@ -183,8 +183,10 @@ class Vehicle(_Body):
 class Plate(_Body):
     text: str = Field(description="Normalised plate text when valid, else the raw reading.")
     valid: bool = Field(description="Whether the text passes the Chinese plate grammar.")
-    kind: str | None = Field(description="`standard`, `new_energy`, or null when invalid.")
-    rows: int = Field(1, ge=1, le=2, description="1, or 2 for a two-row plate (lorries, buses, trailers).")
+    kind: str | None = Field(description="`standard`, `new_energy`, `motorcycle` (a motorcycle's two-row "
+                                         "plate), or null when invalid.")
+    rows: int = Field(1, ge=1, le=2, description="1, or 2 for a two-row plate (lorries, buses, trailers, "
+                                                 "motorcycles).")
     rejected: str | None = Field(None, description="Why a grammar-valid reading is not a plate (a character "
                                                    "not seen with enough evidence, a sign's colour or "
                                                    "shape); null for a plate. Rejected readings never alarm.")

@@ -346,11 +346,32 @@ def run_set(name: str, pipeline: Any, count: int, seed: int, batch: int) -> dict
         readings, seconds = read_all(pipeline, [p.image for p in plates], batch)
         result = score_whole([p.text for p in plates], readings)
         result["rows_reported_2"] = sum(any(r.valid and r.rows == 2 for r in f) for f in readings)
+        result["per_kind"] = per_kind(plates, readings)
     else:
         raise ValueError(f"unknown set {name!r}; choose from {', '.join(SETS[1:])}")
     result.update({"set": name, "seed": seed, "seconds": round(seconds, 2),
                    "images_per_second": round(count / seconds, 2) if seconds else None})
     return result
+
+
+def per_kind(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> dict[str, Any]:
+    """Two-row plates per kind (large, motorcycle): exact reads, and exact reads of the right kind.
+
+    The kind is right when a motorcycle's plate is reported ``"motorcycle"`` with ``rows`` 2, and
+    a large plate with ``rows`` 2 and any other kind.
+    """
+    from vision.plate.pipeline import MOTORCYCLE
+
+    out: dict[str, Any] = {}
+    for kind in sorted({p.kind for p in plates}):
+        mine = [(p, f) for p, f in zip(plates, readings, strict=True) if p.kind == kind]
+        hits = [next((r for r in f if r.valid and r.text == p.text), None) for p, f in mine]
+        right = sum(r is not None and r.rows == 2 and (r.kind == MOTORCYCLE) == (kind == MOTORCYCLE)
+                    for r in hits)
+        exact = sum(r is not None for r in hits)
+        out[kind] = {"images": len(mine), "exact_count": exact, "exact": exact / len(mine),
+                     "kind_right": right}
+    return out
 
 
 def _exact_of(readings: list[list[PlateReading]], truths: list[str]) -> dict[str, Any]:
@@ -370,6 +391,9 @@ def set_markdown(results: list[dict[str, Any]]) -> str:
                       f"{r['false_plates']} false plates")
             if "rows_reported_2" in r:
                 figure += f", `rows: 2` on {r['rows_reported_2']}"
+            for kind, k in r.get("per_kind", {}).items():
+                figure += (f"; {kind} {k['exact']:.1%} ({k['exact_count']}/{k['images']}, "
+                           f"kind right on {k['kind_right']})")
         lines.append(f"| {r['set']} | {r['seed']} | {r['images']} | {figure} | {r['images_per_second']} |")
     lines.append("")
     for r in results:

@@ -125,7 +125,8 @@ class Service:
         self.registry.add_holder(self.store)
         rules = RuleSet.build(self.config.rules, self.config.camera_runs(), self.config.zones)
         self.alarmist = Alarmist([c.id for c in self.config.cameras], rules, self.config.zones, self.store,
-                                 self.registry, snoozes=self.store.snoozes)
+                                 self.registry, plates=self.config.alarms.plate_vote,
+                                 snoozes=self.store.snoozes)
         self.relay = build_relay(self.store, self.store.delivery)
         relay = self.relay
         self.store.add_listener(lambda _type, _event: relay.wake())

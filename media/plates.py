@@ -11,7 +11,9 @@ Proportions (millimetres; rendered at :data:`PX_PER_MM`):
 * blue (white text) and yellow (black text): 440 x 140, seven 45 x 90 characters with 12 mm
   gaps and a 34 mm gap holding the separator dot after the second character;
 * green new-energy (black text, white-to-green gradient): 480 x 140, eight 43 x 90 characters
-  with 9 mm gaps and a 49 mm gap after the second character.
+  with 9 mm gaps and a 49 mm gap after the second character;
+* yellow two-row plates: large (lorries, buses, trailers) 440 x 220 (:func:`render_two_row`),
+  motorcycles 220 x 140 (:func:`render_motorcycle`); province and letter above, five below.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class RenderedPlate:
         corners: ``(4, 2)`` float32 plate corners in image pixels: TL, TR, BR, BL.
         background: name of the photo used.
         negative: True for a non-plate sign.
+        kind: for two-row plates, ``"large"`` (lorries, buses, trailers: 440 x 220 mm) or
+            ``"motorcycle"`` (220 x 140 mm); ``""`` for one-row plates.
     """
 
     image: U8
@@ -71,6 +75,7 @@ class RenderedPlate:
     corners: F32
     background: str
     negative: bool = False
+    kind: str = ""
 
 
 @functools.cache
@@ -385,17 +390,54 @@ def render_two_row(text: str, *, scale: float = 2.0) -> U8:
     return np.clip(plate, 0, 255).astype(np.uint8)
 
 
+def render_motorcycle(text: str, *, scale: float = 2.0) -> U8:
+    """Draw a flat yellow motorcycle plate: 220 x 140 mm, two rows.
+
+    The upper row holds the province and the letter (42 x 40 mm characters and a dot between
+    them), the lower row the other five characters (34 x 62 mm, 6 mm apart); black on yellow.
+    The proportions follow GA 36's motorcycle plate (characters laid out like the large
+    two-row plate's, at about half its size), not its exact drawing.
+    """
+    if len(text) != 7:
+        raise ValueError(f"a motorcycle plate has 7 characters, got {text!r}")
+    k = scale * PX_PER_MM
+    w, h = round(220 * k), round(140 * k)
+    plate = np.empty((h, w, 3), np.float32)
+    plate[:] = (20, 185, 245)
+    ink = np.array((15, 15, 15), np.float32)
+    border = max(2, round(2 * k))
+    cv2.rectangle(plate, (border, border), (w - border - 1, h - border - 1), ink.tolist(),
+                  max(1, round(1.2 * k)))
+    boxes = [((52.0, 12.0), (42.0, 40.0)), ((126.0, 12.0), (42.0, 40.0))]
+    boxes += [((13.0 + i * 40.0, 64.0), (34.0, 62.0)) for i in range(5)]
+    for char, ((left, top), (cw, ch)) in zip(text, boxes, strict=True):
+        x0, y0 = round(left * k), round(top * k)
+        mask = _glyph(char, round(cw * k), round(ch * k))[..., None]
+        region = plate[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]]
+        region[:] = region * (1 - mask) + ink * mask
+    cv2.circle(plate, (round(110 * k), round(32 * k)), round(3 * k), ink.tolist(), -1, cv2.LINE_AA)
+    return np.clip(plate, 0, 255).astype(np.uint8)
+
+
+TWO_ROW_KINDS = ("large", "motorcycle")
+"""Kinds of two-row plates in :func:`generate_two_row`."""
+
+
 def generate_two_row(count: int, seed: int = 0, *, backgrounds: dict[str, U8] | None = None,
-                     closeup_share: float = 0.25) -> list[RenderedPlate]:
+                     closeup_share: float = 0.25, motorcycle_share: float = 0.25) -> list[RenderedPlate]:
     """``count`` photos of yellow two-row plates, from ``seed``.
 
     Most are composited into a scene like :func:`generate` (at the sizes a gate camera sees a
-    lorry's rear plate); ``closeup_share`` of them are close photos (:func:`closeup`). About a
-    third are trailers (挂 last).
+    lorry's rear plate); ``closeup_share`` of them are close photos (:func:`closeup`). About
+    ``motorcycle_share`` are motorcycle plates (:func:`render_motorcycle`, never trailers), the
+    rest large plates (:func:`render_two_row`), about a third of them trailers (挂 last). Which
+    are motorcycles is drawn from a stream of its own, so the large plates of a seed are the
+    same whatever the share (a motorcycle takes the place of the large plate it replaces).
     """
     photos = backgrounds if backgrounds is not None else default_backgrounds()
     names = sorted(photos)
     rng = np.random.default_rng(seed + 5_000_011)
+    kinds = np.random.default_rng(seed + 7_000_003)
     out: list[RenderedPlate] = []
     for _ in range(count):
         text = random_plate_text("yellow", rng)
@@ -404,10 +446,14 @@ def generate_two_row(count: int, seed: int = 0, *, backgrounds: dict[str, U8] | 
         elif text[-1] == "学":
             text = text[:6] + DIGITS[int(rng.integers(0, 10))]
         name = names[int(rng.integers(0, len(names)))]
-        plate = render_two_row(text)
-        if rng.random() < closeup_share:
-            image, corners = closeup(plate, photos[name], rng)
-        else:
-            image, corners = composite(plate, photos[name], rng)
-        out.append(RenderedPlate(image, text, "yellow", corners, name))
+        motorcycle = bool(kinds.random() < motorcycle_share)
+        last = DIGITS[int(kinds.integers(0, 10))]
+        if motorcycle:
+            text = text[:6] + (last if text[-1] == "挂" else text[-1])
+        place = closeup if rng.random() < closeup_share else composite
+        image, corners = place(render_two_row(text), photos[name], rng)
+        if motorcycle:  # drawn from its own stream: the large plate's draws above keep ``rng`` in step
+            image, corners = place(render_motorcycle(text), photos[name], kinds)
+        out.append(RenderedPlate(image, text, "yellow", corners, name,
+                                 kind="motorcycle" if motorcycle else "large"))
     return out

@@ -130,7 +130,8 @@ class PlateReading:
         score: mean per-character confidence in [0, 1].
         char_scores: ``(len(text),)`` float32 confidence per character of ``text``.
         valid: whether ``text`` is a well-formed Chinese plate.
-        kind: ``"standard"`` (7 characters), ``"new_energy"`` (8) or ``None`` when invalid.
+        kind: ``"standard"`` (7 characters), ``"new_energy"`` (8), ``"motorcycle"`` (a
+            motorcycle's two-row plate) or ``None`` when invalid.
         corners: ``(4, 2)`` float32 plate corners in image pixels (TL, TR, BR, BL) or ``None``.
         box: ``(4,)`` float32 xyxy of the plate in image pixels, or ``None``.
         colour: the plate's colour (``"blue"``, ``"yellow"``, ``"green"``) when the reader
@@ -144,6 +145,8 @@ class PlateReading:
         rows: 1, or 2 for a two-row plate (lorries, buses: province and letter above).
         overwritten: what the recogniser read with confidence where the grammar put the
             province (``""`` when it read nothing there, or the province itself).
+        positions: ``(len(text),)`` float32, where in the crop each character of ``text`` was
+            read, as a share of the crop's width (0 its left edge, 1 its right), or ``None``.
     """
 
     text: str
@@ -159,6 +162,7 @@ class PlateReading:
     rejected: str = ""
     rows: int = 1
     overwritten: str = ""
+    positions: F32 | None = None
 
 
 def stack_same_shape(images: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:

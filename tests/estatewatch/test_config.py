@@ -110,3 +110,28 @@ def test_alarm_config_errors(patch: tuple[str, str], expected_error: str) -> Non
     env = {"HOOK_SECRET": secret or "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
     with pytest.raises(ConfigError, match=expected_error):
         parse_config(text, env)
+
+
+def test_plate_vote_settings_reach_each_cameras_vote(tmp_path: Path) -> None:
+    """``alarms.plate_vote`` is the vote every vehicle track of every camera decides with."""
+    from alarms.intake import Alarmist
+    from alarms.rules import RuleSet
+
+    cfg = parse_config(GOOD + "alarms:\n  plate_vote: {min_reads: 5, final_min_weight: 1.5}\n",
+                       {"CAM_GATE_NORTH_PASSWORD": "x"})
+    assert (cfg.alarms.plate_vote.min_reads, cfg.alarms.plate_vote.final_min_weight) == (5, 1.5)
+    rules = RuleSet.build(cfg.rules, cfg.camera_runs(), cfg.zones)
+    alarmist = Alarmist([c.id for c in cfg.cameras], rules, cfg.zones, store=None,  # type: ignore[arg-type]
+                        registry=None, plates=cfg.alarms.plate_vote)
+    vote = alarmist.observers["gate-north"].plate_vote().vote
+    assert (vote.config.min_reads, vote.config.final_min_weight) == (5, 1.5)
+    assert parse_config("", {}).alarms.plate_vote.min_reads == 3  # today's behaviour by default
+
+
+@pytest.mark.parametrize(("text", "expected_error"), [
+    ("alarms: {plate_vote: {min_reads: 0}}", r"alarms\.plate_vote\.min_reads: Input should be greater"),
+    ("alarms: {plate_vote: {quorum: 2}}", r"alarms\.plate_vote\.quorum: Extra inputs"),
+])
+def test_bad_plate_vote_settings_name_the_key(text: str, expected_error: str) -> None:
+    with pytest.raises(ConfigError, match=expected_error):
+        parse_config(text, {})

@@ -94,3 +94,15 @@ def foreign_colour(crop: Image) -> str | None:
         if low <= hue <= high:
             return f"{name} background (hue {hue:.0f}) is no plate's colour"
     return None
+
+
+def colour_rows(crop: Image, colour: PlateColour) -> np.ndarray:
+    """Per row of ``crop`` (BGR uint8), the share of its pixels of ``colour``'s plate background.
+
+    ``(h,)`` float32: saturated, not-dark pixels whose hue is in the colour's band.
+    """
+    low, high = next((lo, hi) for name, lo, hi in HUE_BANDS if name == colour)
+    hsv = np.asarray(cv2.cvtColor(crop, cv2.COLOR_BGR2HSV), np.uint8)
+    hue = hsv[..., 0]
+    mask = (hsv[..., 1] > MIN_SATURATION) & (hsv[..., 2] > MIN_VALUE) & (hue >= low) & (hue <= high)
+    return np.asarray(mask.mean(axis=1), np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -21,13 +21,13 @@ from models.manifest import Task, Variant
 from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
-from vision.plate.colour import foreign_colour, plate_colour
+from vision.plate.colour import colour_rows, foreign_colour, plate_colour
 from vision.plate.grammar import PROVINCES, normalise
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
-from vision.plate.rectify import rectify
+from vision.plate.rectify import plate_size, rectify
 from vision.session import SessionConfig
-from vision.types import F32, Detections, Image, PlateReading
+from vision.types import F32, Detections, Image, PlateColour, PlateReading
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,12 @@ class PlateOptions:
         two_row_aspect: plates found at most this wide for their height (a two-row plate is
             2:1, a one-row plate 3.1:1) are also read as two rows (:func:`two_row_crop`); the
             reading that is valid, and then more confident, is kept.
+        motorcycle_aspect: a two-row plate read from a quad narrower than this for its height
+            is a motorcycle's (220 x 140 mm, 1.57:1; the large plate is 440 x 220, 2:1; the
+            geometric mean of the two) and gets the kind ``"motorcycle"``.
+        tile_above: a whole image (no vehicle boxes) whose longer side exceeds this (pixels:
+            the detector's input, which shrinks it) and that held no valid plate is searched
+            again in two overlapping halves; ``None`` never.
     """
 
     rectify: RectifyOptions = field(default_factory=RectifyOptions)
@@ -90,6 +96,8 @@ class PlateOptions:
     plausible: PlausibleOptions | None = field(default_factory=PlausibleOptions)
     closeup: CloseupOptions | None = field(default_factory=lambda: CloseupOptions())
     two_row_aspect: float = 2.5
+    tile_above: int | None = 960
+    motorcycle_aspect: float = 1.78
 
 
 class ProvinceReader(Protocol):
@@ -224,11 +232,55 @@ class PlatePipeline(Generic[DetT]):
             shift = np.asarray(region.offset * 2, np.float32)
             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True):
                 found[region.image].append((box + shift, corners + shift[:2], float(score)))
-        found = [self._dedup(merge_split(plates)) for plates in found]
+        found = [self._dedup(merge_split(plates, self._same_colour(image)))
+                 for image, plates in zip(images, found, strict=True)]
         out = self._kept(images, found)
         if vehicle_boxes is None and self.options.closeup is not None:
             out = self._closeups(images, out, self.options.closeup)
+        if vehicle_boxes is None and self.options.tile_above:
+            out = self._tiled(images, out, self.options.tile_above)
         return out
+
+    def _tiled(self, images: Sequence[Image], out: list[list[PlateReading]],
+               above: int) -> list[list[PlateReading]]:
+        """Search large images that held no valid plate again in two overlapping halves.
+
+        The detector sees a whole image shrunk to its input: in a large photo a plate loses
+        detail, and a two-row plate (a shape the detector was hardly trained on) beside a
+        vehicle's other lettering is missed. Each half (two thirds of the longer side) is seen
+        larger; only valid plates found there are added.
+        """
+        again = [i for i, image in enumerate(images)
+                 if max(image.shape[:2]) > above and not any(r.valid for r in out[i])]
+        if not again:
+            return out
+        tiles: list[Image] = []
+        where: list[tuple[int, np.ndarray]] = []
+        for i in again:
+            h, w = images[i].shape[:2]
+            for x0, y0, x1, y1 in halves(w, h):
+                tiles.append(np.ascontiguousarray(images[i][y0:y1, x0:x1]))
+                where.append((i, np.asarray([x0, y0, x0, y0], np.float32)))
+        found: dict[int, list[tuple[F32, F32, float]]] = {i: [] for i in again}
+        for (i, shift), det in zip(where, self.detector.infer(tiles), strict=True):
+            if len(det) and det.landmarks is not None:
+                found[i] += [(box + shift, np.asarray(corners + shift[:2], np.float32), float(score))
+                             for box, corners, score in zip(det.xyxy, det.landmarks, det.scores, strict=True)]
+        plates = [self._dedup(merge_split(found[i], self._same_colour(images[i]))) for i in again]
+        second = self._kept([images[i] for i in again], plates, keep_invalid=False)
+        result = list(out)
+        for k, i in enumerate(again):
+            result[i] = best_of(out[i] + second[k], self.options.dedup_iou)
+        return result
+
+    def _same_colour(self, image: Image) -> Callable[[F32, F32], bool]:
+        """Whether two plate quads of ``image`` show the same plate colour (or none, both)."""
+        opts = self.options.rectify
+
+        def colour(quad: F32) -> PlateColour | None:
+            return plate_colour(rectify(image, quad, height=opts.height, margin_x=0.0, stretch=opts.stretch))
+
+        return lambda a, b: colour(a) == colour(b)
 
     def _kept(self, images: Sequence[Image], found: list[list[tuple[F32, F32, float]]],
               keep_invalid: bool = True) -> list[list[PlateReading]]:
@@ -278,7 +330,7 @@ class PlatePipeline(Generic[DetT]):
                     if _area(clipped) < 0.6 * _area(moved):
                         continue
                     plates.append((clipped, np.asarray(corners - shift[:2], np.float32), float(score)))
-            found.append(self._dedup(merge_split(plates)))
+            found.append(self._dedup(merge_split(plates, self._same_colour(images[i]))))
         second = self._kept([images[i] for i in again], found)
         last = [k for k, i in enumerate(again)
                 if not any(r.valid for r in second[k]) and not any(r.valid for r in out[i])
@@ -303,20 +355,23 @@ class PlatePipeline(Generic[DetT]):
         # Two-row plates are yellow: only yellow squat candidates are read as two rows too.
         squat = [k for k, quad in enumerate(corners) if quad_aspect(quad) <= self.options.two_row_aspect
                  and plate_colour(crops[k]) == "yellow"]
-        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates.
-        tries = [(k, corners[k], two_row_crop(images[k], corners[k], opts.height)) for k in squat]
-        both = self.reader.infer(crops + [crop for *_, crop in tries])
+        # Two-row tries: (plate index, quad, crop); the detector's own quad for squat plates,
+        # and that quad grown upwards: trained on one-row plates, the detector often finds a
+        # two-row plate without the top of its upper row (cutting the province and letter).
+        tries = [(k, quad, *two_row_split(images[k], quad, opts.height)) for k in squat
+                 for quad in (corners[k], *(grow_up(corners[k], share) for share in TOP_CUT_SHARES))]
+        both = self.reader.infer(crops + [crop for _, _, crop, _ in tries])
         readings, upper_lower = both[:len(crops)], both[len(crops):]
         # A two-row plate's lower row (or its lower part) alone looks like a one-row plate
         # without its province: read a yellow one again with the upper row above it.
         lower_only = [k for k, r in enumerate(readings)
                       if r.colour == "yellow" and _lower_row_like(normalise(r.raw))
                       and not (k in squat and upper_lower[squat.index(k)].valid)]
-        grown = [(k, quad, two_row_crop(images[k], quad, opts.height))
+        grown = [(k, quad, *two_row_split(images[k], quad, opts.height))
                  for k in lower_only for quad in (grow_up(corners[k], share) for share in LOWER_ROW_SHARES)]
         if grown:
             tries += grown
-            upper_lower += self.reader.infer([crop for *_, crop in grown])
+            upper_lower += self.reader.infer([crop for _, _, crop, _ in grown])
         plausible = self.options.plausible
         floor = plausible.min_evidence if plausible is not None else 0.0  # re-read below this
         again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck, floor)]
@@ -330,11 +385,14 @@ class PlatePipeline(Generic[DetT]):
         seen = seen.reshape(len(again), len(VIEWS))
         for k, views, shown in zip(again, probs, seen, strict=True):
             readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
-        for (k, quad, crop), reading in zip(tries, upper_lower, strict=True):
-            if reading.valid and (not readings[k].valid or reading.score > readings[k].score):
+        for (k, quad, crop, boundary), reading in zip(tries, upper_lower, strict=True):
+            if reading.valid and rows_in_order(reading, boundary) \
+                    and (not readings[k].valid or reading.score > readings[k].score):
                 # ``corners`` set: the plate's quad grown from the detection of its lower part.
                 grown_quad = None if quad is corners[k] else quad
-                readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad)
+                aspect = coloured_aspect(images[k], quad, "yellow")
+                kind = MOTORCYCLE if aspect < self.options.motorcycle_aspect else reading.kind
+                readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad, kind=kind)
                 crops[k] = crop
         corners = [corners[k] if r.corners is None else r.corners for k, r in enumerate(readings)]
         if plausible is None:
@@ -349,6 +407,14 @@ class PlatePipeline(Generic[DetT]):
         scores = np.asarray([p[2] for p in plates], np.float32)
         return [plates[int(k)] for k in nms(boxes, scores, self.options.dedup_iou)]
 
+
+MOTORCYCLE = "motorcycle"
+"""The kind of a motorcycle's two-row plate (:attr:`PlateReading.kind`)."""
+
+TOP_CUT_SHARES = (0.9, 0.8)
+"""Shares of a two-row plate's height that the detector's quad of it may cover when it cuts the
+top of the upper row off (on the rendered two-row set, 0.75-0.9): the quad grown to the whole
+plate is read too."""
 
 LOWER_ROW_SHARES = (0.55, 0.8)
 """Shares of a two-row plate's height that a detection of its lower part may cover: the lower
@@ -366,6 +432,38 @@ def grow_up(corners: F32, share: float) -> F32:
 def _lower_row_like(raw: str) -> bool:
     """Whether greedy text may be a two-row plate's lower row: 4-6 characters, no province."""
     return 4 <= len(raw) <= 6 and raw[0] not in PROVINCES
+
+
+def coloured_aspect(image: Image, quad: F32, colour: PlateColour, reach: float = 0.5,
+                    floor: float = 0.4) -> float:
+    """Width / height of a plate whose quad may lack its top, measured by its background colour.
+
+    The quad is grown upwards by ``reach`` of its height and rectified; from its lower part
+    (inside the plate) upwards, rows keep the plate's colour (``floor`` of the row, characters
+    and border besides) up to the plate's top edge. A two-row plate's shape (a motorcycle's
+    1.57:1 against a lorry's 2:1) is told this way even where the detector cut its upper row.
+    """
+    width, height = plate_size(quad)
+    tall = grow_up(quad, 1.0 / (1.0 + reach))
+    rows = 96
+    crop = rectify(image, sub_quad(tall, (0.1, 0.9), (0.0, 1.0)), height=rows, margin_x=0.0,
+                   stretch=1.0, min_aspect=0.2, max_aspect=8.0)
+    shares = colour_rows(crop, colour)
+    start = round(rows * (reach + 0.7) / (1.0 + reach))  # 70% down the original quad
+    top = start
+    while top > 0 and shares[top - 1] >= floor:
+        top -= 1
+    covered = (rows - top) / rows * (1.0 + reach)  # plate height in units of the quad's height
+    return width / max(height * covered, 1e-6)
+
+
+def halves(width: int, height: int, share: float = 2 / 3) -> list[tuple[int, int, int, int]]:
+    """Two overlapping halves (x0, y0, x1, y1) of an image, each ``share`` of its longer side."""
+    if height >= width:
+        cut = round(height * share)
+        return [(0, 0, width, cut), (0, height - cut, width, height)]
+    cut = round(width * share)
+    return [(0, 0, cut, height), (width - cut, 0, width, height)]
 
 
 def _area(box: F32) -> float:
@@ -407,15 +505,17 @@ def whole_quad(image: Image) -> tuple[F32, F32]:
     return quad, np.asarray([0, 0, w, h], np.float32)
 
 
-def merge_split(plates: list[tuple[F32, F32, float]], max_gap: float = 0.6,
-                min_overlap: float = 0.6) -> list[tuple[F32, F32, float]]:
+def merge_split(plates: list[tuple[F32, F32, float]], same: Callable[[F32, F32], bool] | None = None,
+                max_gap: float = 0.6, min_overlap: float = 0.6) -> list[tuple[F32, F32, float]]:
     """Join detections that are two parts of one plate, side by side on one row.
 
     Two boxes are parts of one plate when they overlap vertically by at least ``min_overlap``
     of the smaller height, are about as tall (within a factor of 1.5), and the horizontal gap
     between them (negative when they overlap) is at most ``max_gap`` of their height; the
     joined plate takes the left part's left corners and the right part's right corners, and the
-    better score. Each part alone must be narrower than a whole plate (under 2.8:1).
+    better score. Each part alone must be narrower than a whole plate (under 2.8:1), and
+    ``same(left_corners, right_corners)``, when given, must hold (the parts of one plate show
+    one background colour: a lorry's plate beside the lettering of its tailgate is not joined).
     """
     if len(plates) < 2:
         return plates
@@ -426,6 +526,8 @@ def merge_split(plates: list[tuple[F32, F32, float]], max_gap: float = 0.6,
         for a in range(len(items)):
             for b in range(a + 1, len(items)):
                 joined = _join(items[a], items[b], max_gap, min_overlap)
+                if joined is not None and same is not None and not same(items[a][1], items[b][1]):
+                    joined = None
                 if joined is not None:
                     items[a] = joined
                     del items[b]
@@ -497,9 +599,28 @@ def two_row_crop(image: Image, corners: F32, height: int = 48) -> Image:
     wide as tall (the upper row's are wider than tall, the lower row's taller than wide), the
     way two-row plates are commonly read.
     """
+    return two_row_split(image, corners, height)[0]
+
+
+def two_row_split(image: Image, corners: F32, height: int = 48) -> tuple[Image, float]:
+    """:func:`two_row_crop` and where in it the upper row ends (a share of its width)."""
     upper = rectify(image, sub_quad(corners, *UPPER_ROW), height=height, margin_x=0.0, stretch=0.75,
                     min_aspect=0.5, max_aspect=8.0)
     lower = rectify(image, sub_quad(corners, *LOWER_ROW), height=height, margin_x=0.0, stretch=1.3,
                     min_aspect=0.5, max_aspect=8.0)
     gap = np.repeat(lower[:, :1], max(2, height // 6), axis=1)
-    return np.ascontiguousarray(np.concatenate([upper, gap, lower], axis=1))
+    crop = np.ascontiguousarray(np.concatenate([upper, gap, lower], axis=1))
+    return crop, (upper.shape[1] + gap.shape[1] / 2) / crop.shape[1]
+
+
+def rows_in_order(reading: PlateReading, boundary: float) -> bool:
+    """Whether a two-row reading took its province and letter from the upper row, the rest below.
+
+    A two-row plate has exactly those two characters above; a reading that took a character of
+    one row for the other's (a sign's Chinese line over its Latin one, one of the Latin letters
+    made the plate's letter) does not show a two-row plate.
+    """
+    if reading.positions is None or len(reading.positions) != len(reading.text):
+        return True
+    upper, lower = reading.positions[:2], reading.positions[2:]
+    return bool((upper < boundary).all() and (lower > boundary).all())

@@ -53,9 +53,14 @@ logger = logging.getLogger(__name__)
 LOOK_ALIKE = {"0": "O", "1": "I"}
 """Plate characters and the letters a reader sees for them (I and O are never on a plate)."""
 
+GLYPH_TWINS = {"」": "J", "丁": "J"}
+"""Characters of another script drawn with a plate character's very shape, and that character:
+the corner bracket 」 is a J's stroke and hook, 丁 a J with its top bar (a two-row plate's
+upper-row J, a thin glyph in a wide box, is read as either)."""
+
 
 def alike_classes(characters: Sequence[str]) -> dict[int, npt.NDArray[np.intp]]:
-    """Class -> every class read as the same plate character (case, width, O/0 and I/1).
+    """Class -> every class read as the same plate character (case, width, O/0, I/1, 」/J).
 
     Only for classes whose normalised form is one character; used to measure the evidence of a
     decoded character (:func:`vision.plate.ctc.evidence`).
@@ -64,7 +69,7 @@ def alike_classes(characters: Sequence[str]) -> dict[int, npt.NDArray[np.intp]]:
     for i, c in enumerate(characters[1:-1], 1):
         norm = normalise_char(c)
         if len(norm) == 1:
-            groups.setdefault(LOOK_ALIKE.get(norm, norm), []).append(i)
+            groups.setdefault(GLYPH_TWINS.get(norm, LOOK_ALIKE.get(norm, norm)), []).append(i)
     out: dict[int, npt.NDArray[np.intp]] = {}
     for members in groups.values():
         ids = np.asarray(members, np.intp)
@@ -81,7 +86,7 @@ def character_table(metadata: dict[str, str]) -> list[str]:
 
 
 @register_family
-class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
+class PlateReader(OnnxModel[Image, list[tuple[PlateColour | None, float]], PlateReading]):
     """Read plate text from rectified crops.
 
     ``infer(crops)`` takes BGR uint8 ``(h, w, 3)`` crops (any sizes; :func:`vision.plate.rectify.rectify`
@@ -118,6 +123,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         self._blank_like: npt.NDArray[np.intp] = np.zeros(1, np.intp)
         self._provinces: npt.NDArray[np.intp] = np.zeros(0, np.intp)
         self._alike: dict[int, npt.NDArray[np.intp]] = {}
+        self._twins: list[tuple[int, int]] = []
 
     def _opened(self, session: OnnxSession) -> None:
         """Read the dictionary; the model's class count is checked by the warm-up."""
@@ -134,6 +140,8 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             raise ValueError(f"{self.name}: dictionary lacks the provinces {''.join(missing)}")
         self._provinces = np.asarray([index[c] for c in PROVINCES], np.intp)
         self._alike = alike_classes(self.characters)
+        self._twins = [(index[plate], index[twin]) for twin, plate in GLYPH_TWINS.items()
+                       if twin in index and plate in index]
 
     def warmup_input(self) -> F32:
         return np.zeros((1, 3, self.height, self.width), np.float32)
@@ -146,10 +154,18 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                              f"{len(self.characters)} (blank + {len(self.characters) - 2} + space)")
         return out
 
-    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[PlateColour | None]]:
-        """Crops -> ``(N, 3, height, width)`` float32 and each crop's colour (when judged)."""
+    def preprocess(self, batch: Sequence[Image]) -> tuple[F32, list[tuple[PlateColour | None, float]]]:
+        """Crops -> ``(N, 3, height, width)`` float32, each crop's colour (when judged) and width.
+
+        The width is in the model's output frames (8 input pixels each), as resized.
+        """
         tensor = self.tensor(batch, self.width)
-        return tensor, [plate_colour(crop) if self.use_colour else None for crop in batch]
+        return tensor, [(plate_colour(crop) if self.use_colour else None, self._frames(crop))
+                        for crop in batch]
+
+    def _frames(self, crop: Image) -> float:
+        h, w = crop.shape[:2]
+        return float(min(self.width, max(1, math.ceil(self.height * w / h)))) / 8.0
 
     def tensor(self, batch: Sequence[Image], width: int) -> F32:
         """Crops resized to :attr:`height` (aspect kept), normalised, zero-padded to ``width``."""
@@ -170,12 +186,13 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def postprocess(self, outputs: list[npt.NDArray[Any]],
-                    ctx: list[PlateColour | None]) -> list[PlateReading]:
+                    ctx: list[tuple[PlateColour | None, float]]) -> list[PlateReading]:
         """Decode each ``(T, C)`` row of the probabilities into a reading (with its crop's colour)."""
         probs = np.asarray(outputs[0], np.float32)
-        return [self.decode(row, colour) for row, colour in zip(probs, ctx, strict=True)]
+        return [self.decode(row, colour, frames) for row, (colour, frames) in zip(probs, ctx, strict=True)]
 
-    def decode(self, probs: F32, colour: PlateColour | None = None) -> PlateReading:
+    def decode(self, probs: F32, colour: PlateColour | None = None,
+               frames: float | None = None) -> PlateReading:
         """One crop's ``(T, C)`` probabilities -> reading (greedy, else grammar-constrained).
 
         Args:
@@ -184,8 +201,11 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 greedy reading that is valid but not a plate of that colour (a green plate read
                 with 7 characters) is replaced, like an invalid one, by the best reading that
                 fits the colour's templates, if that is at most ``max_corrections`` edits away.
+            frames: how many frames the crop filled (the rest is padding); each character's
+                :attr:`PlateReading.positions` is its frames' centre over this (``None``: all).
         """
         chars = greedy(probs)
+        used = chars
         overwritten = ""
         raw = "".join(self.characters[c.index] for c in chars)
         text, scores, seen = self._normalised(probs, chars)
@@ -198,6 +218,7 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                 text, scores, seen, path = fixed
                 parsed = parse_plate(text)
                 overwritten = self._overwritten(chars, path[0])
+                used = path
         score_arr = np.asarray(scores, np.float32)
         return PlateReading(
             text=parsed.text,
@@ -209,7 +230,14 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
             colour=colour,
             evidence=np.asarray(seen, np.float32),
             overwritten=overwritten,
+            positions=self._positions(used, frames or float(probs.shape[0])),
         )
+
+    def _positions(self, chars: Sequence[CtcChar], frames: float) -> F32:
+        """Each character's frames' centre as a share of ``frames`` (one per normalised character)."""
+        out = [(c.start + c.end) / 2 / frames for c in chars
+               for _ in range(len(normalise_char(self.characters[c.index])))]
+        return np.asarray(out, np.float32)
 
     def _overwritten(self, greedy_chars: Sequence[CtcChar], province: CtcChar) -> str:
         """What the greedy path read confidently (score >= 0.5) where the grammar put the province.
@@ -242,6 +270,10 @@ class PlateReader(OnnxModel[Image, list[PlateColour | None], PlateReading]):
                      ) -> tuple[str, list[float], list[float], list[CtcChar]] | None:
         """The most likely valid plate under the probabilities (templates ``allowed``, default all)."""
         templates = self._templates.values() if allowed is None else [self._templates[t] for t in allowed]
+        if self._twins:  # a twin's probability counts for its plate character (no template allows it)
+            probs = probs.copy()
+            for plate, twin in self._twins:
+                probs[:, plate] += probs[:, twin]
         best = max((constrained(probs, t, self._blank_like) for t in templates), key=lambda c: c.log_prob)
         if not best.chars:
             return None

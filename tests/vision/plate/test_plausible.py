@@ -9,9 +9,10 @@ import numpy as np
 from vision.plate.colour import foreign_colour
 from vision.plate.ctc import CtcChar, evidence
 from vision.plate.grammar import PROVINCES
-from vision.plate.pipeline import best_of, merge_split
+from vision.plate.pipeline import best_of, halves, merge_split, rows_in_order
 from vision.plate.plausible import PlausibleOptions, judge
 from vision.plate.province import with_province
+from vision.plate.reader import alike_classes
 from vision.types import PlateReading
 
 OPTIONS = PlausibleOptions()
@@ -122,3 +123,35 @@ def test_a_plate_read_again_from_a_part_of_it_is_kept_once() -> None:
     other = dataclasses.replace(reading("京A12345", [1.0] * 7), score=0.7,
                                 box=np.asarray([400, 0, 700, 100], np.float32))
     assert [r.text for r in best_of([part, whole, other], 0.5)] == ["青D483PP", "京A12345"]
+
+
+def test_parts_of_different_colours_are_not_joined() -> None:
+    """A lorry's yellow plate beside the lettering of its tailgate is no split plate."""
+    def det(x1: float, x2: float) -> tuple[np.ndarray, np.ndarray, float]:
+        quad = np.asarray([[x1, 10], [x2, 10], [x2, 50], [x1, 50]], np.float32)
+        return np.asarray([x1, 10, x2, 50], np.float32), quad, 0.5
+
+    assert len(merge_split([det(0, 70), det(80, 130)], same=lambda a, b: True)) == 1
+    assert len(merge_split([det(0, 70), det(80, 130)], same=lambda a, b: False)) == 2
+
+
+def test_a_two_row_reading_takes_two_characters_above_and_five_below() -> None:
+    plate = dataclasses.replace(reading("鲁Q1234挂", [1.0] * 7),
+                                positions=np.asarray([0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9], np.float32))
+    assert rows_in_order(plate, 0.4)
+    # A sign's Chinese line over Latin lettering: one of the lower line's letters made the letter.
+    sign = dataclasses.replace(plate, positions=np.asarray([0.1, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9], np.float32))
+    assert not rows_in_order(sign, 0.4)
+    assert rows_in_order(dataclasses.replace(plate, positions=None), 0.4)  # unknown: not judged
+
+
+def test_large_images_are_searched_in_two_overlapping_halves() -> None:
+    assert halves(810, 1080) == [(0, 0, 810, 720), (0, 360, 810, 1080)]
+    assert halves(1920, 1080) == [(0, 0, 1280, 1080), (640, 0, 1920, 1080)]
+
+
+def test_a_j_read_as_its_glyph_twin_counts_as_a_j() -> None:
+    """The upper row's thin J is read as 」 or 丁: seen, so the grammar may choose J."""
+    classes = alike_classes(["<blank>", "J", "」", "丁", "A", " "])
+    assert sorted(classes[1].tolist()) == [1, 2, 3]
+    assert classes[4].tolist() == [4]
