@@ -183,14 +183,20 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
     runs: dict[int, list[dict[str, Any]]] = {}
     settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider, models=models or {})
     gate = GatingConfig() if gating else None
-    with VisionEngine(settings) as engine, RtspTestServer(
-            {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}) as server:
+    mounts = {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}
+    with VisionEngine(settings) as engine:
 
         def trial(count: int) -> bool:
             progress(f"trial {sum(map(len, runs.values())) + 1}: {count} cameras, {seconds:g} s ...")
-            run = run_pipeline(rtsp_cameras(server, count, detect_fps), engine, seconds=seconds,
-                               warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
-                               levers=levers)
+            # A fresh RTSP server per trial: one shared by every trial stopped serving after a few
+            # minutes (every camera 'Invalid data'), and such a trial failed for want of frames.
+            with RtspTestServer(mounts) as server:
+                run = run_pipeline(rtsp_cameras(server, count, detect_fps), engine, seconds=seconds,
+                                   warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
+                                   levers=levers)
+            if not run["sampled"]:
+                raise RuntimeError(f"{count} cameras delivered no frame in {seconds:g} s: the local RTSP "
+                                   "server or the cameras failed, so this trial says nothing of capacity")
             ok = passes(run, max_drop_percent, max_p99_ms)
             run["passed"] = ok
             runs.setdefault(count, []).append(run)
