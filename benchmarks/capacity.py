@@ -32,6 +32,10 @@ from vision.levers import Levers
 from vision.model import create
 
 
+class NoFramesError(RuntimeError):
+    """A trial's cameras delivered no frame: the set-up failed, the trial says nothing of capacity."""
+
+
 @dataclass(frozen=True, slots=True)
 class Trial:
     """One trial: ``count`` passed or not (``index``: its position in the search)."""
@@ -195,7 +199,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
                                    warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
                                    levers=levers)
             if not run["sampled"]:
-                raise RuntimeError(f"{count} cameras delivered no frame in {seconds:g} s: the local RTSP "
+                raise NoFramesError(f"{count} cameras delivered no frame in {seconds:g} s: the local RTSP "
                                    "server or the cameras failed, so this trial says nothing of capacity")
             ok = passes(run, max_drop_percent, max_p99_ms)
             run["passed"] = ok

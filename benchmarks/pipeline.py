@@ -484,11 +484,16 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
     if missing:
         typer.echo(f"--find-capacity serves its cameras from the local RTSP server: {missing}", err=True)
         raise typer.Exit(1)
-    found = capacity.run_capacity(
-        start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
-        max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
-        max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating, raw_seconds=raw_seconds,
-        progress=typer.echo, provider=provider, models=models, levers=LEVER_VARIANTS[levers])
+    try:
+        found = capacity.run_capacity(
+            start=start, maximum=maximum, seconds=seconds, warmup=warmup, detect_fps=detect_fps,
+            max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
+            max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating,
+            raw_seconds=raw_seconds, progress=typer.echo, provider=provider, models=models,
+            levers=LEVER_VARIANTS[levers])
+    except capacity.NoFramesError as exc:  # a broken camera set-up, not a capacity: say so in one line
+        typer.echo(f"--find-capacity stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
     command = ("estatewatch bench pipeline --find-capacity"
                f" --start {start} --max-cameras {maximum} --seconds {seconds:g} --warmup {warmup:g}"
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"

@@ -139,7 +139,6 @@ def list_alarms(
                     headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
 
 
-
 def list_query_key(wanted: AlarmFilter, paging: Paging, base_url: str) -> str:
     """What, besides the store's version, a list answer depends on.
 

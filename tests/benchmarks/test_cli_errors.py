@@ -87,3 +87,21 @@ def test_int8_roles_become_the_vision_models_setting() -> None:
     assert settings.variant("vehicle_detect") == "int8" and settings.variant("plate_read") == "int8"
     assert settings.variant("face_embed") == "fp32"
     assert int8_models("") == {}
+
+
+def test_a_capacity_search_without_frames_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Cameras that deliver nothing stop the search with one line, not a traceback or a capacity."""
+    from benchmarks import capacity, pipeline
+
+    def no_frames(**_: object) -> dict[str, object]:
+        raise capacity.NoFramesError("4 cameras delivered no frame in 30 s")
+
+    monkeypatch.setattr(capacity, "run_capacity", no_frames)
+    monkeypatch.setattr(pipeline, "gstreamer_missing", lambda: None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "pipeline", "--find-capacity", "--start", "4"])
+    assert exit_.value.code == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == "--find-capacity stopped: 4 cameras delivered no frame in 30 s"
+    assert "capacity 0" not in out
