@@ -40,7 +40,7 @@ from benchmarks.machine import load_average, machine_info, machine_line, results
 from benchmarks.options import choice, choice_list, int_list
 from benchmarks.record import write_result
 from media.clips import demo_folder, gate_clip, lobby_clip, vtest_clip
-from models.manifest import TASKS, Task
+from models.manifest import TASKS, Task, Variant
 from streams.config import ALL_ANALYSES, CameraConfig
 from streams.frames import FrameSampler
 from streams.testing.server import gstreamer_missing
@@ -391,8 +391,12 @@ def pipeline(
                                  "(see README, GPU)."),
     int8: str = typer.Option("", help="Roles that run their INT8 variant (made by `estatewatch models "
                              "quantize`), comma-separated: face_detect, face_embed, vehicle_detect, "
-                             "plate_detect, plate_read; empty: all FP32. The raw YOLO limit of "
-                             "--find-capacity stays FP32, the scale other machines are compared on."),
+                             "plate_detect, plate_read; unlisted roles run the pack's default "
+                             "(int8 for vehicle_detect and plate_read, fp32 for the others). The raw "
+                             "YOLO limit of --find-capacity stays FP32, the scale other machines are "
+                             "compared on."),
+    fp32: str = typer.Option("", help="Roles that run their FP32 model, comma-separated (as --int8); "
+                             "`--fp32 vehicle_detect,plate_read` runs the whole pack in FP32."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
@@ -400,7 +404,7 @@ def pipeline(
     choice(batching, "--batching", ("service", "one"))
     variants = choice_list(levers, "--levers", tuple(LEVER_VARIANTS))
     choice(provider, "--provider", PROVIDER_CHOICES)
-    models = int8_models(int8)
+    models = variant_models(int8, fp32)
     if find_capacity:
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
@@ -513,18 +517,33 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
 
 def int8_models(value: str) -> dict[Task, ModelChoice]:
     """``--int8 vehicle_detect,plate_read`` -> the ``vision.models`` setting that runs those roles in INT8."""
-    if not value.strip():
-        return {}
-    roles = choice_list(value, "--int8", TASKS)
-    return {cast(Task, role): ModelChoice(variant="int8") for role in roles}
+    return variant_models(value, "")
+
+
+def variant_models(int8: str, fp32: str) -> dict[Task, ModelChoice]:
+    """``--int8 ROLES --fp32 ROLES`` -> the ``vision.models`` setting (unlisted roles: the pack's default)."""
+    chosen: dict[Task, ModelChoice] = {}
+    for value, option, variant in ((int8, "--int8", "int8"), (fp32, "--fp32", "fp32")):
+        if not value.strip():
+            continue
+        for role in choice_list(value, option, TASKS):
+            if role in chosen:
+                raise typer.BadParameter(f"role {role} is in both --int8 and --fp32")
+            chosen[cast(Task, role)] = ModelChoice(variant=cast(Variant, variant))
+    return chosen
 
 
 def _variants(models: dict[Task, ModelChoice]) -> dict[str, str]:
-    return {task: models[task].variant if task in models else "fp32" for task in TASKS}
+    settings = VisionSettings(models=models)
+    return {task: settings.variant(task) for task in TASKS}
 
 
 def _int8_flag(models: dict[Task, ModelChoice]) -> str:
-    return f" --int8 {','.join(models)}" if models else ""
+    flags = ""
+    for variant in ("int8", "fp32"):
+        roles = [task for task, choice in models.items() if choice.variant == variant]
+        flags += f" --{variant} {','.join(roles)}" if roles else ""
+    return flags
 
 
 def _one_lever_variant(value: str) -> str:

@@ -71,6 +71,27 @@ def quantisable(names: Sequence[str] | None = None) -> list[ModelSpec]:
     return sorted(specs, key=lambda s: (TASK_ORDER.index(s.task), s.name))
 
 
+def make_default_variants(progress: Progress) -> list[ModelSpec]:
+    """Make the variants the pack runs by default (manifest ``default_variant``) not made yet.
+
+    Variants present and verified are skipped; returns the models it quantised (``models fetch``
+    calls this).
+    """
+    made = []
+    for spec in quantisable():
+        if spec.default_variant != "int8":
+            continue
+        try:
+            record = check_variant(spec, "int8")
+            progress(f"ok      {spec.name + '.int8':<20} default variant, verified (sha256 {record.sha256[:16]}…)")
+            continue
+        except ModelError as exc:
+            progress(f"{spec.name}: making its default int8 variant ({exc})")
+        quantize_one(spec, progress)
+        made.append(spec)
+    return made
+
+
 def load(spec: ModelSpec, variant: Variant, config: SessionConfig | None = None) -> AnyModel:
     """A verified, loaded variant of a model, by its manifest family."""
     model = create(spec.family, require_variant(spec, variant), config, name=spec.name)

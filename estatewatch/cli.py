@@ -16,8 +16,9 @@ import typer
 from alarms.cli import app as alarms_app
 from benchmarks.cli import app as bench_app
 from benchmarks.live_pipeline import attach_site
-from benchmarks.quantize import quantize_command
+from benchmarks.quantize import make_default_variants, quantize_command
 from models.cli import app as models_app
+from models.cli import attach_default_variant_maker
 from registry.cli import app as registry_app
 from registry.cli import attach_holder
 from streams.cli import app as streams_app
@@ -35,6 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 models_app.command("quantize")(quantize_command)  # calibrates with vision's preprocessing: above models/
+attach_default_variant_maker(make_default_variants)
 app.add_typer(models_app, name="models")
 app.add_typer(streams_app, name="streams")
 app.add_typer(registry_app, name="registry")

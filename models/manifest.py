@@ -87,6 +87,7 @@ class ModelSpec:
     transform: str | None = None
     stored_sha256: str | None = None
     int8: QuantRecipe | None = None
+    default_variant: Variant = "fp32"
 
     @property
     def wheel_name(self) -> str:
@@ -173,7 +174,18 @@ def _parse(name: str, raw: dict[str, object]) -> ModelSpec:
         transform=None if transform is None else str(transform),
         stored_sha256=None if stored is None else str(stored).lower(),
         int8=_recipe(name, raw.get("int8")),
+        default_variant=_default_variant(name, raw),
     )
+
+
+def _default_variant(name: str, raw: dict[str, object]) -> Variant:
+    value = str(raw.get("default_variant", "fp32"))
+    if value not in VARIANTS:
+        raise ManifestError(f"model {name!r}: unknown default_variant {value!r} "
+                            f"(known: {', '.join(VARIANTS)})")
+    if value == "int8" and raw.get("int8") is None:
+        raise ManifestError(f"model {name!r}: default_variant int8 needs a [models.{name}.int8] recipe")
+    return "int8" if value == "int8" else "fp32"
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelSpec]:

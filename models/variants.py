@@ -12,15 +12,21 @@ the command that rebuilds it, never a silently different model.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from models.fetch import ModelError, model_path, require, sha256_file
-from models.manifest import VARIANTS, ModelSpec, Variant
+from models.manifest import VARIANTS, ModelSpec, Task, Variant
 from models.store import models_dir
 
 RECORD_VERSION = 1
+
+
+def chosen_variant(spec: ModelSpec, chosen: Mapping[Task, Variant] | None = None) -> Variant:
+    """The variant a role runs: the one chosen for its task, else the manifest's ``default_variant``."""
+    return (chosen or {}).get(spec.task, spec.default_variant)
 
 
 def variant_path(name: str, variant: Variant, store: Path | None = None) -> Path:
@@ -81,8 +87,12 @@ class VariantRecord:
 
 def rebuild_hint(spec: ModelSpec, variant: Variant) -> str:
     """The command that (re)makes a variant."""
-    return f"run `estatewatch models quantize --models {spec.name}`" if variant == "int8" else \
-        "run `estatewatch models fetch`"
+    if variant != "int8":
+        return "run `estatewatch models fetch`"
+    if spec.default_variant == "int8":
+        return f"run `estatewatch models fetch` (it makes the pack's default INT8 variants) or " \
+            f"`estatewatch models quantize --models {spec.name}`"
+    return f"run `estatewatch models quantize --models {spec.name}`"
 
 
 def check_variant(spec: ModelSpec, variant: Variant, store: Path | None = None) -> VariantRecord:
@@ -107,6 +117,9 @@ def check_variant(spec: ModelSpec, variant: Variant, store: Path | None = None) 
         raise ModelError(f"model {spec.name}: the {variant} file was made from another FP32 model "
                          f"(sha256 {record.source_sha256[:16]}…, the manifest pins "
                          f"{spec.expected_stored_sha256[:16]}…); {hint}")
+    if record.recipe != spec.int8.as_dict():
+        raise ModelError(f"model {spec.name}: the {variant} file was made with another recipe than the "
+                         f"manifest's (recorded {record.recipe}); {hint}")
     actual = sha256_file(path)
     if actual != record.sha256:
         raise ModelError(f"model {spec.name}: {variant} file {path} is corrupt: sha256 {actual[:16]}… "

@@ -19,8 +19,12 @@ from models.store import models_dir
 
 @pytest.fixture(scope="session")
 def model_store() -> Path:
-    """The model store with every model of the manifest fetched and verified (cached)."""
+    """The model store with every model of the manifest fetched and verified (cached), and the
+    pack's default INT8 variants made (as `estatewatch models fetch` does)."""
+    from benchmarks.quantize import make_default_variants
+
     fetch()
+    make_default_variants(print)
     return models_dir()
 
 

@@ -20,9 +20,10 @@ class ModelChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variant: Variant = Field(
-        "fp32", description="Precision variant: 'fp32' (the fetched model) or 'int8' (its static "
-        "quantisation, made by `estatewatch models quantize`; loading fails with that hint when it "
-        "is missing). See benchmarks/README.md for where INT8 pays and its accuracy.")
+        ..., description="Precision variant: 'fp32' (the fetched model) or 'int8' (its static "
+        "quantisation, made by `estatewatch models fetch` for the pack's INT8 defaults and by "
+        "`estatewatch models quantize` for the others; loading fails with that hint when it is "
+        "missing). See benchmarks/README.md for where INT8 pays and its accuracy.")
 
 
 class VisionSettings(BaseModel):
@@ -63,12 +64,16 @@ class VisionSettings(BaseModel):
     models: dict[Task, ModelChoice] = Field(
         default_factory=dict,
         description="Per role (face_detect, face_embed, vehicle_detect, plate_detect, plate_read): "
-        "which variant runs, e.g. {vehicle_detect: {variant: int8}}. Unlisted roles run fp32.")
+        "which variant runs, e.g. {vehicle_detect: {variant: fp32}}. Unlisted roles run the pack's "
+        "default (models/manifest.toml `default_variant`: int8 for YOLO11n and the PP-OCRv6 reader, "
+        "whose INT8 files pass their accuracy gates; fp32 for the others).")
 
     def variant(self, task: Task) -> Variant:
-        """The variant configured for a role (``fp32`` unless listed)."""
-        choice = self.models.get(task)
-        return choice.variant if choice is not None else "fp32"
+        """The variant a role runs: the configured one, else its profile model's manifest default."""
+        from models.manifest import profile_models
+        from models.variants import chosen_variant
+
+        return chosen_variant(profile_models(self.profile)[task], self.variants())
 
     def variants(self) -> dict[Task, Variant]:
         """Role -> variant for every listed role."""
@@ -76,9 +81,9 @@ class VisionSettings(BaseModel):
 
     def model_path(self, spec: ModelSpec, store: Path | None = None) -> Path:
         """The verified file of ``spec``'s configured variant (:func:`models.variants.require_variant`)."""
-        from models.variants import require_variant
+        from models.variants import chosen_variant, require_variant
 
-        return require_variant(spec, self.variant(spec.task), store)
+        return require_variant(spec, chosen_variant(spec, self.variants()), store)
 
     def session_config(self) -> SessionConfig:
         """The onnxruntime session settings these settings imply."""

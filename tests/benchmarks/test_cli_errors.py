@@ -105,3 +105,18 @@ def test_a_capacity_search_without_frames_is_one_line(monkeypatch: pytest.Monkey
     out, err = capsys.readouterr()
     assert err.strip() == "--find-capacity stopped: 4 cameras delivered no frame in 30 s"
     assert "capacity 0" not in out
+
+
+def test_fp32_roles_override_the_pack_defaults() -> None:
+    import typer
+
+    from benchmarks.pipeline import _int8_flag, variant_models
+    from vision.config import VisionSettings
+
+    assert VisionSettings().variant("vehicle_detect") == "int8"  # the pack's default
+    models = variant_models("", "vehicle_detect,plate_read")
+    settings = VisionSettings(models=models)
+    assert settings.variant("vehicle_detect") == "fp32" and settings.variant("plate_read") == "fp32"
+    assert _int8_flag(variant_models("face_detect", "plate_read")) == " --int8 face_detect --fp32 plate_read"
+    with pytest.raises(typer.BadParameter, match="both --int8 and --fp32"):
+        variant_models("plate_read", "plate_read")

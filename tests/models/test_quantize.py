@@ -43,10 +43,14 @@ def plate_spec() -> ModelSpec:
 
 
 def _store_with_fp32(model_store: Path, spec: ModelSpec, target: Path) -> Path:
-    """A private store with the FP32 plate models (links to the session's verified files)."""
+    """A private store with the FP32 plate models and the reader's default INT8 variant (links to
+    the session's verified files)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in (spec.name, "ppocrv6_rec"):
         model_path(name, target).symlink_to(model_path(name, model_store).resolve())
+    for path in (variant_path("ppocrv6_rec", "int8", model_store),
+                 record_path("ppocrv6_rec", "int8", model_store)):
+        (target / path.name).symlink_to(path.resolve())
     return target
 
 
@@ -174,14 +178,16 @@ def test_config_selects_a_variant_per_role(models: dict[str, object], expected_e
             VisionSettings.model_validate({"models": models})
         return
     settings = VisionSettings.model_validate({"models": models})
+    pack_default = {"vehicle_detect": "int8", "face_embed": "fp32", "plate_detect": "fp32"}
     for task in ("vehicle_detect", "face_embed", "plate_detect"):
-        expected = models.get(task, {"variant": "fp32"})["variant"]  # type: ignore[index]
+        expected = models.get(task, {"variant": pack_default[task]})["variant"]  # type: ignore[index]
         assert settings.variant(task) == expected  # type: ignore[arg-type]
 
 
 def test_the_service_yaml_selects_variants() -> None:
-    config = parse_config("vision:\n  models:\n    vehicle_detect: {variant: int8}\n", {})
-    assert config.vision.variant("vehicle_detect") == "int8"
+    config = parse_config("vision:\n  models:\n    vehicle_detect: {variant: fp32}\n", {})
+    assert config.vision.variant("vehicle_detect") == "fp32"
+    assert config.vision.variant("plate_read") == "int8"  # the pack's default
     assert config.vision.variant("face_embed") == "fp32"
     with pytest.raises(ConfigError,
                        match=r"vision\.models\.vehicle_detect\.variant: Input should be 'fp32' or 'int8'"):

@@ -71,7 +71,7 @@ class FaceAnalyzer(Generic[DetT, EmbT]):
             config: providers and threads for both sessions.
             store: the model store (default: the configured one).
             workers: CPU data parallelism of both models (see :class:`~vision.model.OnnxModel`).
-            variants: role -> precision variant (``fp32`` where absent; see
+            variants: role -> precision variant (the manifest's ``default_variant`` where absent; see
                 :func:`models.variants.require_variant`).
 
         Raises:
@@ -79,16 +79,16 @@ class FaceAnalyzer(Generic[DetT, EmbT]):
             models.manifest.ManifestError: unknown profile.
         """
         from models.manifest import profile_models
-        from models.variants import require_variant
+        from models.variants import chosen_variant, require_variant
         from vision.model import create_as
 
         specs = profile_models(profile)
         det, emb = specs["face_detect"], specs["face_embed"]
         chosen = variants or {}
-        detector = create_detector(det.family, require_variant(det, chosen.get(det.task, "fp32"), store),
+        detector = create_detector(det.family, require_variant(det, chosen_variant(det, chosen), store),
                                    config, name=det.name, workers=workers)
         embedder = create_as(ArcFaceEmbedder, emb.family,
-                             require_variant(emb, chosen.get(emb.task, "fp32"), store), config,
+                             require_variant(emb, chosen_variant(emb, chosen), store), config,
                              name=emb.name, workers=workers)
         return FaceAnalyzer(detector, embedder)
 

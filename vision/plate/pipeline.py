@@ -165,10 +165,10 @@ class PlatePipeline(Generic[DetT]):
                    variants: Mapping[Task, Variant] | None = None) -> PlatePipeline[Detector]:
         """Build from the model store with the models of a manifest profile (verified, loaded).
 
-        ``variants`` maps a role to its precision variant (``fp32`` where absent).
+        ``variants`` maps a role to its precision variant (the manifest's ``default_variant`` where absent).
         """
         from models.manifest import profile_models
-        from models.variants import require_variant
+        from models.variants import chosen_variant, require_variant
         from vision.model import create_as
         from vision.plate.detector import PlateDetector
         from vision.plate.reader import PlateReader
@@ -176,8 +176,8 @@ class PlatePipeline(Generic[DetT]):
         specs = profile_models(profile)
         det, rec = specs["plate_detect"], specs["plate_read"]
         chosen = variants or {}
-        det_path = require_variant(det, chosen.get(det.task, "fp32"), store)
-        rec_path = require_variant(rec, chosen.get(rec.task, "fp32"), store)
+        det_path = require_variant(det, chosen_variant(det, chosen), store)
+        rec_path = require_variant(rec, chosen_variant(rec, chosen), store)
         detector = create_as(PlateDetector, det.family, det_path, config, name=det.name)
         reader = create_as(PlateReader, rec.family, rec_path, config, name=rec.name)
         pipeline = cls.build(detector, reader, reader)
