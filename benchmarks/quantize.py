@@ -83,7 +83,8 @@ def make_default_variants(progress: Progress) -> list[ModelSpec]:
             continue
         try:
             record = check_variant(spec, "int8")
-            progress(f"ok      {spec.name + '.int8':<20} default variant, verified (sha256 {record.sha256[:16]}…)")
+            progress(f"ok      {spec.name + '.int8':<20} default variant, verified "
+                     f"(sha256 {record.sha256[:16]}…)")
             continue
         except ModelError as exc:
             progress(f"{spec.name}: making its default int8 variant ({exc})")
