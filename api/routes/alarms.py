@@ -81,7 +81,7 @@ def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm
     return alarm
 
 
-def get_list_answers(request: Request) -> ListAnswers:
+async def get_list_answers(request: Request) -> ListAnswers:
     """The app's kept list answers (set on ``app.state.list_answers`` by :func:`api.app.create_app`)."""
     answers: ListAnswers = request.app.state.list_answers
     return answers
