@@ -127,14 +127,17 @@ def list_alarms(
     etag = list_etag(version, query)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
-    body = answers.get(query, version)
-    if body is None:
+
+    def render() -> tuple[int, bytes]:
         page = store.list(wanted, paging)
         # The JSON of AlarmList, written without a model per alarm (a test holds the two equal).
-        body = json.dumps({"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
-                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        answers.put(query, page.version, body)
-        etag = list_etag(page.version, query)
+        return page.version, json.dumps(
+            {"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
+            ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    answered, body = answers.answer(query, version, render)
+    if answered != version:
+        etag = list_etag(answered, query)
     return Response(body, media_type="application/json",
                     headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
 
