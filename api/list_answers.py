@@ -17,9 +17,12 @@ A shared render read the store after the waiter read its version, so it is at le
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 DEFAULT_MAX_ENTRIES = 256
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -58,6 +61,14 @@ class ListAnswers:
             if body is None:
                 self.misses += 1
             else:
+                self.hits += 1
+            return body
+
+    def kept(self, key: str, version: int) -> bytes | None:
+        """The answer to ``key`` kept at exactly ``version`` (a hit), else ``None`` (not counted)."""
+        with self._lock:
+            body = self._answers.get(key) if version == self._version else None
+            if body is not None:
                 self.hits += 1
             return body
 
@@ -115,3 +126,47 @@ class ListAnswers:
                 self._version = version
             self._bytes += len(body) - len(self._answers.get(key, b""))
             self._answers[key] = body
+
+
+class VersionReads:
+    """The store's change counter for concurrent requests: one database read answers all who wait.
+
+    A request's version must come from a read that began after the request arrived (then a kept
+    answer is never staler than a fresh read). Requests arriving while a read runs join the next
+    one, which starts as soon as the running one ends: under load the database is read a few
+    hundred times a second at most instead of once per request, and a kept answer or a 304 needs no
+    thread of the pool (only the shared read does). Used from the event loop only; a new loop (a
+    test client's) starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next: asyncio.Future[int] | None = None
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    async def read(self, source: Callable[[], int]) -> int:
+        """The value of ``source()`` read by a call that began after this one."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._next, self._running = loop, None, False
+        if self._next is None:
+            self._next = loop.create_future()
+        waiting = self._next
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._read_while_asked(source))
+        return await asyncio.shield(waiting)
+
+    async def _read_while_asked(self, source: Callable[[], int]) -> None:
+        try:
+            while self._next is not None:
+                waiting, self._next = self._next, None  # later arrivals wait for the next read
+                self.reads += 1
+                try:
+                    waiting.set_result(await run_in_threadpool(source))
+                except Exception as exc:  # every waiter of this read answers it (a 500, as before)
+                    waiting.set_exception(exc)
+        finally:
+            self._running = False

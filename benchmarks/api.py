@@ -371,7 +371,7 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
     child = ctx.Process(target=_list_clients,
                         args=(site.port, site.key, plan, clients, duration, interval, out, http_client))
     answers = site.answers
-    hits, misses = answers.hits, answers.misses
+    hits, misses, shared = answers.hits, answers.misses, answers.shared
     cpu = _process_cpu()
     stop = threading.Event()
     written: list[str] = []
@@ -395,7 +395,7 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
             child.kill()
     latencies: dict[str, list[float]] = raw["latencies"]
     asked = sum(len(v) for v in latencies.values()) + sum(raw["errors"].values())
-    kept, rendered = answers.hits - hits, answers.misses - misses
+    kept, rendered = answers.hits - hits + answers.shared - shared, answers.misses - misses
     every = [x for values in latencies.values() for x in values]
     kinds = {kind: {"requests": len(latencies[kind]), "errors": raw["errors"][kind], **_ms(latencies[kind])}
              for kind, _ in plan}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
-from api.list_answers import MAX_ANSWER_BYTES, ListAnswers
+from api.list_answers import MAX_ANSWER_BYTES, ListAnswers, VersionReads
 
 
 def test_an_answer_is_served_only_at_its_version_and_for_its_key() -> None:
@@ -100,3 +101,48 @@ def test_another_version_or_key_renders_apart_and_a_failed_render_leaves_waiters
     leader.join(10)
     follower.join(10)
     assert len(errors) == 1 and got == [(6, b"s")]
+
+
+def test_version_reads_are_shared_but_never_older_than_the_request() -> None:
+    """Requests arriving during a read wait for the next one; one read answers all of them."""
+    calls: list[int] = []
+    first_running, release = threading.Event(), threading.Event()
+
+    def source() -> int:  # the change counter: each read sees one more change than the last
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            first_running.set()
+            assert release.wait(10)
+        return len(calls)
+
+    async def scenario() -> tuple[int, list[int], int]:
+        versions = VersionReads()
+        first = asyncio.create_task(versions.read(source))
+        while not first_running.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.create_task(versions.read(source)) for _ in range(5)]  # arrive during read 1
+        await asyncio.sleep(0.01)
+        release.set()
+        return await first, list(await asyncio.gather(*later)), versions.reads
+
+    first, later, reads = asyncio.run(scenario())
+    assert first == 1 and later == [2] * 5, "a read begun before a request arrived never answers it"
+    assert reads == 2 and calls == [1, 2]
+
+
+def test_a_failed_version_read_fails_its_waiters_only() -> None:
+    outcomes = iter([RuntimeError("database gone"), 7])
+
+    def source() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def scenario() -> int:
+        versions = VersionReads()
+        with pytest.raises(RuntimeError, match="database gone"):
+            await versions.read(source)
+        return await versions.read(source)
+
+    assert asyncio.run(scenario()) == 7
