@@ -472,6 +472,9 @@ def run(url: str | None, alarms: int, clients: int, duration: float, subscribers
         now = dt.datetime.now(dt.UTC)
         progress(f"{database}: storing {alarms} alarms ...")
         fill_s = fill(site.store, alarms, now)
+        from api.app import freeze_startup_heap
+
+        freeze_startup_heap()  # as `serve` does once started
         progress(f"{database}: stored in {fill_s:.1f} s; one client for {min(duration, 10.0):g} s ...")
         single = measure_list(site, alarms, 1, min(duration, 10.0), now, writes=list_writes,
                               http_client=http_client)
