@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -12,7 +13,7 @@ from api.accounts.store import Accounts
 from api.body_limit import ApiLimits, RequestBodyLimit
 from api.console import ROUTES as CONSOLE_ROUTES
 from api.console import mount_console
-from api.list_answers import ListAnswers
+from api.list_answers import ListAnswers, VersionReads
 from api.live import LiveHub
 from api.ports import ServiceView
 from api.routes import (
@@ -74,6 +75,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     app.state.login_limits = login_limits or LoginLimits()
     app.state.live = live or LiveHub()
     app.state.list_answers = ListAnswers()
+    app.state.list_versions = VersionReads()
     app.add_middleware(RequestBodyLimit, max_bytes=(limits or ApiLimits()).max_request_bytes)
     app.include_router(health.router)
     app.include_router(cameras.router)
@@ -83,3 +85,18 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
         app.include_router(router)
     mount_console(app)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Leave the objects alive now (modules, models, the app) out of every later garbage collection.
+
+    Call once the service has started. Python's full collections scan every tracked object; in
+    the server process (FastAPI, pydantic, SQLAlchemy and the rest imported, models loaded) each
+    one stopped the event loop for up to 175 ms, about 20 times a minute under load, and all
+    collections took 19% of the server's CPU (`estatewatch bench api`, 50 clients: the alarm
+    list's p99 187 ms with, 65 ms without). ``gc.freeze`` moves them to a generation that is
+    never scanned; what startup left behind is collected first. Objects created later are
+    collected as before.
+    """
+    gc.collect()
+    gc.freeze()

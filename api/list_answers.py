@@ -8,16 +8,38 @@ bytes. An answer is kept under its query key (filter with the caller's cameras, 
 never staler than a fresh read, and only for the same key, so never to a caller of other cameras.
 Keeping only the newest version's answers bounds memory by the number of distinct queries asked
 between two changes (and by ``max_entries`` / ``max_bytes``).
+
+Requests for the same key at the same version that miss together share one render
+(:meth:`ListAnswers.answer`): after each alarm change every client polling a query would otherwise
+render it at once (17 renders per change instead of 7 with 50 clients on 7 queries, measured).
+A shared render read the store after the waiter read its version, so it is at least as fresh.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 DEFAULT_MAX_ENTRIES = 256
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 1024 * 1024
 """Larger answers (1000 alarms with long details) are not kept: rare, and they would crowd out the rest."""
+
+
+SHARED_RENDER_TIMEOUT_S = 60.0
+"""A request waits this long at most for another's render of its query, then renders itself."""
+
+
+@dataclass
+class _Render:
+    """One render in progress; its waiters take its answer when ``done`` is set."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: tuple[int, bytes] | None = None
 
 
 class ListAnswers:
@@ -29,7 +51,8 @@ class ListAnswers:
         self._version = -1
         self._answers: dict[str, bytes] = {}
         self._bytes = 0
-        self.hits = self.misses = 0
+        self._renders: dict[tuple[str, int], _Render] = {}
+        self.hits = self.misses = self.shared = 0
 
     def get(self, key: str, version: int) -> bytes | None:
         """The answer to ``key`` rendered at exactly ``version``; ``None`` if there is none."""
@@ -40,6 +63,54 @@ class ListAnswers:
             else:
                 self.hits += 1
             return body
+
+    def kept(self, key: str, version: int) -> bytes | None:
+        """The answer to ``key`` kept at exactly ``version`` (a hit), else ``None`` (not counted)."""
+        with self._lock:
+            body = self._answers.get(key) if version == self._version else None
+            if body is not None:
+                self.hits += 1
+            return body
+
+    def answer(self, key: str, version: int, render: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+        """``(version, body)``: kept at ``version``, else shared with a render in progress, else rendered.
+
+        Args:
+            key: the query key.
+            version: the store's change counter, read by the caller after its request arrived.
+            render: reads the store and renders: ``(the version it read at, body)``; its answer is kept.
+        """
+        with self._lock:
+            body = self._answers.get(key) if version == self._version else None
+            if body is not None:
+                self.hits += 1
+                return version, body
+            running = self._renders.get((key, version))
+            if running is None:
+                mine = self._renders[key, version] = _Render()
+        if running is not None:
+            if running.done.wait(SHARED_RENDER_TIMEOUT_S) and running.answer is not None:
+                with self._lock:
+                    self.shared += 1
+                return running.answer
+            return self._render(key, render, None)
+        return self._render(key, render, (version, mine))
+
+    def _render(self, key: str, render: Callable[[], tuple[int, bytes]],
+                shared: tuple[int, _Render] | None) -> tuple[int, bytes]:
+        with self._lock:
+            self.misses += 1
+        try:
+            answer = render()
+            self.put(key, *answer)
+            if shared is not None:
+                shared[1].answer = answer
+            return answer
+        finally:
+            if shared is not None:
+                with self._lock:
+                    self._renders.pop((key, shared[0]), None)
+                shared[1].done.set()  # a failed render: its waiters render themselves
 
     def put(self, key: str, version: int, body: bytes) -> None:
         """Keep ``body`` as the answer to ``key`` at ``version`` (older versions' answers go)."""
@@ -55,3 +126,47 @@ class ListAnswers:
                 self._version = version
             self._bytes += len(body) - len(self._answers.get(key, b""))
             self._answers[key] = body
+
+
+class VersionReads:
+    """The store's change counter for concurrent requests: one database read answers all who wait.
+
+    A request's version must come from a read that began after the request arrived (then a kept
+    answer is never staler than a fresh read). Requests arriving while a read runs join the next
+    one, which starts as soon as the running one ends: under load the database is read a few
+    hundred times a second at most instead of once per request, and a kept answer or a 304 needs no
+    thread of the pool (only the shared read does). Used from the event loop only; a new loop (a
+    test client's) starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next: asyncio.Future[int] | None = None
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    async def read(self, source: Callable[[], int]) -> int:
+        """The value of ``source()`` read by a call that began after this one."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._next, self._running = loop, None, False
+        if self._next is None:
+            self._next = loop.create_future()
+        waiting = self._next
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._read_while_asked(source))
+        return await asyncio.shield(waiting)
+
+    async def _read_while_asked(self, source: Callable[[], int]) -> None:
+        try:
+            while self._next is not None:
+                waiting, self._next = self._next, None  # later arrivals wait for the next read
+                self.reads += 1
+                try:
+                    waiting.set_result(await run_in_threadpool(source))
+                except Exception as exc:  # every waiter of this read answers it (a 500, as before)
+                    waiting.set_exception(exc)
+        finally:
+            self._running = False

@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import random
+import resource
 import socket
 import statistics
 import tempfile
@@ -134,6 +135,7 @@ class Site:
 
         from api.accounts.store import Accounts
         from api.app import create_app
+        from api.list_answers import ListAnswers
         from api.ports import ServiceView
 
         self.store = AlarmStore.open(url, data_dir=folder)
@@ -143,6 +145,7 @@ class Site:
         self.key = os.urandom(16).hex()
         service = cast(ServiceView, _AlarmDesk(self.store))
         app = create_app(service, frozenset([self.key]), self.accounts)
+        self.answers: ListAnswers = app.state.list_answers
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -176,14 +179,66 @@ class Site:
 
 
 # -- the clients (in a child process) ---------------------------------------------------------------
+HTTP_CLIENTS = ("lean", "httpx")
+"""``lean``: :class:`LeanHttp`, a few lines of asyncio; ``httpx``: the full client (about 5 ms of CPU
+per request on the reference machine, more than the server spends: on a small machine it starves
+the server it measures, where real consoles run elsewhere)."""
+
+
 def _list_clients(port: int, key: str, plan: list[tuple[str, str]], clients: int, duration: float,
-                  interval: float | None, out: Any) -> None:
-    out.put(asyncio.run(_drive_list(port, key, plan, clients, duration, interval)))
+                  interval: float | None, out: Any, http_client: str = "lean") -> None:
+    out.put(asyncio.run(_drive_list(port, key, plan, clients, duration, interval, http_client)))
 
 
-async def _drive_list(port: int, key: str, plan: list[tuple[str, str]], clients: int,
-                      duration: float, interval: float | None = None) -> dict[str, Any]:
-    """The clients' latencies per query kind, closed or open loop.
+class LeanHttp:
+    """GET over kept-alive HTTP/1.1 connections to one host, at most ``connections`` at once.
+
+    Just what the list benchmark needs: a fixed header set, answers with ``Content-Length`` (the
+    API's JSON answers and 304s); anything else is an error.
+    """
+
+    def __init__(self, port: int, headers: dict[str, str], connections: int) -> None:
+        self.port = port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"127.0.0.1:{port}", **headers}.items())
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._slots = asyncio.Semaphore(connections)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """``(status, body)`` of ``GET path``."""
+        async with self._slots:
+            reader, writer = self._idle.pop() if self._idle else \
+                await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                writer.write(f"GET {path} HTTP/1.1\r\n{self.head}\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                status, length = self._parse(head)
+                body = await reader.readexactly(length) if length else b""
+            except BaseException:
+                writer.close()
+                raise
+            self._idle.append((reader, writer))
+            return status, body
+
+    @staticmethod
+    def _parse(head: bytes) -> tuple[int, int]:
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                return status, int(value)
+        if status == 304:
+            return status, 0
+        raise ValueError(f"answer {status} without Content-Length")
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+
+
+async def _drive_list(port: int, key: str, plan: list[tuple[str, str]], clients: int, duration: float,
+                      interval: float | None = None, http_client: str = "lean") -> dict[str, Any]:
+    """The clients' latencies per query kind, closed or open loop, and the CPU the clients used.
 
     Closed loop (``interval`` None): each client asks again as soon as it has its answer. Open
     loop: each client asks every ``interval`` seconds, at a random phase, whether or not its last
@@ -195,19 +250,28 @@ async def _drive_list(port: int, key: str, plan: list[tuple[str, str]], clients:
     errors: dict[str, int] = {kind: 0 for kind, _ in plan}
     samples: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    lean = LeanHttp(port, {"X-API-Key": key}, clients)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key},
                                  limits=limits, timeout=60) as client:
-        await client.get("/api/v1/alarms?limit=1")  # connect once before the clock starts
+
+        async def get(path: str) -> tuple[int, bytes]:
+            if http_client == "lean":
+                return await asyncio.wait_for(lean.get(path), 60)
+            response = await client.get(path)
+            return response.status_code, response.content
+
+        await get("/api/v1/alarms?limit=1")  # connect once before the clock starts
+        cpu_started = time.process_time()
         started = time.perf_counter()
         end = started + duration
 
         async def ask(kind: str, query: str, t0: float) -> None:
             try:
-                response = await client.get(f"/api/v1/alarms?{query}")
-                ok = response.status_code == 200 and "total" in response.json()
+                status, body = await get(f"/api/v1/alarms?{query}")
+                ok = status == 200 and "total" in json.loads(body)
                 if not ok and len(samples) < 5:
-                    samples.append(f"{kind}: {response.status_code} {response.text[:200]}")
-            except httpx.HTTPError as exc:
+                    samples.append(f"{kind}: {status} {body[:200]!r}")
+            except (httpx.HTTPError, OSError, ValueError, asyncio.IncompleteReadError, TimeoutError) as exc:
                 ok = False
                 if len(samples) < 5:
                     samples.append(f"{kind}: {exc!r}")
@@ -239,7 +303,10 @@ async def _drive_list(port: int, key: str, plan: list[tuple[str, str]], clients:
         else:
             await asyncio.gather(*(open_loop(w, interval) for w in range(clients)))
         elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "errors": errors, "elapsed_s": elapsed, "error_samples": samples}
+        cpu = time.process_time() - cpu_started
+    lean.close()
+    return {"latencies": latencies, "errors": errors, "elapsed_s": elapsed, "error_samples": samples,
+            "cpu_s": cpu}
 
 
 def _subscribers(port: int, key: str, count: int, ready: Any, done: Any, out: Any) -> None:
@@ -289,17 +356,23 @@ def _ms(values: list[float]) -> dict[str, float | None]:
 
 
 def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt.datetime,
-                 interval: float | None = None, writes: float = 0.0) -> dict[str, Any]:
+                 interval: float | None = None, writes: float = 0.0,
+                 http_client: str = "lean") -> dict[str, Any]:
     """``clients`` concurrent clients asking list queries for ``duration`` seconds.
 
     Closed loop without ``interval``; open loop, each client every ``interval`` seconds, with it.
     Meanwhile ``writes`` alarms per second are stored (a live site: every one changes the lists).
+    CPU is reported per side: the server's process (uvicorn and the writer) and the clients' (their
+    load window only, not their start).
     """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     plan = queries(alarms, now, seed=clients)
     child = ctx.Process(target=_list_clients,
-                        args=(site.port, site.key, plan, clients, duration, interval, out))
+                        args=(site.port, site.key, plan, clients, duration, interval, out, http_client))
+    answers = site.answers
+    hits, misses, shared = answers.hits, answers.misses, answers.shared
+    cpu = _process_cpu()
     stop = threading.Event()
     written: list[str] = []
 
@@ -313,6 +386,7 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
     writer.start()
     try:
         raw = out.get(timeout=duration + 180)
+        server_cpu = _process_cpu() - cpu  # from the clients' start: their connect and a first answer too
     finally:
         stop.set()
         writer.join(timeout=10)
@@ -320,6 +394,8 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
         if child.is_alive():
             child.kill()
     latencies: dict[str, list[float]] = raw["latencies"]
+    asked = sum(len(v) for v in latencies.values()) + sum(raw["errors"].values())
+    kept, rendered = answers.hits - hits + answers.shared - shared, answers.misses - misses
     every = [x for values in latencies.values() for x in values]
     kinds = {kind: {"requests": len(latencies[kind]), "errors": raw["errors"][kind], **_ms(latencies[kind])}
              for kind, _ in plan}
@@ -329,8 +405,18 @@ def measure_list(site: Site, alarms: int, clients: int, duration: float, now: dt
         "alarms_stored_meanwhile": len(written),
         "queries": dict(plan), "requests": len(every), "errors": sum(raw["errors"].values()),
         "requests_per_s": round(len(every) / raw["elapsed_s"], 1), **_ms(every), "by_kind": kinds,
-        "error_samples": raw["error_samples"],
+        "error_samples": raw["error_samples"], "http_client": http_client,
+        "answers": {"kept": kept, "rendered": rendered,
+                    "kept_share": round(kept / max(1, kept + rendered), 3)},
+        "cpu_ms_per_request": {"server": round(server_cpu / max(1, asked) * 1000, 2),
+                               "clients": round(raw["cpu_s"] / max(1, asked) * 1000, 2)},
     }
+
+
+def _process_cpu() -> float:
+    """CPU seconds (user + system) of this process, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure_feed(site: Site, subscribers: int, rate: float, duration: float) -> dict[str, Any]:
@@ -376,7 +462,7 @@ def measure_feed(site: Site, subscribers: int, rate: float, duration: float) -> 
 
 def run(url: str | None, alarms: int, clients: int, duration: float, subscribers: int, rate: float,
         folder: Path, progress: Callable[[str], None] = lambda _: None,
-        poll_interval: float = 1.0, list_writes: float = 1.0) -> dict[str, Any]:
+        poll_interval: float = 1.0, list_writes: float = 1.0, http_client: str = "lean") -> dict[str, Any]:
     """Both measurements on one store (``url``, or SQLite in ``folder``); the JSON-able results."""
     database = "sqlite" if url is None else "postgresql"
     if url is not None:
@@ -386,14 +472,19 @@ def run(url: str | None, alarms: int, clients: int, duration: float, subscribers
         now = dt.datetime.now(dt.UTC)
         progress(f"{database}: storing {alarms} alarms ...")
         fill_s = fill(site.store, alarms, now)
+        from api.app import freeze_startup_heap
+
+        freeze_startup_heap()  # as `serve` does once started
         progress(f"{database}: stored in {fill_s:.1f} s; one client for {min(duration, 10.0):g} s ...")
-        single = measure_list(site, alarms, 1, min(duration, 10.0), now, writes=list_writes)
+        single = measure_list(site, alarms, 1, min(duration, 10.0), now, writes=list_writes,
+                              http_client=http_client)
         progress(f"{database}: one client: p50 {single['p50_ms']} ms, {single['requests_per_s']} req/s; "
                  f"{clients} clients for {duration:g} s ...")
-        listing = measure_list(site, alarms, clients, duration, now, writes=list_writes)
+        listing = measure_list(site, alarms, clients, duration, now, writes=list_writes,
+                               http_client=http_client)
         progress(f"{database}: list p99 {listing['p99_ms']} ms, {listing['requests_per_s']} req/s, "
                  f"{listing['errors']} errors; {clients} clients each every {poll_interval:g} s ...")
-        polling = measure_list(site, alarms, clients, duration, now, poll_interval, list_writes)
+        polling = measure_list(site, alarms, clients, duration, now, poll_interval, list_writes, http_client)
         progress(f"{database}: polling p99 {polling['p99_ms']} ms, {polling['requests_per_s']} req/s, "
                  f"{polling['errors']} errors; {subscribers} subscribers at {rate:g}/s ...")
         feed = measure_feed(site, subscribers, rate, duration)
@@ -417,16 +508,23 @@ def bench_api(
     poll_interval: float = typer.Option(
         1.0, min=0.05, max=60, help="Open-loop part: each of the clients asks every this many seconds "
                                     "(a console polling), whether or not its last answer came."),
+    http_client: str = typer.Option(
+        "lean", help="The list clients' HTTP code: 'lean' (a few lines of asyncio, little CPU) or 'httpx' "
+                     "(about 5 ms of CPU per request, taken from the server on a small machine). Client and "
+                     "server CPU per request are reported apart either way."),
     database_url: str | None = typer.Option(
         None, help="Run on this database instead of a fresh SQLite file (its alarm tables are emptied)."),
     output: Path | None = typer.Option(
         None, help="Folder for api.json and api.md (default: benchmarks/results)."),
 ) -> None:
     """Alarm list latency under concurrent clients, and live feed latency to many subscribers."""
+    if http_client not in HTTP_CLIENTS:
+        raise typer.BadParameter(f"must be one of {', '.join(HTTP_CLIENTS)}, not {http_client!r}",
+                                 param_hint="--http-client")
     logging.getLogger("alarms").setLevel(logging.WARNING)  # one INFO line per stored alarm
     with tempfile.TemporaryDirectory(prefix="ew-bench-api-") as tmp:
         result = run(database_url, alarms, clients, duration, subscribers, rate, Path(tmp), typer.echo,
-                     poll_interval, list_writes)
+                     poll_interval, list_writes, http_client)
     write(result, output or results_dir())
     typer.echo(markdown(result))
 
@@ -440,6 +538,16 @@ def write(result: dict[str, Any], folder: Path) -> None:
                  f"{machine_line(info)}, {info['date']}, load {info['load_average_1_5_15']}. "
                  "Server (uvicorn, one process) and "
                  "clients (one process) on the same machine.\n\n" + markdown(result) + "\n")
+
+
+def _cpu_line(listing: dict[str, Any]) -> str:
+    """CPU per request of each side and the share of kept answers (results from before: nothing)."""
+    cpu, answers = listing.get("cpu_ms_per_request"), listing.get("answers")
+    if cpu is None or answers is None:
+        return ""
+    return (f" CPU per request: server {cpu['server']} ms, clients {cpu['clients']} ms "
+            f"({listing['http_client']} client); {answers['kept_share'] * 100:.0f}% kept answers "
+            f"({answers['rendered']} rendered).")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -456,7 +564,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"(stored in {result['fill_s']} s), "
             f"{listing['clients']} client(s) for {listing['duration_s']} s ({loop}), "
             f"{listing.get('alarms_stored_meanwhile', 0)} alarms stored meanwhile: "
-            f"{listing['requests_per_s']} requests/s, {listing['errors']} errors.",
+            f"{listing['requests_per_s']} requests/s, {listing['errors']} errors.{_cpu_line(listing)}",
             "",
             "| query | requests | errors | p50 | p95 | p99 | max |",
             "| --- | --- | --- | --- | --- | --- | --- |",

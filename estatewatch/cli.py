@@ -145,7 +145,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     import uvicorn
 
     from api.accounts.store import Accounts, bootstrap_admin
-    from api.app import create_app
+    from api.app import create_app, freeze_startup_heap
     from api.keys import load_api_keys
     from api.live import LiveHub
     from estatewatch.service import Service
@@ -168,6 +168,7 @@ def _run_service(config: ServiceConfig, host: str, port: int, banner: str,
     def start() -> None:
         try:
             service.start()
+            freeze_startup_heap()  # models loaded, stores open: kept out of later collections
         except BaseException as exc:  # reported below and by /readyz staying 503
             failure.append(exc)
             logging.getLogger("estatewatch").error("service failed to start: %s", exc)

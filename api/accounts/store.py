@@ -302,6 +302,15 @@ class Accounts:
             self.vouched.put(digest, principal, now, generation)
         return principal
 
+    def vouched_principal(self, credential: str) -> Principal | None:
+        """The principal of ``credential`` if it was checked a moment ago (no database read); else ``None``.
+
+        ``None`` says nothing about validity: :meth:`authenticate` then checks it in the database.
+        """
+        if not credential.startswith((TOKEN_PREFIX, KEY_PREFIX)):
+            return None
+        return self.vouched.get(_digest(credential), self.clock())
+
     def _session_principal(self, token_hash: str) -> tuple[Principal, dt.datetime]:
         query = (select(USERS, SESSIONS.c.id.label("session_id"), SESSIONS.c.expires_at,
                         SESSIONS.c.revoked_at)

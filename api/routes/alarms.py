@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from alarms.events import alarm_data
 from alarms.records import Alarm, AlarmFilter, Paging
@@ -25,7 +26,7 @@ from alarms.store import AlarmNotFoundError, IllegalTransitionError
 from alarms.types import AlarmType, Severity
 from api.accounts.principal import Principal
 from api.deps import AccountsDep, AlarmsDep, PublicBaseUrl, actor, event_actor, principal_for, require_scope
-from api.list_answers import ListAnswers
+from api.list_answers import ListAnswers, VersionReads
 from api.live import LiveHub
 from api.ports import AlarmReader, ServiceView
 from api.schemas import AlarmCommentBody, AlarmEventBody, AlarmList, PublicAlarm
@@ -81,13 +82,22 @@ def visible_alarm(store: AlarmReader, alarm_id: str, caller: Principal) -> Alarm
     return alarm
 
 
-def get_list_answers(request: Request) -> ListAnswers:
+async def get_list_answers(request: Request) -> ListAnswers:
     """The app's kept list answers (set on ``app.state.list_answers`` by :func:`api.app.create_app`)."""
     answers: ListAnswers = request.app.state.list_answers
     return answers
 
 
 ListAnswersDep = Annotated[ListAnswers, Depends(get_list_answers)]
+
+
+async def get_list_versions(request: Request) -> VersionReads:
+    """The shared reads of the list version (``app.state.list_versions``, :func:`api.app.create_app`)."""
+    versions: VersionReads = request.app.state.list_versions
+    return versions
+
+
+VersionReadsDep = Annotated[VersionReads, Depends(get_list_versions)]
 LIST_CACHE_CONTROL = "private, no-cache"
 """Clients may keep a list but must ask again each time (with ``If-None-Match``); shared caches never."""
 
@@ -96,9 +106,9 @@ LIST_CACHE_CONTROL = "private, no-cache"
             responses={304: {"description": "Not modified: the `If-None-Match` tag is still this list's "
                                             "(no alarm raised, changed or deleted since, same query and "
                                             "caller cameras)."}})
-def list_alarms(
+async def list_alarms(
     caller: Reader, store: AlarmsDep, base_url: PublicBaseUrl,
-    answers: ListAnswersDep,
+    answers: ListAnswersDep, versions: VersionReadsDep,
     state: list[State] | None = Query(None, description="Only these states (repeat for several)."),
     type: list[AlarmType] | None = Query(None, description="Only these alarm types (repeat for several)."),
     severity: list[Severity] | None = Query(None, description="Only these severities (repeat for several)."),
@@ -117,24 +127,32 @@ def list_alarms(
     is raised, changed or deleted. `Cache-Control: private, no-cache`. Identical queries (same
     filters, page and cameras) between two alarm changes are answered from the server's memory.
     """
+    # On the event loop: the change counter comes from a read shared with concurrent requests
+    # (begun after this one arrived), so a kept answer or a 304 takes no thread; reading the store
+    # and rendering go to the thread pool.
     cameras = None if caller.cameras is None else tuple(sorted(caller.cameras))
     wanted = AlarmFilter(states=tuple(state) if state else None, types=tuple(type) if type else None,
                          severities=tuple(severity) if severity else None, camera_id=camera_id,
                          camera_ids=cameras, zone=zone, since=since, until=until)
     paging = Paging(limit, offset)
     query = list_query_key(wanted, paging, base_url)
-    version = store.list_version()
+    version = await versions.read(store.list_version)
     etag = list_etag(version, query)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
-    body = answers.get(query, version)
-    if body is None:
+
+    def render() -> tuple[int, bytes]:
         page = store.list(wanted, paging)
         # The JSON of AlarmList, written without a model per alarm (a test holds the two equal).
-        body = json.dumps({"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
-                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        answers.put(query, page.version, body)
-        etag = list_etag(page.version, query)
+        return page.version, json.dumps(
+            {"total": page.total, "items": [alarm_data(a, base_url) for a in page.items]},
+            ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+    kept = answers.kept(query, version)
+    answered, body = (version, kept) if kept is not None else \
+        await run_in_threadpool(answers.answer, query, version, render)
+    if answered != version:
+        etag = list_etag(answered, query)
     return Response(body, media_type="application/json",
                     headers={"ETag": etag, "Cache-Control": LIST_CACHE_CONTROL})
 

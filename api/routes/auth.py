@@ -37,7 +37,7 @@ class Me(BaseModel):
     cameras: list[str] | None = Field(description="The cameras it may see; null = all.")
 
 
-def get_login_limits(request: Request) -> LoginLimits:
+async def get_login_limits(request: Request) -> LoginLimits:
     limits: LoginLimits = request.app.state.login_limits
     return limits
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
-from api.list_answers import MAX_ANSWER_BYTES, ListAnswers
+from api.list_answers import MAX_ANSWER_BYTES, ListAnswers, VersionReads
 
 
 def test_an_answer_is_served_only_at_its_version_and_for_its_key() -> None:
@@ -40,3 +43,106 @@ def test_memory_is_bounded(max_entries: int, max_bytes: int, bodies: list[bytes]
     assert [f"k{n}" for n in range(len(bodies)) if answers.get(f"k{n}", 1) is not None] == kept
     answers.put("huge", 1, b"x" * (MAX_ANSWER_BYTES + 1))
     assert answers.get("huge", 1) is None
+
+
+def test_requests_missing_together_share_one_render_and_it_is_kept() -> None:
+    answers = ListAnswers()
+    started, release, renders = threading.Event(), threading.Event(), []
+
+    def render() -> tuple[int, bytes]:
+        renders.append(1)
+        started.set()
+        assert release.wait(10)
+        return 5, b"page at 5"
+
+    got: list[tuple[int, bytes]] = []
+    leader = threading.Thread(target=lambda: got.append(answers.answer("q", 5, render)))
+    leader.start()
+    assert started.wait(10)
+    follower = threading.Thread(target=lambda: got.append(answers.answer("q", 5, render)))
+    follower.start()
+    follower.join(0.2)
+    assert follower.is_alive(), "the second request waits for the first one's render"
+    release.set()
+    leader.join(10)
+    follower.join(10)
+    assert got == [(5, b"page at 5")] * 2 and len(renders) == 1
+    assert answers.answer("q", 5, render) == (5, b"page at 5") and len(renders) == 1  # kept
+    assert (answers.misses, answers.shared, answers.hits) == (1, 1, 1)
+
+
+def test_another_version_or_key_renders_apart_and_a_failed_render_leaves_waiters_to_render() -> None:
+    answers = ListAnswers()
+    assert answers.answer("q", 5, lambda: (6, b"read at 6")) == (6, b"read at 6")  # a change meanwhile
+    assert answers.answer("q", 6, lambda: (6, b"other")) == (6, b"read at 6"), "kept at the version it read"
+    assert answers.answer("r", 6, lambda: (6, b"r")) == (6, b"r")
+    started, release = threading.Event(), threading.Event()
+
+    def failing() -> tuple[int, bytes]:
+        started.set()
+        assert release.wait(10)
+        raise RuntimeError("database gone")
+
+    errors: list[BaseException] = []
+
+    def lead() -> None:
+        try:
+            answers.answer("s", 6, failing)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    assert started.wait(10)
+    got: list[tuple[int, bytes]] = []
+    follower = threading.Thread(target=lambda: got.append(answers.answer("s", 6, lambda: (6, b"s"))))
+    follower.start()
+    release.set()
+    leader.join(10)
+    follower.join(10)
+    assert len(errors) == 1 and got == [(6, b"s")]
+
+
+def test_version_reads_are_shared_but_never_older_than_the_request() -> None:
+    """Requests arriving during a read wait for the next one; one read answers all of them."""
+    calls: list[int] = []
+    first_running, release = threading.Event(), threading.Event()
+
+    def source() -> int:  # the change counter: each read sees one more change than the last
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            first_running.set()
+            assert release.wait(10)
+        return len(calls)
+
+    async def scenario() -> tuple[int, list[int], int]:
+        versions = VersionReads()
+        first = asyncio.create_task(versions.read(source))
+        while not first_running.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.create_task(versions.read(source)) for _ in range(5)]  # arrive during read 1
+        await asyncio.sleep(0.01)
+        release.set()
+        return await first, list(await asyncio.gather(*later)), versions.reads
+
+    first, later, reads = asyncio.run(scenario())
+    assert first == 1 and later == [2] * 5, "a read begun before a request arrived never answers it"
+    assert reads == 2 and calls == [1, 2]
+
+
+def test_a_failed_version_read_fails_its_waiters_only() -> None:
+    outcomes = iter([RuntimeError("database gone"), 7])
+
+    def source() -> int:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def scenario() -> int:
+        versions = VersionReads()
+        with pytest.raises(RuntimeError, match="database gone"):
+            await versions.read(source)
+        return await versions.read(source)
+
+    assert asyncio.run(scenario()) == 7

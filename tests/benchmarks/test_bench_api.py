@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from benchmarks.cli import app
 
 
-def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("http_client", ["lean", "httpx"])
+def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path, http_client: str) -> None:
     out = tmp_path / "results"
     args = ["api", "--alarms", "500", "--clients", "3", "--duration", "2", "--subscribers", "3",
-            "--rate", "5", "--poll-interval", "0.5", "--list-writes", "2", "--output", str(out)]
+            "--rate", "5", "--poll-interval", "0.5", "--list-writes", "2", "--http-client", http_client,
+            "--output", str(out)]
 
     result = CliRunner().invoke(app, args)
 
@@ -34,11 +37,16 @@ def test_bench_api_tiny_run_writes_sane_results(tmp_path: Path) -> None:
         assert listing["requests"] > 0 and listing["p99_ms"] > 0
         assert set(listing["by_kind"]) == {"first_page", "state", "camera", "severity", "day", "state_camera",
                                            "deep_page"}
+        assert listing["http_client"] == http_client
+        answers = listing["answers"]  # every request counted once as kept or rendered (plus the warm-up)
+        assert answers["kept"] + answers["rendered"] >= listing["requests"] and answers["rendered"] >= 1
+        assert listing["cpu_ms_per_request"]["server"] > 0 and listing["cpu_ms_per_request"]["clients"] > 0
     feed = run["feed"]
     assert feed["alarms"] == 10 and feed["expected"] == 30
     assert feed["deliveries"] == 30 and feed["missing"] == 0 and feed["lost_messages"] == 0
     assert feed["p99_ms"] is not None and feed["p99_ms"] >= 0
-    assert "| deep_page |" in (out / "api.md").read_text() and "open loop" in (out / "api.md").read_text()
+    report = (out / "api.md").read_text()
+    assert "| deep_page |" in report and "open loop" in report and "CPU per request: server" in report
 
 
 def test_bench_api_rejects_a_bad_option() -> None:
@@ -46,3 +54,10 @@ def test_bench_api_rejects_a_bad_option() -> None:
 
     assert result.exit_code == 2
     assert "--clients" in result.output
+
+
+def test_bench_api_rejects_an_unknown_http_client() -> None:
+    result = CliRunner().invoke(app, ["api", "--http-client", "curl"])
+
+    assert result.exit_code == 2
+    assert "--http-client" in result.output
