@@ -38,9 +38,27 @@ def test_a_letter_the_grammar_put_in_for_a_digit_makes_no_plate() -> None:
     assert not out.valid and "'A' at position 2" in out.rejected
 
 
+SMALL = np.asarray([[0, 0], [90, 0], [90, 29], [0, 29]], np.float32)
+"""A one-row plate 29 px high: its province is a blur of about 19 px."""
+
+
 def test_a_blurred_but_seen_province_is_a_plate() -> None:
     plate = reading("桂M17431", [0.002, 0.98, 1, 1, 1, 1, 1], raw="M17431")
-    assert judge(plate, QUAD, None, OPTIONS) == plate
+    assert judge(plate, SMALL, None, OPTIONS) == plate
+
+
+def test_a_province_large_enough_to_be_plain_needs_more_evidence_than_a_blur() -> None:
+    """Seed 2's sign: 苏 before NO PARKING (raw NPRKING) at 0.001, on lettering 49 px high."""
+    sign = reading("苏NPRKNG", [0.001, 0.42, 0.26, 0.63, 0.68, 0.68, 0.70], raw="NPRKING")
+    lettering = np.asarray([[0, 0], [116, 0], [116, 49], [0, 49]], np.float32)
+    out = judge(sign, lettering, None, OPTIONS)
+    assert not out.valid and "'苏' at position 1 not seen" in out.rejected and "32 px" in out.rejected
+    assert judge(sign, SMALL, None, OPTIONS).valid  # the same evidence on a blur passes
+    assert judge(dataclasses.replace(sign, evidence=np.asarray([0.05, *sign.evidence[1:]], np.float32)),
+                 lettering, None, OPTIONS).valid
+    # A two-row plate's province is in its upper row, 60 of 220 mm: 49 px of plate is a blur.
+    assert judge(dataclasses.replace(sign, rows=2), lettering, None,
+                 PlausibleOptions(aspect_two_rows=(1.2, 3.2))).valid
 
 
 def test_shape_colour_and_length_of_a_sign_make_no_plate() -> None:
