@@ -116,6 +116,17 @@ def test_two_halves_of_one_plate_are_joined_and_separate_plates_are_not() -> Non
     assert len(merge_split([det(0, 70), det(75, 130, 60, 100)])) == 2  # different rows
 
 
+def test_a_plate_is_not_joined_with_a_taller_patch_it_overlaps_only_in_part() -> None:
+    """Seed 0's 挂 lorry plate (38 px) beside a 57 px yellow patch of the wall behind it."""
+    def det(x1: float, x2: float, y1: float, y2: float) -> tuple[np.ndarray, np.ndarray, float]:
+        quad = np.asarray([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+        return np.asarray([x1, y1, x2, y2], np.float32), quad, 0.15
+
+    assert len(merge_split([det(85, 234, 327, 384), det(266, 355, 314, 352)])) == 2
+    # Halves of one plate span its rows, a pixel or two apart: joined.
+    assert len(merge_split([det(85, 160, 327, 365), det(170, 240, 325, 366)])) == 1
+
+
 def test_a_province_put_over_a_character_the_reader_saw_needs_more_evidence() -> None:
     """危险品 / HAZMAT 3: 险 read with confidence became 宁 (evidence 0.0135)."""
     sign = dataclasses.replace(reading("宁HAZMAT", [0.0135, 1, 1, 1, 1, 1, 1], raw="险HAZMAT"),
@@ -173,3 +184,32 @@ def test_a_j_read_as_its_glyph_twin_counts_as_a_j() -> None:
     classes = alike_classes(["<blank>", "J", "」", "丁", "A", " "])
     assert sorted(classes[1].tolist()) == [1, 2, 3]
     assert classes[4].tolist() == [4]
+
+
+def test_a_close_photo_of_a_two_row_plate_is_one_a_yellow_plate_spans() -> None:
+    from vision.plate.pipeline import CloseupOptions, two_row_closeup
+
+    opts = CloseupOptions()
+    photo = np.zeros((351, 470, 3), np.uint8)  # a motorcycle plate filling the photo, 1.34:1
+    lower_row = dataclasses.replace(reading("云K4F471", [0.0] + [1.0] * 6), valid=False, colour="yellow",
+                                    box=np.asarray([58, 101, 435, 262], np.float32))
+    assert two_row_closeup(photo, [lower_row], opts)
+    assert not two_row_closeup(photo, [dataclasses.replace(lower_row, colour="blue")], opts)
+    narrow = dataclasses.replace(lower_row, box=np.asarray([58, 101, 200, 262], np.float32))
+    assert not two_row_closeup(photo, [narrow], opts)
+    assert not two_row_closeup(np.zeros((200, 700, 3), np.uint8), [lower_row], opts)  # one-row shaped
+
+
+def test_a_separator_where_the_province_stands_is_no_character_it_replaced() -> None:
+    """A two-row plate's upper row read ``·Y`` where its faint province 藏 is."""
+    from pathlib import Path
+
+    from vision.plate.ctc import CtcChar
+    from vision.plate.reader import PlateReader
+
+    reader = PlateReader(Path("unused.onnx"))
+    reader.characters = ["<blank>", "·", "Y", "险", "藏", " "]
+    reader._provinces = np.asarray([4], np.intp)
+    province = CtcChar(4, 0.01, 0, 2)
+    assert reader._overwritten([CtcChar(1, 0.9, 0, 2), CtcChar(2, 0.9, 3, 4)], province) == ""
+    assert reader._overwritten([CtcChar(3, 0.9, 0, 2), CtcChar(2, 0.9, 3, 4)], province) == "险"
