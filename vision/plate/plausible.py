@@ -9,7 +9,9 @@ letter for a digit, a digit for a letter. So a valid reading is only taken for a
   recogniser's highest probability of that very character in the frames it was decoded from,
   or, for the province, from the re-read of the plate's left end) is at least
   :attr:`PlausibleOptions.min_evidence`: the grammar may choose between characters the model
-  saw, never add one;
+  saw, never add one. The province of a small plate is a blur the recogniser gives little
+  probability, so its floor is low; a province character large enough to be plain
+  (:attr:`PlausibleOptions.clear_province_px`) needs markedly more;
 * **it is shaped like a plate**: the detected quad's width / height is within
   :attr:`PlausibleOptions.aspect` (one row: 440 x 140 mm, 480 x 140 for new energy, seen at an
   angle; two rows: 440 x 220);
