@@ -75,7 +75,8 @@ def test_reader_variants_are_compared_with_fp32_per_set_and_seed() -> None:
     assert rows[0]["vs_fp32"] == {"int8": {"false_plates": 0, "exact_points": -1.67}}
     assert rows[1]["vs_fp32"] == {"int8": {"false_plates": 2}}
     text = variants_markdown(rows)
-    assert "| two_row | 1 | int8 | 93.3% exact (112/120), 0 false plates | -1.7 points, +0 false plates |" in text
+    assert ("| two_row | 1 | int8 | 93.3% exact (112/120), 0 false plates "
+            "| -1.7 points, +0 false plates |") in text
     assert "| negative | 1 | int8 | 2 false plates / 120 images | +2 false plates |" in text
     assert variants_markdown([]) == ""
 
