@@ -95,3 +95,18 @@ def test_the_reader_variant_goes_through_the_vision_settings() -> None:
     settings = reader_settings(2, "int8")
     assert settings.variant("plate_read") == "int8" and settings.intra_op_threads == 2
     assert reader_settings(1, "fp32").variant("plate_read") == "fp32"
+
+
+def test_the_rendered_set_keeps_the_first_variant_on_top_and_compares_the_others() -> None:
+    from benchmarks.plates import with_variants
+
+    def result(exact: int) -> dict[str, object]:
+        return {"seed": 0, "plates": 150, "exact": exact / 150, "false_plates": [], "per_height": {}}
+
+    alone = result(142)
+    assert with_variants({"fp32": alone}) is alone
+    both = with_variants({"fp32": result(142), "int8": result(141)})
+    assert both["exact"] == 142 / 150 and set(both["variants"]) == {"fp32", "int8"}
+    (row,) = both["variant_comparison"]
+    assert row["set"] == "rendered" and row["variants"]["int8"]["exact_count"] == 141
+    assert row["vs_fp32"]["int8"] == {"false_plates": 0, "exact_points": -0.67}
