@@ -216,32 +216,40 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def passes_run(count: int, seeds: list[int], threads: int,
-               levers: Sequence[str] = ("none",)) -> dict[str, Any]:
-    """The passes set on each of ``seeds`` through the live path (one cascade for all), per lever variant."""
+def passes_run(count: int, seeds: list[int], threads: int, levers: Sequence[str] = ("none",),
+               readers: Sequence[Variant] | None = None) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path, per lever variant and reader variant.
+
+    One cascade per plate-reader variant (``readers``, default the configured one) serves
+    every seed and lever; each result names its ``reader``.
+    """
     from benchmarks.pipeline import LEVER_VARIANTS
     from benchmarks.plate_passes import run_passes
     from vision.cascade import Cascade
-    from vision.config import VisionSettings
 
-    cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
-    try:
-        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
-                                 gate=variant == "gate"), "variant": variant}
-                   for seed in seeds for variant in levers]
-    finally:
-        cascade.close()
+    results: list[dict[str, Any]] = []
+    for reader in readers or [configured_reader_variant()]:
+        cascade = Cascade.from_store(reader_settings(threads, reader), run=("vehicles", "plates"))
+        try:
+            results += [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
+                                      gate=variant == "gate"), "variant": variant, "reader": reader}
+                        for seed in seeds for variant in levers]
+        finally:
+            cascade.close()
     return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
             "machine": machine_info("CPUExecutionProvider")}
 
 
 def passes_report(result: dict[str, Any]) -> str:
-    """The passes results as Markdown, with the machine."""
+    """The passes results as Markdown (a table per plate-reader variant), with the machine."""
     from benchmarks.plate_passes import passes_markdown
 
     machine = result["machine"]
-    return (passes_markdown(result["results"])
-            + f"\nSeeds {result['seeds']} (the last held back while tuning). "
+    readers = list(dict.fromkeys(r.get("reader", "") for r in result["results"]))
+    text = "".join((f"\nPlate reader: {reader}\n\n" if len(readers) > 1 else "")
+                   + passes_markdown([r for r in result["results"] if r.get("reader", "") == reader])
+                   for reader in readers)
+    return (text + f"\nSeeds {result['seeds']} (the last held back while tuning). "
             f"Machine: {machine['cpu']}, {machine['usable_cores']} cores, {machine['date']}.\n")
 
 
@@ -266,7 +274,7 @@ def plates(
                                      help="Seeds of the passes, comma-separated (the last is held back)."),
     variants: str = typer.Option("", "--variants",
                                  help=f"Comma-separated precision variants of the plate reader to run "
-                                      f"the chosen sets with, side by side in one run "
+                                      f"the chosen sets (passes too) with, side by side in one run "
                                       f"({', '.join(VARIANTS)}; default: the configured one). "
                                       f"Each set's exact reads and false plates per variant, and the "
                                       f"difference to fp32, go into the report."),
@@ -307,7 +315,7 @@ def plates(
         write_result(results, directory / "plates-sets", text)
         typer.echo(text)
     if "passes" in chosen:
-        found = passes_run(passes, seeds, threads, levers)
+        found = passes_run(passes, seeds, threads, levers, readers)
         report = passes_report(found)
         write_result(found, directory / "plate_passes", report)
         typer.echo(report)
