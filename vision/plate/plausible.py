@@ -52,10 +52,11 @@ class PlausibleOptions:
             recogniser sees a real one plainly, so it needs :attr:`min_clear_province_evidence`.
             A province the grammar put before lettering that shows none is caught this way where
             the blur floor lets it through (seed 2: 苏 before NO PARKING at 0.001, 32 px; 京
-            before a plate's second, shifted detection at 0.001, 32 px).
+            before a plate's second, shifted detection at 0.001, 31 px).
         min_clear_province_evidence: the least evidence a province of at least
-            :attr:`clear_province_px` needs (on seeds 0 and 1, exact reads of one-row plates at
-            least 38 px high had 0.05 or more; invented provinces 0.001 or less).
+            :attr:`clear_province_px` needs (seed 0, rendered, close-up and two-row sets: exact
+            reads of one-row plates at least 38 px high had 0.05 or more; provinces the grammar
+            invented before signs' lettering, seeds 0 and 2, 0.001 or less).
         min_overwriting_province_evidence: the least evidence a province needs where the
             recogniser read another character with confidence (:attr:`PlateReading.overwritten`:
             险 of a 危险品 sign became 宁 at 0.0135; a plate's blurred province read as P became
