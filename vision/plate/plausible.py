@@ -51,7 +51,7 @@ class PlausibleOptions:
             height times :data:`PROVINCE_HEIGHT_SHARE` of its row count) is no blur: the
             recogniser sees a real one plainly, so it needs :attr:`min_clear_province_evidence`.
             A province the grammar put before lettering that shows none is caught this way where
-            the blur floor lets it through (seed 2: 苏 before NO PARKING at 0.001, 32 px; 京
+            the blur floor lets it through (seed 2: 苏 before NO PARKING at 0.001, 26 px; 京
             before a plate's second, shifted detection at 0.001, 31 px).
         min_clear_province_evidence: the least evidence a province of at least
             :attr:`clear_province_px` needs (seed 0, rendered, close-up and two-row sets: exact

@@ -48,7 +48,7 @@ def test_a_blurred_but_seen_province_is_a_plate() -> None:
 
 
 def test_a_province_large_enough_to_be_plain_needs_more_evidence_than_a_blur() -> None:
-    """Seed 2's sign: 苏 before NO PARKING (raw NPRKING) at 0.001, on lettering 49 px high."""
+    """Seed 2's sign: 苏 before NO PARKING (raw NPRKING) at 0.001, lettering boxed 116 x 49 px."""
     sign = reading("苏NPRKNG", [0.001, 0.42, 0.26, 0.63, 0.68, 0.68, 0.70], raw="NPRKING")
     lettering = np.asarray([[0, 0], [116, 0], [116, 49], [0, 49]], np.float32)
     out = judge(sign, lettering, None, OPTIONS)
