@@ -30,10 +30,12 @@ from benchmarks.machine import machine_info, results_dir
 from benchmarks.options import choice_list, int_list
 from benchmarks.record import write_result
 from media.plates import COLOURS, RenderedPlate, generate
+from models.manifest import VARIANTS, Variant
 from vision.plate.rectify import plate_size
 from vision.types import F32, PlateReading
 
 if TYPE_CHECKING:
+    from vision.config import VisionSettings
     from vision.plate.detector import PlateDetector
     from vision.plate.pipeline import PlatePipeline
 
@@ -106,9 +108,29 @@ def score(plates: list[RenderedPlate], readings: list[list[PlateReading]]) -> di
             "false_plates": false_plates, "errors": errors}
 
 
-def build_pipeline(threads: int, colour: bool = True) -> PlatePipeline[PlateDetector]:
-    """The plate pipeline of the default profile, loaded (``colour``: the colour constrains reads)."""
-    from models.fetch import require
+def configured_reader_variant() -> Variant:
+    """The plate reader's variant in the pack's configured settings (what ``--variants`` defaults to)."""
+    from vision.config import VisionSettings
+
+    return VisionSettings().variant("plate_read")
+
+
+def reader_settings(threads: int, variant: Variant) -> VisionSettings:
+    """The configured vision settings with the plate reader's variant set to ``variant``."""
+    from vision.config import ModelChoice, VisionSettings
+
+    base = VisionSettings()
+    return base.model_copy(update={"intra_op_threads": threads,
+                                   "models": {**base.models, "plate_read": ModelChoice(variant=variant)}})
+
+
+def build_pipeline(threads: int, colour: bool = True, variant: Variant | None = None
+                   ) -> PlatePipeline[PlateDetector]:
+    """The plate pipeline of the default profile, loaded (``colour``: the colour constrains reads).
+
+    ``variant``: the plate reader's precision variant (default: the configured one); the
+    detector runs its configured variant.
+    """
     from models.manifest import profile_models
     from vision.model import create_as
     from vision.plate.detector import PlateDetector
@@ -116,11 +138,12 @@ def build_pipeline(threads: int, colour: bool = True) -> PlatePipeline[PlateDete
     from vision.plate.reader import PlateReader
     from vision.session import SessionConfig
 
+    settings = reader_settings(threads, variant or configured_reader_variant())
     config = SessionConfig(intra_op_threads=threads)
     specs = profile_models("default")
     det, rec = specs["plate_detect"], specs["plate_read"]
-    detector = create_as(PlateDetector, det.family, require(det), config, name=det.name)
-    reader = create_as(PlateReader, rec.family, require(rec), config, name=rec.name)
+    detector = create_as(PlateDetector, det.family, settings.model_path(det), config, name=det.name)
+    reader = create_as(PlateReader, rec.family, settings.model_path(rec), config, name=rec.name)
     reader.use_colour = colour
     pipeline = PlatePipeline(detector.with_score_threshold(
         min(PlateOptions().candidate_score, detector.params.score_threshold)), reader, reader,
@@ -129,12 +152,17 @@ def build_pipeline(threads: int, colour: bool = True) -> PlatePipeline[PlateDete
     return pipeline
 
 
-def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) -> dict[str, Any]:
-    """Generate the set, run the cascade in batches, score it; returns the JSON-able result."""
+def run(count: int, seed: int, batch: int, threads: int, colour: bool = True,
+        variant: Variant | None = None) -> dict[str, Any]:
+    """Generate the set, run the cascade in batches, score it; returns the JSON-able result.
+
+    ``variant``: the plate reader's precision variant (default: the configured one).
+    """
     from vision.plate.reader import PlateReader
 
+    variant = variant or configured_reader_variant()
     plates = generate(count, seed)
-    pipeline = build_pipeline(threads, colour)
+    pipeline = build_pipeline(threads, colour, variant)
     detector, reader = pipeline.detector, pipeline.reader
     assert isinstance(reader, PlateReader)
     readings: list[list[PlateReading]] = []
@@ -145,7 +173,7 @@ def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) ->
     result = score(plates, readings)
     result.update({
         "benchmark": "plates", "seed": seed, "batch": batch,
-        "models": {"detector": detector.name, "reader": reader.name},
+        "models": {"detector": detector.name, "reader": reader.name}, "reader_variant": variant,
         "detector_input": list(detector.params.input_size),
         "pipeline": {"candidate_score": pipeline.options.candidate_score,
                      "detector_score": pipeline.accept_score,
@@ -161,7 +189,8 @@ def run(count: int, seed: int, batch: int, threads: int, colour: bool = True) ->
 def markdown(result: dict[str, Any]) -> str:
     """A Markdown summary table of one result."""
     lines = [
-        f"# Plate reading on the rendered set ({result['plates']} plates, seed {result['seed']})", "",
+        f"# Plate reading on the rendered set ({result['plates']} plates, seed {result['seed']}"
+        f"{', reader ' + result['reader_variant'] if 'reader_variant' in result else ''})", "",
         "| colour | plates | exact read | detection recall |", "| --- | ---: | ---: | ---: |",
     ]
     for colour, row in result["per_colour"].items():
@@ -187,32 +216,40 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def passes_run(count: int, seeds: list[int], threads: int,
-               levers: Sequence[str] = ("none",)) -> dict[str, Any]:
-    """The passes set on each of ``seeds`` through the live path (one cascade for all), per lever variant."""
+def passes_run(count: int, seeds: list[int], threads: int, levers: Sequence[str] = ("none",),
+               readers: Sequence[Variant] | None = None) -> dict[str, Any]:
+    """The passes set on each of ``seeds`` through the live path, per lever variant and reader variant.
+
+    One cascade per plate-reader variant (``readers``, default the configured one) serves
+    every seed and lever; each result names its ``reader``.
+    """
     from benchmarks.pipeline import LEVER_VARIANTS
     from benchmarks.plate_passes import run_passes
     from vision.cascade import Cascade
-    from vision.config import VisionSettings
 
-    cascade = Cascade.from_store(VisionSettings(intra_op_threads=threads), run=("vehicles", "plates"))
-    try:
-        results = [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
-                                 gate=variant == "gate"), "variant": variant}
-                   for seed in seeds for variant in levers]
-    finally:
-        cascade.close()
+    results: list[dict[str, Any]] = []
+    for reader in readers or [configured_reader_variant()]:
+        cascade = Cascade.from_store(reader_settings(threads, reader), run=("vehicles", "plates"))
+        try:
+            results += [{**run_passes(cascade, count, seed, levers=LEVER_VARIANTS.get(variant),
+                                      gate=variant == "gate"), "variant": variant, "reader": reader}
+                        for seed in seeds for variant in levers]
+        finally:
+            cascade.close()
     return {"benchmark": "plate_passes", "seeds": seeds, "held_back_seed": seeds[-1], "results": results,
             "machine": machine_info("CPUExecutionProvider")}
 
 
 def passes_report(result: dict[str, Any]) -> str:
-    """The passes results as Markdown, with the machine."""
+    """The passes results as Markdown (a table per plate-reader variant), with the machine."""
     from benchmarks.plate_passes import passes_markdown
 
     machine = result["machine"]
-    return (passes_markdown(result["results"])
-            + f"\nSeeds {result['seeds']} (the last held back while tuning). "
+    readers = list(dict.fromkeys(r.get("reader", "") for r in result["results"]))
+    text = "".join((f"\nPlate reader: {reader}\n\n" if len(readers) > 1 else "")
+                   + passes_markdown([r for r in result["results"] if r.get("reader", "") == reader])
+                   for reader in readers)
+    return (text + f"\nSeeds {result['seeds']} (the last held back while tuning). "
             f"Machine: {machine['cpu']}, {machine['usable_cores']} cores, {machine['date']}.\n")
 
 
@@ -235,6 +272,12 @@ def plates(
                                help="Passes (clips of a car approaching) per seed, with --sets passes."),
     passes_seeds: str = typer.Option("7,1007", "--passes-seeds",
                                      help="Seeds of the passes, comma-separated (the last is held back)."),
+    variants: str = typer.Option("", "--variants",
+                                 help=f"Comma-separated precision variants of the plate reader to run "
+                                      f"the chosen sets (passes too) with, side by side in one run "
+                                      f"({', '.join(VARIANTS)}; default: the configured one). "
+                                      f"Each set's exact reads and false plates per variant, and the "
+                                      f"difference to fp32, go into the report."),
     only_passes: bool = typer.Option(False, "--only-passes", help="Same as --sets passes."),
     passes_levers: str = typer.Option("none", "--passes-levers",
                                       help="Per-frame lever variants of the live path the passes run "
@@ -253,23 +296,26 @@ def plates(
         raise typer.BadParameter(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}, passes",
                                  param_hint="--sets")
     seeds = int_list(passes_seeds, "--passes-seeds", minimum=0)
-    variants = choice_list(passes_levers, "--passes-levers",
-                           ("none", "gate", "detect_every", "undecided", "all", "detect_every3", "all3"))
+    levers = choice_list(passes_levers, "--passes-levers",
+                         ("none", "gate", "detect_every", "undecided", "all", "detect_every3", "all3"))
+    readers: list[Variant] = [v for v in VARIANTS if v in choice_list(variants, "--variants", VARIANTS)] \
+        if variants.strip() else [configured_reader_variant()]
     directory = out or results_dir()
     if "rendered" in chosen:
-        result = run(count, seed, batch, threads, colour)
-        text = markdown(result)
+        rendered = {v: run(count, seed, batch, threads, colour, v) for v in readers}
+        result = with_variants(rendered)
+        text = markdown(result) + variants_markdown(result.get("variant_comparison", []))
         write_result(result, directory / "plates", text)
         typer.echo(text)
     others = [s for s in chosen if s not in ("rendered", "passes")]
     if others:
         results = run_sets(others, set_count, [seed] if held_back is None else [seed, held_back],
-                           batch, threads, colour)
-        text = set_markdown(results["sets"])
+                           batch, threads, colour, readers)
+        text = set_markdown(results["sets"]) + variants_markdown(results.get("variant_comparison", []))
         write_result(results, directory / "plates-sets", text)
         typer.echo(text)
     if "passes" in chosen:
-        found = passes_run(passes, seeds, threads, variants)
+        found = passes_run(passes, seeds, threads, levers, readers)
         report = passes_report(found)
         write_result(found, directory / "plate_passes", report)
         typer.echo(report)
@@ -381,7 +427,8 @@ def _exact_of(readings: list[list[PlateReading]], truths: list[str]) -> dict[str
 
 def set_markdown(results: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`run_set` results (one row per set and seed)."""
-    lines = ["| set | seed | images | figure | images/s |", "| --- | ---: | ---: | --- | ---: |"]
+    lines = ["| set | seed | reader | images | figure | images/s |",
+             "| --- | ---: | --- | ---: | --- | ---: |"]
     for r in results:
         if r["set"] == "negative":
             figure = (f"**{r['false_plates']} false plates** ({r['false_plates_per_image']:.3f} per image; "
@@ -394,22 +441,112 @@ def set_markdown(results: list[dict[str, Any]]) -> str:
             for kind, k in r.get("per_kind", {}).items():
                 figure += (f"; {kind} {k['exact']:.1%} ({k['exact_count']}/{k['images']}, "
                            f"kind right on {k['kind_right']})")
-        lines.append(f"| {r['set']} | {r['seed']} | {r['images']} | {figure} | {r['images_per_second']} |")
+        lines.append(f"| {r['set']} | {r['seed']} | {r.get('variant', '')} | {r['images']} | {figure} "
+                     f"| {r['images_per_second']} |")
     lines.append("")
     for r in results:
         bad = r.get("false_plate_reads") if r["set"] == "negative" else r.get("errors")
         if bad:
-            lines += [f"{r['set']} seed {r['seed']}: first misses", ""]
+            lines += [f"{r['set']} seed {r['seed']}{' (' + r['variant'] + ')' if 'variant' in r else ''}: "
+                      f"first misses", ""]
             lines += [f"- {json.dumps(e, ensure_ascii=False)}" for e in bad[:15]]
             lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def run_sets(names: list[str], count: int, seeds: list[int], batch: int, threads: int,
-             colour: bool = True) -> dict[str, Any]:
-    """Every set of ``names`` on every seed with one pipeline; JSON-able, with the machine."""
-    pipeline = build_pipeline(threads, colour)
-    results = [run_set(name, pipeline, count, seed, batch) for name in names for seed in seeds]
-    return {"benchmark": "plates-sets", "seeds": seeds, "count": count, "sets": results,
-            "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
-            "machine": machine_info(pipeline.detector.session.provider)}
+             colour: bool = True, variants: Sequence[Variant] | None = None) -> dict[str, Any]:
+    """Every set of ``names`` on every seed, once per reader variant (one pipeline each); JSON-able.
+
+    ``variants``: the plate reader's precision variants (default: the configured one). With
+    more than one, ``variant_comparison`` holds each set's figure per variant and its difference
+    to fp32 (:func:`compare_variants`).
+    """
+    results: list[dict[str, Any]] = []
+    chosen = list(variants or [configured_reader_variant()])
+    for variant in chosen:
+        pipeline = build_pipeline(threads, colour, variant)
+        results += [{**run_set(name, pipeline, count, seed, batch), "variant": variant}
+                    for name in names for seed in seeds]
+    out = {"benchmark": "plates-sets", "seeds": seeds, "count": count, "variants": chosen, "sets": results,
+           "models": {"detector": pipeline.detector.name, "reader": pipeline.reader.name},
+           "machine": machine_info(pipeline.detector.session.provider)}
+    if len(chosen) > 1:
+        out["variant_comparison"] = compare_variants(results)
+    return out
+
+
+def with_variants(rendered: dict[Variant, dict[str, Any]]) -> dict[str, Any]:
+    """One rendered-set result per reader variant as one result.
+
+    The first variant's result stays at the top (its charts and table); with more than one,
+    ``variants`` holds each variant's full result and ``variant_comparison`` the figures side by
+    side (:func:`compare_variants`).
+    """
+    first = next(iter(rendered.values()))
+    if len(rendered) == 1:
+        return first
+    rows = [{**r, "set": "rendered", "variant": v, "images": r["plates"],
+             "exact_count": round(r["exact"] * r["plates"]),
+             "false_plates": len(r["false_plates"])} for v, r in rendered.items()]
+    return {**first, "variants": rendered, "variant_comparison": compare_variants(rows)}
+
+
+def _figure(result: dict[str, Any]) -> dict[str, Any]:
+    if result["set"] == "negative":
+        return {"false_plates": result["false_plates"], "images": result["images"]}
+    return {"exact": result["exact"], "exact_count": result["exact_count"], "images": result["images"],
+            "false_plates": result["false_plates"], "images_per_second": result.get("images_per_second")}
+
+
+def compare_variants(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each set and seed's figure per reader variant, and its difference to fp32 (pure).
+
+    Args:
+        results: set results (:func:`run_set`, or a rendered result with ``images``,
+            ``exact_count`` and ``false_plates``), each with its ``variant``.
+
+    Returns:
+        One row per (set, seed): ``{"set", "seed", "variants": {variant: figure}, "vs_fp32":
+        {variant: difference}}``, where a figure is the exact rate with its counts and false
+        plates (on the negative set: false plates alone), and the difference is in percentage
+        points of exact reads (``exact_points``) and in false plates (``false_plates``);
+        ``vs_fp32`` is empty when fp32 did not run.
+    """
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault((r["set"], r["seed"]), {"set": r["set"], "seed": r["seed"], "variants": {},
+                                                      "vs_fp32": {}})
+        row["variants"][r["variant"]] = _figure(r)
+    for row in rows.values():
+        base = row["variants"].get("fp32")
+        if base is None:
+            continue
+        for variant, figure in row["variants"].items():
+            if variant == "fp32":
+                continue
+            diff: dict[str, Any] = {"false_plates": figure["false_plates"] - base["false_plates"]}
+            if "exact" in figure:
+                diff["exact_points"] = round(100 * (figure["exact"] - base["exact"]), 2)
+            row["vs_fp32"][variant] = diff
+    return list(rows.values())
+
+
+def variants_markdown(rows: list[dict[str, Any]]) -> str:
+    """The :func:`compare_variants` rows as a Markdown table (empty without rows)."""
+    if not rows:
+        return ""
+    lines = ["", "Plate reader variants side by side (difference to fp32: exact-read points, false plates):",
+             "",
+             "| set | seed | variant | figure | vs fp32 |", "| --- | ---: | --- | --- | --- |"]
+    for row in rows:
+        for variant, f in row["variants"].items():
+            figure = (f"{f['false_plates']} false plates / {f['images']} images" if "exact" not in f else
+                      f"{f['exact']:.1%} exact ({f['exact_count']}/{f['images']}), "
+                      f"{f['false_plates']} false plates")
+            diff = row["vs_fp32"].get(variant)
+            versus = "" if diff is None else ", ".join(
+                ([f"{diff['exact_points']:+.1f} points"] if "exact_points" in diff else [])
+                + [f"{diff['false_plates']:+d} false plates"])
+            lines.append(f"| {row['set']} | {row['seed']} | {variant} | {figure} | {versus} |")
+    return "\n".join(lines) + "\n"

@@ -28,6 +28,7 @@ BENCH_COMMANDS = sorted(c.name or "" for c in bench_app.registered_commands if c
         (["pipeline", "--replay-only"], "give --replay-seconds too"),
         (["pipeline", "--find-capacity", "--levers", "none,all"], "--find-capacity takes one variant"),
         (["plates", "--only-passes", "--passes-levers", "most"], "'most' is not one of: none, gate,"),
+        (["plates", "--sets", "closeup", "--variants", "fp32,int4"], "'int4' is not one of: fp32, int8"),
         (["pipeline", "--find-capacity", "--start", "9", "--max-cameras", "4"], "9 is above --max-cameras 4"),
         (["models", "--only", "yolo"], "'yolo' is not one of: "),
         (["delivery", "--relays", "0"], "'0' is not a whole number >= 1"),

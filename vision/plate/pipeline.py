@@ -49,6 +49,11 @@ class CloseupOptions:
     Attributes:
         aspect: an image this wide for its height is plate-shaped (a one-row plate is 3.1:1,
             a two-row plate 2:1; a photo cut around one is a bit taller).
+        two_row_aspect: an image this wide for its height is shaped like a photo cut around a
+            two-row plate (a motorcycle's is 1.57:1, a lorry's 2:1); it is read whole as the last
+            resort when a yellow plate (the colour of two-row plates) found in it spans ``span``
+            of its width: the detector, trained on one-row plates, finds only the lower row of a
+            two-row plate that fills the image.
         span: a plate found spanning at least this share of the image width makes it a close-up.
         small: an image whose longer side is at most this (pixels) and holds no valid plate is
             read again too.
@@ -56,6 +61,7 @@ class CloseupOptions:
     """
 
     aspect: tuple[float, float] = (1.9, 6.5)
+    two_row_aspect: tuple[float, float] = (1.1, 2.5)
     span: float = 0.45
     small: int = 720
     pad: float = 0.6
@@ -334,7 +340,7 @@ class PlatePipeline(Generic[DetT]):
         second = self._kept([images[i] for i in again], found)
         last = [k for k, i in enumerate(again)
                 if not any(r.valid for r in second[k]) and not any(r.valid for r in out[i])
-                and plate_shaped(images[i], opts)]
+                and (plate_shaped(images[i], opts) or two_row_closeup(images[i], out[i] + second[k], opts))]
         if last:
             whole = [whole_quad(images[again[k]]) for k in last]
             readings = self._read([images[again[k]] for k in last], [q for q, _ in whole])
@@ -476,6 +482,15 @@ def plate_shaped(image: Image, opts: CloseupOptions) -> bool:
     return bool(opts.aspect[0] <= w / max(h, 1) <= opts.aspect[1])
 
 
+def two_row_closeup(image: Image, readings: Sequence[PlateReading], opts: CloseupOptions) -> bool:
+    """Whether ``image`` is shaped like a photo of a two-row plate and a yellow plate found spans it."""
+    h, w = image.shape[:2]
+    low, high = opts.two_row_aspect
+    return low <= w / max(h, 1) <= high and any(
+        r.colour == "yellow" and r.box is not None and (r.box[2] - r.box[0]) >= opts.span * w
+        for r in readings)
+
+
 def is_closeup(image: Image, readings: Sequence[PlateReading], opts: CloseupOptions) -> bool:
     """Whether ``image`` may be a close photo of a plate, to read again (see :class:`CloseupOptions`)."""
     h, w = image.shape[:2]
@@ -510,7 +525,9 @@ def merge_split(plates: list[tuple[F32, F32, float]], same: Callable[[F32, F32],
     """Join detections that are two parts of one plate, side by side on one row.
 
     Two boxes are parts of one plate when they overlap vertically by at least ``min_overlap``
-    of the smaller height, are about as tall (within a factor of 1.5), and the horizontal gap
+    of the taller one's height (both parts span the plate's rows: a plate beside a taller
+    patch of the same colour, a lorry's plate by the yellow wall behind it, overlaps that patch
+    only in part), are about as tall (within a factor of 1.5), and the horizontal gap
     between them (negative when they overlap) is at most ``max_gap`` of their height; the
     joined plate takes the left part's left corners and the right part's right corners, and the
     better score. Each part alone must be narrower than a whole plate (under 2.8:1), and
@@ -550,7 +567,7 @@ def _join(left: tuple[F32, F32, float], right: tuple[F32, F32, float], max_gap: 
     if max((la[2] - la[0]) / lh, (ra[2] - ra[0]) / rh) >= 2.8:
         return None
     overlap = min(la[3], ra[3]) - max(la[1], ra[1])
-    if overlap < min_overlap * min(lh, rh):
+    if overlap < min_overlap * height:
         return None
     gap = float(ra[0] - la[2])
     if gap > max_gap * height or ra[2] <= la[2]:

@@ -9,7 +9,9 @@ letter for a digit, a digit for a letter. So a valid reading is only taken for a
   recogniser's highest probability of that very character in the frames it was decoded from,
   or, for the province, from the re-read of the plate's left end) is at least
   :attr:`PlausibleOptions.min_evidence`: the grammar may choose between characters the model
-  saw, never add one;
+  saw, never add one. The province of a small plate is a blur the recogniser gives little
+  probability, so its floor is low; a province character large enough to be plain
+  (:attr:`PlausibleOptions.clear_province_px`) needs markedly more;
 * **it is shaped like a plate**: the detected quad's width / height is within
   :attr:`PlausibleOptions.aspect` (one row: 440 x 140 mm, 480 x 140 for new energy, seen at an
   angle; two rows: 440 x 220);
@@ -45,6 +47,16 @@ class PlausibleOptions:
             a blur the recogniser gives little probability: 0.001-0.04 on exact reads that were
             right; a province the grammar put before Latin lettering had at most 0.00025 on the
             signs of seed 0).
+        clear_province_px: a province character at least this many pixels high (the plate's
+            height times :data:`PROVINCE_HEIGHT_SHARE` of its row count) is no blur: the
+            recogniser sees a real one plainly, so it needs :attr:`min_clear_province_evidence`.
+            A province the grammar put before lettering that shows none is caught this way where
+            the blur floor lets it through (seed 2: 苏 before NO PARKING at 0.001, 26 px; 京
+            before a plate's second, shifted detection at 0.001, 31 px).
+        min_clear_province_evidence: the least evidence a province of at least
+            :attr:`clear_province_px` needs (seed 0, rendered, close-up and two-row sets: exact
+            reads of one-row plates at least 38 px high had 0.05 or more; provinces the grammar
+            invented before signs' lettering, seeds 0 and 2, 0.001 or less).
         min_overwriting_province_evidence: the least evidence a province needs where the
             recogniser read another character with confidence (:attr:`PlateReading.overwritten`:
             险 of a 危险品 sign became 宁 at 0.0135; a plate's blurred province read as P became
@@ -58,11 +70,27 @@ class PlausibleOptions:
 
     min_evidence: float = 0.1
     min_province_evidence: float = 0.0005
+    clear_province_px: float = 24.0
+    min_clear_province_evidence: float = 0.01
     min_overwriting_province_evidence: float = 0.02
     aspect: tuple[float, float] = (1.5, 7.0)
     max_foreign_cjk: int = 1
     aspect_two_rows: tuple[float, float] = (1.2, 3.2)
     extra_chars: int = 1
+
+
+PROVINCE_HEIGHT_SHARE = {1: 90 / 140, 2: 60 / 220}
+"""Height of the province character as a share of the plate's height, by row count (GA 36:
+90 mm of a 140 mm one-row plate; 60 mm of a 220 mm two-row plate's upper row)."""
+
+
+def province_px(reading: PlateReading, corners: F32 | None) -> float | None:
+    """How many pixels high the plate's province character is (``None`` without corners)."""
+    from vision.plate.rectify import plate_size
+
+    if corners is None:
+        return None
+    return plate_size(corners)[1] * PROVINCE_HEIGHT_SHARE.get(reading.rows, PROVINCE_HEIGHT_SHARE[1])
 
 
 def quad_aspect(corners: F32) -> float:
@@ -99,6 +127,12 @@ def _reason(reading: PlateReading, corners: F32 | None, foreign: str | None,
             if float(seen) < (options.min_evidence if position else options.min_province_evidence):
                 return f"character {char!r} at position {position + 1} not seen in the image " \
                        f"(evidence {float(seen):.3f})"
+        size = province_px(reading, corners)
+        if reading.evidence.size and size is not None and size >= options.clear_province_px \
+                and float(reading.evidence[0]) < options.min_clear_province_evidence:
+            return f"character {reading.text[0]!r} at position 1 not seen in the image " \
+                   f"(evidence {float(reading.evidence[0]):.3f} where a province {size:.0f} px high " \
+                   f"would be plain)"
     if reading.overwritten and reading.evidence is not None and reading.evidence.size \
             and float(reading.evidence[0]) < options.min_overwriting_province_evidence:
         return f"province {reading.text[0]!r} stands where {reading.overwritten!r} was read " \

@@ -243,12 +243,14 @@ class PlateReader(OnnxModel[Image, list[tuple[PlateColour | None, float]], Plate
         """What the greedy path read confidently (score >= 0.5) where the grammar put the province.
 
         That is a character overlapping the province's frames, or a first character that is
-        Chinese but no province (险 of a 危险品 sign).
+        Chinese but no province (险 of a 危险品 sign). A separator (the dot of a plate: the
+        upper row of a two-row plate reads ``·Y`` where its faint province is) is no character
+        the province replaced: the grammar reads separators as blanks.
         """
         out: list[str] = []
         for k, c in enumerate(greedy_chars):
             char = self.characters[c.index]
-            if c.score < 0.5 or c.index in self._provinces:
+            if c.score < 0.5 or c.index in self._provinces or char in SEPARATORS:
                 continue
             overlaps = c.start < province.end and province.start < c.end
             if overlaps or (k == 0 and not char.isascii()):

@@ -38,9 +38,27 @@ def test_a_letter_the_grammar_put_in_for_a_digit_makes_no_plate() -> None:
     assert not out.valid and "'A' at position 2" in out.rejected
 
 
+SMALL = np.asarray([[0, 0], [90, 0], [90, 29], [0, 29]], np.float32)
+"""A one-row plate 29 px high: its province is a blur of about 19 px."""
+
+
 def test_a_blurred_but_seen_province_is_a_plate() -> None:
     plate = reading("桂M17431", [0.002, 0.98, 1, 1, 1, 1, 1], raw="M17431")
-    assert judge(plate, QUAD, None, OPTIONS) == plate
+    assert judge(plate, SMALL, None, OPTIONS) == plate
+
+
+def test_a_province_large_enough_to_be_plain_needs_more_evidence_than_a_blur() -> None:
+    """Seed 2's sign: 苏 before NO PARKING (raw NPRKING) at 0.001, lettering boxed 116 x 49 px."""
+    sign = reading("苏NPRKNG", [0.001, 0.42, 0.26, 0.63, 0.68, 0.68, 0.70], raw="NPRKING")
+    lettering = np.asarray([[0, 0], [116, 0], [116, 49], [0, 49]], np.float32)
+    out = judge(sign, lettering, None, OPTIONS)
+    assert not out.valid and "'苏' at position 1 not seen" in out.rejected and "32 px" in out.rejected
+    assert judge(sign, SMALL, None, OPTIONS).valid  # the same evidence on a blur passes
+    assert judge(dataclasses.replace(sign, evidence=np.asarray([0.05, *sign.evidence[1:]], np.float32)),
+                 lettering, None, OPTIONS).valid
+    # A two-row plate's province is in its upper row, 60 of 220 mm: 49 px of plate is a blur.
+    assert judge(dataclasses.replace(sign, rows=2), lettering, None,
+                 PlausibleOptions(aspect_two_rows=(1.2, 3.2))).valid
 
 
 def test_shape_colour_and_length_of_a_sign_make_no_plate() -> None:
@@ -96,6 +114,17 @@ def test_two_halves_of_one_plate_are_joined_and_separate_plates_are_not() -> Non
     assert len(merge_split([det(0, 120), det(130, 250)])) == 2  # two whole plates side by side
     assert len(merge_split([det(0, 70), det(200, 260)])) == 2  # far apart
     assert len(merge_split([det(0, 70), det(75, 130, 60, 100)])) == 2  # different rows
+
+
+def test_a_plate_is_not_joined_with_a_taller_patch_it_overlaps_only_in_part() -> None:
+    """Seed 0's 挂 lorry plate (38 px) beside a 57 px yellow patch of the wall behind it."""
+    def det(x1: float, x2: float, y1: float, y2: float) -> tuple[np.ndarray, np.ndarray, float]:
+        quad = np.asarray([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+        return np.asarray([x1, y1, x2, y2], np.float32), quad, 0.15
+
+    assert len(merge_split([det(85, 234, 327, 384), det(266, 355, 314, 352)])) == 2
+    # Halves of one plate span its rows, a pixel or two apart: joined.
+    assert len(merge_split([det(85, 160, 327, 365), det(170, 240, 325, 366)])) == 1
 
 
 def test_a_province_put_over_a_character_the_reader_saw_needs_more_evidence() -> None:
@@ -155,3 +184,32 @@ def test_a_j_read_as_its_glyph_twin_counts_as_a_j() -> None:
     classes = alike_classes(["<blank>", "J", "」", "丁", "A", " "])
     assert sorted(classes[1].tolist()) == [1, 2, 3]
     assert classes[4].tolist() == [4]
+
+
+def test_a_close_photo_of_a_two_row_plate_is_one_a_yellow_plate_spans() -> None:
+    from vision.plate.pipeline import CloseupOptions, two_row_closeup
+
+    opts = CloseupOptions()
+    photo = np.zeros((351, 470, 3), np.uint8)  # a motorcycle plate filling the photo, 1.34:1
+    lower_row = dataclasses.replace(reading("云K4F471", [0.0] + [1.0] * 6), valid=False, colour="yellow",
+                                    box=np.asarray([58, 101, 435, 262], np.float32))
+    assert two_row_closeup(photo, [lower_row], opts)
+    assert not two_row_closeup(photo, [dataclasses.replace(lower_row, colour="blue")], opts)
+    narrow = dataclasses.replace(lower_row, box=np.asarray([58, 101, 200, 262], np.float32))
+    assert not two_row_closeup(photo, [narrow], opts)
+    assert not two_row_closeup(np.zeros((200, 700, 3), np.uint8), [lower_row], opts)  # one-row shaped
+
+
+def test_a_separator_where_the_province_stands_is_no_character_it_replaced() -> None:
+    """A two-row plate's upper row read ``·Y`` where its faint province 藏 is."""
+    from pathlib import Path
+
+    from vision.plate.ctc import CtcChar
+    from vision.plate.reader import PlateReader
+
+    reader = PlateReader(Path("unused.onnx"))
+    reader.characters = ["<blank>", "·", "Y", "险", "藏", " "]
+    reader._provinces = np.asarray([4], np.intp)
+    province = CtcChar(4, 0.01, 0, 2)
+    assert reader._overwritten([CtcChar(1, 0.9, 0, 2), CtcChar(2, 0.9, 3, 4)], province) == ""
+    assert reader._overwritten([CtcChar(3, 0.9, 0, 2), CtcChar(2, 0.9, 3, 4)], province) == "险"
