@@ -114,7 +114,8 @@ def test_fp32_roles_override_the_pack_defaults() -> None:
     from benchmarks.pipeline import _int8_flag, variant_models
     from vision.config import VisionSettings
 
-    assert VisionSettings().variant("vehicle_detect") == "int8"  # the pack's default
+    assert VisionSettings().variant("vehicle_detect") == "int8"  # the pack's defaults
+    assert VisionSettings().variant("plate_read") == "fp32"
     models = variant_models("", "vehicle_detect,plate_read")
     settings = VisionSettings(models=models)
     assert settings.variant("vehicle_detect") == "fp32" and settings.variant("plate_read") == "fp32"

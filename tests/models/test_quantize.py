@@ -43,14 +43,10 @@ def plate_spec() -> ModelSpec:
 
 
 def _store_with_fp32(model_store: Path, spec: ModelSpec, target: Path) -> Path:
-    """A private store with the FP32 plate models and the reader's default INT8 variant (links to
-    the session's verified files)."""
+    """A private store with the FP32 plate models (links to the session's verified files)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in (spec.name, "ppocrv6_rec"):
         model_path(name, target).symlink_to(model_path(name, model_store).resolve())
-    for path in (variant_path("ppocrv6_rec", "int8", model_store),
-                 record_path("ppocrv6_rec", "int8", model_store)):
-        (target / path.name).symlink_to(path.resolve())
     return target
 
 
@@ -187,7 +183,7 @@ def test_config_selects_a_variant_per_role(models: dict[str, object], expected_e
 def test_the_service_yaml_selects_variants() -> None:
     config = parse_config("vision:\n  models:\n    vehicle_detect: {variant: fp32}\n", {})
     assert config.vision.variant("vehicle_detect") == "fp32"
-    assert config.vision.variant("plate_read") == "int8"  # the pack's default
+    assert config.vision.variant("plate_read") == "fp32"  # the pack's default
     assert config.vision.variant("face_embed") == "fp32"
     with pytest.raises(ConfigError,
                        match=r"vision\.models\.vehicle_detect\.variant: Input should be 'fp32' or 'int8'"):
