@@ -467,7 +467,7 @@ def pipeline(
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
               "max_batch": BATCH_ONE if batching == "one" else load_batch_defaults(),
-              "intra_op_threads": intra_op_threads, "variants": _variants(models),
+              "intra_op_threads": intra_op_threads, "variants": _variants(models, provider),
               "baseline": baseline, "runs": runs, "replay": replay,
               "replay_mix": {"vtest": len(largest) - min(plate_cameras, len(largest)),
                              "gate": min(plate_cameras, len(largest))},
@@ -508,7 +508,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                "load_average_1_5_15": load_average()}
     result = {"benchmark": "capacity", "command": command, "machine": machine,
               "detect_fps": detect_fps, "max_batch": load_batch_defaults(),
-              "intra_op_threads": intra_op_threads, "variants": _variants(models),
+              "intra_op_threads": intra_op_threads, "variants": _variants(models, provider),
               "levers": levers, **found}
     write_result(result, out or results_dir() / "capacity", capacity.markdown(result))
     typer.echo(f"capacity {found['capacity']} cameras; {found['cameras_per_raw_yolo_image_per_s']} cameras "
@@ -533,8 +533,8 @@ def variant_models(int8: str, fp32: str) -> dict[Task, ModelChoice]:
     return chosen
 
 
-def _variants(models: dict[Task, ModelChoice]) -> dict[str, str]:
-    settings = VisionSettings(models=models)
+def _variants(models: dict[Task, ModelChoice], provider: str = "cpu") -> dict[str, str]:
+    settings = VisionSettings(models=models, provider=cast(Any, provider))
     return {task: settings.variant(task) for task in TASKS}
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.manifest import ModelSpec, Task, Variant
-from vision.session import PROVIDER_ALIASES, SessionConfig
+from models.manifest import TASKS, ModelSpec, Task, Variant
+from vision.session import CPU, PROVIDER_ALIASES, SessionConfig, plan_providers, resolve_providers
 
 BATCH_DEFAULTS_PATH = Path(__file__).resolve().parent / "batch_defaults.toml"
 
@@ -65,19 +66,45 @@ class VisionSettings(BaseModel):
         default_factory=dict,
         description="Per role (face_detect, face_embed, vehicle_detect, plate_detect, plate_read): "
         "which variant runs, e.g. {vehicle_detect: {variant: fp32}}. Unlisted roles run the pack's "
-        "default (models/manifest.toml `default_variant`: int8 for YOLO11n and the PP-OCRv6 reader, "
-        "whose INT8 files pass their accuracy gates; fp32 for the others).")
+        "default on a CPU (models/manifest.toml `default_variant`: int8 for YOLO11n, fp32 for the "
+        "others) and fp32 on CUDA or TensorRT.")
 
-    def variant(self, task: Task) -> Variant:
-        """The variant a role runs: the configured one, else its profile model's manifest default."""
+    def variant(self, task: Task, available: Sequence[str] | None = None) -> Variant:
+        """The variant a role runs: configured, else the manifest default on a CPU, else FP32.
+
+        See :meth:`variants`.
+        """
         from models.manifest import profile_models
         from models.variants import chosen_variant
 
-        return chosen_variant(profile_models(self.profile)[task], self.variants())
+        return chosen_variant(profile_models(self.profile)[task], self.variants(available))
 
-    def variants(self) -> dict[Task, Variant]:
-        """Role -> variant for every listed role."""
-        return {task: choice.variant for task, choice in self.models.items()}
+    def variants(self, available: Sequence[str] | None = None) -> dict[Task, Variant]:
+        """Role -> variant for every listed role; on a GPU also ``fp32`` for every unlisted one.
+
+        The manifest's INT8 defaults are for CPUs: on CUDA and TensorRT the pack runs its FP32
+        files (TensorRT builds FP16 engines from them, and QDQ INT8 models run slowly on the CUDA
+        provider), unless the config names a variant. ``available``: onnxruntime's available
+        providers (default: this build's).
+        """
+        chosen = {task: choice.variant for task, choice in self.models.items()}
+        if self.runs_on_gpu(available):
+            chosen = {task: chosen.get(task, "fp32") for task in TASKS}
+        return chosen
+
+    def runs_on_gpu(self, available: Sequence[str] | None = None) -> bool:
+        """Whether the sessions will run on CUDA or TensorRT (asked for and available)."""
+        if self.provider == "cpu" or (self.provider is None and self.providers[0].lower() == "cpu"):
+            return False
+        if available is None:
+            import onnxruntime as ort
+
+            available = ort.get_available_providers()
+        if self.provider is not None:
+            first = plan_providers(self.provider, available).names[0]
+        else:
+            first = resolve_providers(self.providers, available)[0]
+        return first != CPU
 
     def model_path(self, spec: ModelSpec, store: Path | None = None) -> Path:
         """The verified file of ``spec``'s configured variant (:func:`models.variants.require_variant`)."""

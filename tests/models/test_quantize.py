@@ -213,3 +213,17 @@ def test_quantize_cli_rejects_an_unknown_model() -> None:
     result = CliRunner().invoke(app, ["models", "quantize", "--models", "nope"])
     assert result.exit_code == 2
     assert "'nope' is not one of" in result.output
+
+
+def test_the_int8_defaults_are_for_cpus() -> None:
+    """On CUDA or TensorRT the pack runs FP32 (TensorRT builds FP16 engines from it) unless configured."""
+    cpu, cuda, trt = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
+    assert VisionSettings().variant("vehicle_detect", [cpu, cuda]) == "int8"  # providers: [cpu]
+    assert VisionSettings(provider="cuda").variant("vehicle_detect", [cpu]) == "int8"  # falls back to CPU
+    assert VisionSettings(provider="cuda").variant("vehicle_detect", [cuda, cpu]) == "fp32"
+    assert VisionSettings(provider="auto").variant("vehicle_detect", [trt, cuda, cpu]) == "fp32"
+    assert VisionSettings(provider="auto").variant("vehicle_detect", [cpu]) == "int8"
+    assert VisionSettings(providers=["cuda", "cpu"]).variant("vehicle_detect", [cuda, cpu]) == "fp32"
+    configured = VisionSettings(provider="tensorrt", models={"vehicle_detect": {"variant": "int8"}})
+    assert configured.variant("vehicle_detect", [trt, cpu]) == "int8"
+    assert configured.variant("plate_read", [trt, cpu]) == "fp32"
