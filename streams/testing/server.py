@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class RtspTestServer:
         self.port = port or free_port()
         self.credentials = credentials
         self._process: subprocess.Popen[str] | None = None
+        self._stderr: Path | None = None
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the server and wait until it listens."""
@@ -93,10 +95,15 @@ class RtspTestServer:
             "port": self.port, "mounts": {path: m.spec() for path, m in self.mounts.items()}}
         if self.credentials:
             spec["credentials"] = {"user": self.credentials[0], "password": self.credentials[1]}
-        self._process = subprocess.Popen(
-            [SYSTEM_PYTHON, str(SCRIPT), "--spec", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, "PYTHONPATH": ""})
+        if self._stderr is not None:  # a killed server's log
+            self._stderr.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"rtsp-test-server-{self.port}-", suffix=".log")
+        self._stderr = Path(name)
+        with os.fdopen(fd, "w") as stderr:  # the child keeps its own copy of the descriptor
+            self._process = subprocess.Popen(
+                [SYSTEM_PYTHON, str(SCRIPT), "--spec", json.dumps(spec)],
+                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                env={**os.environ, "PYTHONPATH": ""})
         deadline = time.monotonic() + timeout
         line = self._process.stdout.readline() if self._process.stdout else ""
         if not line.startswith("READY"):
@@ -130,6 +137,15 @@ class RtspTestServer:
 
     def healthy(self) -> bool:
         return self.running() and self.listening()
+
+    def diagnosis(self, lines: int = 20) -> str:
+        """Whether the server runs, its exit status if not, and the end of its stderr."""
+        state = "not started" if self._process is None else (
+            "running" if self._process.poll() is None else f"exited with status {self._process.returncode}")
+        tail = ""
+        if self._stderr is not None and self._stderr.is_file():
+            tail = "\n".join(self._stderr.read_text(errors="replace").splitlines()[-lines:])
+        return f"RTSP test server on port {self.port}: {state}" + (f"; stderr:\n{tail}" if tail else "")
 
     def ensure_running(self) -> None:
         """Restart the server if it died (it aborts in some fault scenarios)."""
@@ -167,6 +183,9 @@ class RtspTestServer:
             self._process.wait()
         self._close_pipes()
         self._process = None
+        if self._stderr is not None:
+            self._stderr.unlink(missing_ok=True)
+            self._stderr = None
 
     def _close_pipes(self) -> None:
         if self._process is not None and self._process.stdout is not None:

@@ -121,7 +121,20 @@ def test_camera_password_never_shows(server: RtspTestServer, site_dir: Path, lib
                                      caplog: pytest.LogCaptureFixture,
                                      capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(1)  # every record of every logger, libav's DEBUG (Python level 5) included
-    site_texts = run_site(server)
+    try:
+        site_texts = run_site(server)
+    except AssertionError:
+        # GStreamer's example RTSP server (a test fixture, not the code under test) has aborted
+        # under a burst of good and bad logins on a loaded machine; run the site once more on a
+        # restarted server, and fail with the server's own account if it died again.
+        if server.running():
+            raise
+        died = server.diagnosis()  # not printed: the captured output is what the test scans
+        server.ensure_running()
+        try:
+            site_texts = run_site(server)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nfirst run: {died}\nsecond run: {server.diagnosis()}") from exc
     captured = capfd.readouterr()  # file descriptors 1 and 2: native writes included
     files = {str(p): p.read_bytes().decode("latin-1") for p in site_dir.rglob("*") if p.is_file()}
     # The captures are real: each mode's libav output was seen where it goes.
