@@ -1,0 +1,68 @@
+"""A two-row reading's unsure province is read again from its upper row alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vision.plate.grammar import PROVINCES
+from vision.plate.pipeline import UPPER_VIEWS, PlatePipeline
+from vision.types import F32, Image, PlateReading
+
+QUAD = np.array([[20, 10], [220, 10], [220, 110], [20, 110]], np.float32)  # a 2:1 two-row plate
+
+
+class Provinces:
+    """A province reader that sees ``province`` (share ``p``, shown ``seen``) in every crop."""
+
+    def __init__(self, province: str, p: float, seen: float) -> None:
+        self.province, self.p, self.seen = province, p, seen
+        self.crops: list[Image] = []
+
+    def province_read(self, crops: Sequence[Image]) -> tuple[F32, F32]:
+        self.crops += list(crops)
+        probs = np.full((len(crops), len(PROVINCES)), (1 - self.p) / (len(PROVINCES) - 1), np.float32)
+        probs[:, PROVINCES.index(self.province)] = self.p
+        return probs, np.full(len(crops), self.seen, np.float32)
+
+
+def two_row(text: str, first: float, evidence: float) -> PlateReading:
+    scores = np.full(len(text), 0.99, np.float32)
+    scores[0] = first
+    seen = np.ones(len(text), np.float32)
+    seen[0] = evidence
+    return PlateReading(text=text, raw=text, score=float(scores.mean()), char_scores=scores, valid=True,
+                        kind="standard", evidence=seen, rows=2)
+
+
+def pipeline(provinces: Provinces) -> PlatePipeline:  # type: ignore[type-arg]
+    return PlatePipeline(object(), object(), provinces, accept_score=0.5)  # type: ignore[arg-type]
+
+
+def test_an_unsure_upper_row_province_is_replaced_by_the_one_its_upper_row_shows() -> None:
+    provinces = Provinces("赣", 0.9, 0.8)
+    image = np.full((120, 240, 3), 200, np.uint8)
+    out = pipeline(provinces)._upper_provinces([image], [two_row("贵C30042", 0.3, 0.006)], {0: QUAD}, 0.01)
+    assert out[0].text == "赣C30042"
+    assert out[0].evidence is not None and float(out[0].evidence[0]) > 0.5
+    assert len(provinces.crops) == len(UPPER_VIEWS)
+    # The crops hold the upper row only: wider than tall, from the plate's top third.
+    assert all(c.shape[1] > c.shape[0] for c in provinces.crops)
+
+
+def test_a_sure_province_or_a_reading_without_an_upper_row_is_not_read_again() -> None:
+    provinces = Provinces("赣", 0.9, 0.8)
+    image = np.full((120, 240, 3), 200, np.uint8)
+    sure = two_row("贵C30042", 0.99, 0.99)
+    out = pipeline(provinces)._upper_provinces([image, image], [sure, two_row("贵C30042", 0.3, 0.0)],
+                                               {0: QUAD}, 0.01)
+    assert [r.text for r in out] == ["贵C30042", "贵C30042"]
+    assert provinces.crops == []
+
+
+def test_a_province_the_upper_row_does_not_show_gets_no_evidence() -> None:
+    provinces = Provinces("赣", 0.9, 0.0)  # the crops show no province character at all
+    image = np.full((120, 240, 3), 200, np.uint8)
+    out = pipeline(provinces)._upper_provinces([image], [two_row("贵C30042", 0.3, 0.0)], {0: QUAD}, 0.01)
+    assert out[0].evidence is not None and float(out[0].evidence[0]) == 0.0
