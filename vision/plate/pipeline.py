@@ -22,7 +22,7 @@ from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
 from vision.plate.colour import colour_rows, foreign_colour, plate_colour
-from vision.plate.grammar import PROVINCES, normalise
+from vision.plate.grammar import PROVINCES, normalise, parse_plate
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.rectify import plate_size, rectify
@@ -392,6 +392,13 @@ class PlatePipeline(Generic[DetT]):
         for k, views, shown in zip(again, probs, seen, strict=True):
             readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
         upper_quads: dict[int, F32] = {}  # the quad each two-row reading was read from
+        ballots: dict[int, list[PlateReading]] = {}  # each plate's valid two-row readings, one per quad
+        seen_quads: set[tuple[int, bytes]] = set()
+        for (k, quad, _, boundary), reading in zip(tries, upper_lower, strict=True):
+            key = (k, np.round(quad, 1).tobytes())
+            if reading.valid and rows_in_order(reading, boundary) and key not in seen_quads:
+                seen_quads.add(key)
+                ballots.setdefault(k, []).append(reading)
         for (k, quad, crop, boundary), reading in zip(tries, upper_lower, strict=True):
             if reading.valid and rows_in_order(reading, boundary) \
                     and (not readings[k].valid or reading.score > readings[k].score):
@@ -402,6 +409,8 @@ class PlatePipeline(Generic[DetT]):
                 readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad, kind=kind)
                 crops[k] = crop
                 upper_quads[k] = quad
+        for k in upper_quads:
+            readings[k] = voted(readings[k], ballots.get(k, []))
         readings = self._upper_provinces(images, readings, upper_quads, floor)
         corners = [corners[k] if r.corners is None else r.corners for k, r in enumerate(readings)]
         if plausible is None:
@@ -645,6 +654,46 @@ UPPER_VIEWS = tuple(((UPPER_ROW[0][0] + du, UPPER_ROW[0][1] + du),
 """``(u, v)`` spans of the upper-row crops whose province probabilities are averaged when a
 two-row reading's province is re-read: the upper row and the row shifted by about a stroke width
 each way (as :data:`vision.plate.province.VIEWS` for a one-row plate's left end)."""
+
+
+def voted(reading: PlateReading, ballots: Sequence[PlateReading]) -> PlateReading:
+    """``reading`` with each character the one its crops of the same plate read most surely.
+
+    A two-row plate is read from a few crops (the detector's quad and the quad grown upwards);
+    one crop may misread a character (``T`` as ``1``) that the others read right. Each valid
+    reading of the same length votes, per position, its character with its score times its
+    evidence (a character the grammar supplied, unseen, weighs next to nothing); a winner
+    replaces ``reading``'s character when some crop read it more surely than ``reading`` read
+    its own (two weak reads of ``0`` do not overrule one sure ``U``), and only when the
+    winners form a valid plate. Only characters some crop
+    read are chosen, each keeping the best score and evidence it was read with, so the
+    plausibility check judges it as seen.
+    """
+    same = [(b.text, b.char_scores, b.evidence) for b in ballots
+            if len(b.text) == len(reading.text) and b.evidence is not None]
+    if len(same) < 2 or reading.evidence is None:
+        return reading
+    chars: list[str] = []
+    scores: list[float] = []
+    seen: list[float] = []
+    for i in range(len(reading.text)):
+        votes: dict[str, float] = {}
+        for text, char_scores, evidence in same:  # a character the grammar put (unseen) weighs ~0
+            votes[text[i]] = votes.get(text[i], 0.0) + float(char_scores[i]) * float(evidence[i])
+        best = max(votes, key=lambda c: (votes[c], c == reading.text[i]))
+        if max(float(c[i]) for t, c, _ in same if t[i] == best) <= float(reading.char_scores[i]):
+            best = reading.text[i]  # outvoted only by a crop that read its rival more surely
+        chars.append(best)
+        scores.append(max(float(c[i]) for t, c, _ in same if t[i] == best))
+        seen.append(max(float(e[i]) for t, _, e in same if t[i] == best))
+    text = "".join(chars)
+    parsed = parse_plate(text)
+    if text == reading.text or not parsed.valid or len(parsed.text) != len(text):
+        return reading
+    score_arr = np.asarray(scores, np.float32)
+    kind = reading.kind if reading.kind == MOTORCYCLE else parsed.kind
+    return dataclasses.replace(reading, text=parsed.text, kind=kind, score=float(score_arr.mean()),
+                               char_scores=score_arr, evidence=np.asarray(seen, np.float32))
 
 
 def two_row_crop(image: Image, corners: F32, height: int = 48) -> Image:

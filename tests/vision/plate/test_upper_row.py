@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from vision.plate.grammar import PROVINCES
-from vision.plate.pipeline import UPPER_VIEWS, PlatePipeline
+from vision.plate.pipeline import UPPER_VIEWS, PlatePipeline, voted
 from vision.types import F32, Image, PlateReading
 
 QUAD = np.array([[20, 10], [220, 10], [220, 110], [20, 110]], np.float32)  # a 2:1 two-row plate
@@ -66,3 +67,39 @@ def test_a_province_the_upper_row_does_not_show_gets_no_evidence() -> None:
     image = np.full((120, 240, 3), 200, np.uint8)
     out = pipeline(provinces)._upper_provinces([image], [two_row("贵C30042", 0.3, 0.0)], {0: QUAD}, 0.01)
     assert out[0].evidence is not None and float(out[0].evidence[0]) == 0.0
+
+
+def ballot(text: str, scores: list[float], evidence: list[float] | None = None) -> PlateReading:
+    char_scores = np.asarray(scores, np.float32)
+    seen = np.ones(len(text), np.float32) if evidence is None else np.asarray(evidence, np.float32)
+    return PlateReading(text=text, raw=text, score=float(char_scores.mean()), char_scores=char_scores,
+                        valid=True, kind="standard", evidence=seen, rows=2)
+
+
+def test_crops_of_one_two_row_plate_vote_each_character() -> None:
+    sure = [0.99] * 7
+    one_wrong = ballot("青C6961P", [0.99, 0.96, 1.0, 1.0, 1.0, 0.93, 1.0])  # the best-scored crop
+    right = ballot("青C696TP", [0.93, 0.74, 1.0, 1.0, 1.0, 1.0, 1.0])
+    out = voted(one_wrong, [one_wrong, right, ballot("青C696TP", sure)])
+    assert out.text == "青C696TP"
+    assert out.evidence is not None and float(out.evidence.min()) == 1.0
+    assert voted(one_wrong, [one_wrong]).text == "青C6961P"  # one crop: nothing to vote
+
+
+def test_a_character_the_grammar_put_unseen_does_not_outvote_a_seen_one() -> None:
+    seen = ballot("赣C30042", [0.6, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99])
+    unseen = [ballot("新C30042", [0.9] * 7, [0.0] + [1.0] * 6) for _ in range(3)]
+    assert voted(seen, [seen, *unseen]).text == "赣C30042"
+
+
+def test_a_vote_that_is_no_valid_plate_keeps_the_reading() -> None:
+    reading = ballot("京A12345", [0.99] * 7)
+    other = ballot("京112345", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # (invalid: a digit as the letter)
+    assert voted(reading, [reading, other, dataclasses.replace(other)]).text == "京A12345"
+
+
+def test_weaker_reads_of_a_rival_do_not_overrule_a_sure_character() -> None:
+    sure_u = ballot("蒙X0U10挂", [1.0, 0.99, 0.75, 0.98, 1.0, 1.0, 0.99])
+    zeros = [ballot("蒙X0010挂", [0.63, 0.38, 1.0, 0.93, 1.0, 1.0, 0.99]),
+             ballot("蒙X0010挂", [1.0, 1.0, 0.99, 0.56, 1.0, 1.0, 0.99])]
+    assert voted(sure_u, [sure_u, *zeros]).text == "蒙X0U10挂"
