@@ -22,7 +22,7 @@ from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
 from vision.plate.colour import colour_rows, foreign_colour, plate_colour
-from vision.plate.grammar import PROVINCES, normalise
+from vision.plate.grammar import PROVINCES, normalise, parse_plate
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
 from vision.plate.rectify import plate_size, rectify
@@ -391,6 +391,14 @@ class PlatePipeline(Generic[DetT]):
         seen = seen.reshape(len(again), len(VIEWS))
         for k, views, shown in zip(again, probs, seen, strict=True):
             readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
+        upper_quads: dict[int, F32] = {}  # the quad each two-row reading was read from
+        ballots: dict[int, list[PlateReading]] = {}  # each plate's valid two-row readings, one per quad
+        seen_quads: set[tuple[int, bytes]] = set()
+        for (k, quad, _, boundary), reading in zip(tries, upper_lower, strict=True):
+            key = (k, np.round(quad, 1).tobytes())
+            if reading.valid and rows_in_order(reading, boundary) and key not in seen_quads:
+                seen_quads.add(key)
+                ballots.setdefault(k, []).append(reading)
         for (k, quad, crop, boundary), reading in zip(tries, upper_lower, strict=True):
             if reading.valid and rows_in_order(reading, boundary) \
                     and (not readings[k].valid or reading.score > readings[k].score):
@@ -400,11 +408,42 @@ class PlatePipeline(Generic[DetT]):
                 kind = MOTORCYCLE if aspect < self.options.motorcycle_aspect else reading.kind
                 readings[k] = dataclasses.replace(reading, rows=2, corners=grown_quad, kind=kind)
                 crops[k] = crop
+                upper_quads[k] = quad
+        for k in upper_quads:
+            readings[k] = voted(readings[k], ballots.get(k, []))
+        readings = self._upper_provinces(images, readings, upper_quads, floor)
         corners = [corners[k] if r.corners is None else r.corners for k, r in enumerate(readings)]
         if plausible is None:
             return readings
         return [judge(r, quad, foreign_colour(crop) if r.valid else None, plausible)
                 for r, quad, crop in zip(readings, corners, crops, strict=True)]
+
+    def _upper_provinces(self, images: Sequence[Image], readings: list[PlateReading],
+                         quads: dict[int, F32], floor: float) -> list[PlateReading]:
+        """Two-row readings with their unsure province read again from their upper row alone.
+
+        The province of a two-row plate is one of the two characters of its small upper row;
+        in the joined two-row crop the recogniser often takes it for a look-alike or misses it
+        (the grammar then supplies one). Like a one-row plate's left end, the upper row is read
+        again on its own from a few crops shifted by a stroke width (:data:`UPPER_VIEWS`), and
+        the province the recogniser sees there with the most probability replaces an unsure one
+        (:func:`with_province`: its evidence is how strongly that crop shows it, so the
+        plausibility check still refuses a province the model did not see).
+        """
+        again = [k for k in sorted(quads) if needs_reread(readings[k], self.options.province_recheck, floor)]
+        if not again:
+            return readings
+        height = self.options.rectify.height
+        views = [rectify(images[k], sub_quad(quads[k], u, v), height=height, margin_x=0.0, stretch=0.75,
+                         min_aspect=0.5, max_aspect=8.0)
+                 for k in again for u, v in UPPER_VIEWS]
+        flat, seen = self.provinces.province_read(views)
+        probs = flat.reshape(len(again), len(UPPER_VIEWS), flat.shape[-1])
+        shown = seen.reshape(len(again), len(UPPER_VIEWS))
+        out = list(readings)
+        for k, p, s in zip(again, probs, shown, strict=True):
+            out[k] = with_province(out[k], p.mean(axis=0), float(s.mean()))
+        return out
 
     def _dedup(self, plates: list[tuple[F32, F32, float]]) -> list[tuple[F32, F32, float]]:
         if len(plates) < 2:
@@ -607,6 +646,54 @@ centred on the 440 x 220 mm plate, 15-75 mm from the top)."""
 
 LOWER_ROW = ((-0.01, 1.01), (0.38, 0.95))
 """``(u, v)`` span of its lower row (five 65 x 110 mm characters, 90-200 mm from the top)."""
+
+
+UPPER_VIEWS = tuple(((UPPER_ROW[0][0] + du, UPPER_ROW[0][1] + du),
+                     (UPPER_ROW[1][0] + dv, UPPER_ROW[1][1] + dv))
+                    for du, dv in ((0.0, 0.0), (-0.02, 0.0), (0.02, 0.0), (0.0, -0.03), (0.0, 0.03)))
+"""``(u, v)`` spans of the upper-row crops whose province probabilities are averaged when a
+two-row reading's province is re-read: the upper row and the row shifted by about a stroke width
+each way (as :data:`vision.plate.province.VIEWS` for a one-row plate's left end)."""
+
+
+def voted(reading: PlateReading, ballots: Sequence[PlateReading]) -> PlateReading:
+    """``reading`` with each character the one its crops of the same plate read most surely.
+
+    A two-row plate is read from a few crops (the detector's quad and the quad grown upwards);
+    one crop may misread a character (``T`` as ``1``) that the others read right. Each valid
+    reading of the same length votes, per position, its character with its score times its
+    evidence (a character the grammar supplied, unseen, weighs next to nothing); a winner
+    replaces ``reading``'s character when some crop read it more surely than ``reading`` read
+    its own (two weak reads of ``0`` do not overrule one sure ``U``), and only when the
+    winners form a valid plate. Only characters some crop
+    read are chosen, each keeping the best score and evidence it was read with, so the
+    plausibility check judges it as seen.
+    """
+    same = [(b.text, b.char_scores, b.evidence) for b in ballots
+            if len(b.text) == len(reading.text) and b.evidence is not None]
+    if len(same) < 2 or reading.evidence is None:
+        return reading
+    chars: list[str] = []
+    scores: list[float] = []
+    seen: list[float] = []
+    for i in range(len(reading.text)):
+        votes: dict[str, float] = {}
+        for text, char_scores, evidence in same:  # a character the grammar put (unseen) weighs ~0
+            votes[text[i]] = votes.get(text[i], 0.0) + float(char_scores[i]) * float(evidence[i])
+        best = max(votes, key=lambda c: (votes[c], c == reading.text[i]))
+        if max(float(c[i]) for t, c, _ in same if t[i] == best) <= float(reading.char_scores[i]):
+            best = reading.text[i]  # outvoted only by a crop that read its rival more surely
+        chars.append(best)
+        scores.append(max(float(c[i]) for t, c, _ in same if t[i] == best))
+        seen.append(max(float(e[i]) for t, _, e in same if t[i] == best))
+    text = "".join(chars)
+    parsed = parse_plate(text)
+    if text == reading.text or not parsed.valid or len(parsed.text) != len(text):
+        return reading
+    score_arr = np.asarray(scores, np.float32)
+    kind = reading.kind if reading.kind == MOTORCYCLE else parsed.kind
+    return dataclasses.replace(reading, text=parsed.text, kind=kind, score=float(score_arr.mean()),
+                               char_scores=score_arr, evidence=np.asarray(seen, np.float32))
 
 
 def two_row_crop(image: Image, corners: F32, height: int = 48) -> Image:
