@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -383,14 +383,8 @@ class PlatePipeline(Generic[DetT]):
         again = [k for k, r in enumerate(readings) if needs_reread(r, self.options.province_recheck, floor)]
         # Each view holds the province and the letter (about 0.32 of the plate width); stretched
         # like the whole-plate crop, its characters come out about square.
-        left_ends = [rectify(images[k], sub_quad(corners[k], u, v), height=opts.height, margin_x=0.0,
-                             stretch=opts.stretch, min_aspect=0.2)
-                     for k in again for u, v in VIEWS]
-        flat, seen = self.provinces.province_read(left_ends)
-        probs = flat.reshape(len(again), len(VIEWS), flat.shape[-1])
-        seen = seen.reshape(len(again), len(VIEWS))
-        for k, views, shown in zip(again, probs, seen, strict=True):
-            readings[k] = with_province(readings[k], views.mean(axis=0), float(shown.mean()))
+        self._reread_provinces(images, readings, {k: corners[k] for k in again}, VIEWS,
+                               height=opts.height, stretch=opts.stretch, min_aspect=0.2)
         upper_quads: dict[int, F32] = {}  # the quad each two-row reading was read from
         ballots: dict[int, list[PlateReading]] = {}  # each plate's valid two-row readings, one per quad
         seen_quads: set[tuple[int, bytes]] = set()
@@ -422,28 +416,42 @@ class PlatePipeline(Generic[DetT]):
                          quads: dict[int, F32], floor: float) -> list[PlateReading]:
         """Two-row readings with their unsure province read again from their upper row alone.
 
-        The province of a two-row plate is one of the two characters of its small upper row;
-        in the joined two-row crop the recogniser often takes it for a look-alike or misses it
-        (the grammar then supplies one). Like a one-row plate's left end, the upper row is read
-        again on its own from a few crops shifted by a stroke width (:data:`UPPER_VIEWS`), and
-        the province the recogniser sees there with the most probability replaces an unsure one
-        (:func:`with_province`: its evidence is how strongly that crop shows it, so the
-        plausibility check still refuses a province the model did not see).
+        The province of a two-row plate is one of the two characters of its small upper row; in
+        the joined two-row crop the recogniser often takes it for a look-alike or misses it (the
+        grammar then supplies one). Like a one-row plate's left end, the upper row is read again
+        on its own from a few crops shifted by a stroke width (:data:`UPPER_VIEWS`).
         """
         again = [k for k in sorted(quads) if needs_reread(readings[k], self.options.province_recheck, floor)]
-        if not again:
-            return readings
-        height = self.options.rectify.height
-        views = [rectify(images[k], sub_quad(quads[k], u, v), height=height, margin_x=0.0, stretch=0.75,
-                         min_aspect=0.5, max_aspect=8.0)
-                 for k in again for u, v in UPPER_VIEWS]
-        flat, seen = self.provinces.province_read(views)
-        probs = flat.reshape(len(again), len(UPPER_VIEWS), flat.shape[-1])
-        shown = seen.reshape(len(again), len(UPPER_VIEWS))
         out = list(readings)
-        for k, p, s in zip(again, probs, shown, strict=True):
-            out[k] = with_province(out[k], p.mean(axis=0), float(s.mean()))
+        self._reread_provinces(images, out, {k: quads[k] for k in again}, UPPER_VIEWS,
+                               height=self.options.rectify.height, stretch=0.75, min_aspect=0.5,
+                               max_aspect=8.0)
         return out
+
+    def _reread_provinces(self, images: Sequence[Image], readings: list[PlateReading],
+                          quads: Mapping[int, F32],
+                          views: Sequence[tuple[tuple[float, float], tuple[float, float]]],
+                          **crop: Any) -> None:
+        """Read the province of ``readings[k]`` again from ``views`` of ``quads[k]`` (in place).
+
+        The recogniser's province probabilities are averaged over the views (spans of the quad,
+        a stroke width apart) and the province it sees with the most probability replaces an
+        unsure one (:func:`with_province`: its evidence is how strongly the views show it, so the
+        plausibility check still refuses a province the model did not see). Used for a one-row
+        plate's left end (:data:`VIEWS`) and, since in the joined two-row crop the recogniser
+        often takes the small upper row's province for a look-alike, for a two-row plate's upper
+        row alone (:data:`UPPER_VIEWS`). ``crop``: :func:`rectify`'s options for the views.
+        """
+        if not quads:
+            return
+        again = list(quads)
+        crops = [rectify(images[k], sub_quad(quads[k], u, v), margin_x=0.0, **crop)
+                 for k in again for u, v in views]
+        flat, seen = self.provinces.province_read(crops)
+        probs = flat.reshape(len(again), len(views), flat.shape[-1])
+        shown = seen.reshape(len(again), len(views))
+        for k, p, s in zip(again, probs, shown, strict=True):
+            readings[k] = with_province(readings[k], p.mean(axis=0), float(s.mean()))
 
     def _dedup(self, plates: list[tuple[F32, F32, float]]) -> list[tuple[F32, F32, float]]:
         if len(plates) < 2:
