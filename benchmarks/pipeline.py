@@ -392,11 +392,11 @@ def pipeline(
     int8: str = typer.Option("", help="Roles that run their INT8 variant (made by `estatewatch models "
                              "quantize`), comma-separated: face_detect, face_embed, vehicle_detect, "
                              "plate_detect, plate_read; unlisted roles run the pack's default "
-                             "(int8 for vehicle_detect and plate_read, fp32 for the others). The raw "
+                             "(int8 for vehicle_detect, fp32 for the others, on CPU). The raw "
                              "YOLO limit of --find-capacity stays FP32, the scale other machines are "
                              "compared on."),
     fp32: str = typer.Option("", help="Roles that run their FP32 model, comma-separated (as --int8); "
-                             "`--fp32 vehicle_detect,plate_read` runs the whole pack in FP32."),
+                             "`--fp32 vehicle_detect` runs the whole pack in FP32."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)

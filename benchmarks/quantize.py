@@ -71,14 +71,16 @@ def quantisable(names: Sequence[str] | None = None) -> list[ModelSpec]:
     return sorted(specs, key=lambda s: (TASK_ORDER.index(s.task), s.name))
 
 
-def make_default_variants(progress: Progress) -> list[ModelSpec]:
+def make_default_variants(progress: Progress, names: Sequence[str] | None = None) -> list[ModelSpec]:
     """Make the variants the pack runs by default (manifest ``default_variant``) not made yet.
 
-    Variants present and verified are skipped; returns the models it quantised (``models fetch``
-    calls this).
+    Variants present and verified are skipped; ``names``: only of these models (default: all).
+    Returns the models it quantised (``models fetch`` calls this for the models it fetched).
     """
     made = []
     for spec in quantisable():
+        if names is not None and spec.name not in names:
+            continue
         if spec.default_variant != "int8":
             continue
         try:

