@@ -57,20 +57,22 @@ class ListAnswers:
     def get(self, key: str, version: int) -> bytes | None:
         """The answer to ``key`` rendered at exactly ``version``; ``None`` if there is none."""
         with self._lock:
-            body = self._answers.get(key) if version == self._version else None
+            body = self._hit(key, version)
             if body is None:
                 self.misses += 1
-            else:
-                self.hits += 1
             return body
+
+    def _hit(self, key: str, version: int) -> bytes | None:
+        """The answer kept for ``key`` at exactly ``version``, counted as a hit (lock held)."""
+        body = self._answers.get(key) if version == self._version else None
+        if body is not None:
+            self.hits += 1
+        return body
 
     def kept(self, key: str, version: int) -> bytes | None:
         """The answer to ``key`` kept at exactly ``version`` (a hit), else ``None`` (not counted)."""
         with self._lock:
-            body = self._answers.get(key) if version == self._version else None
-            if body is not None:
-                self.hits += 1
-            return body
+            return self._hit(key, version)
 
     def answer(self, key: str, version: int, render: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
         """``(version, body)``: kept at ``version``, else shared with a render in progress, else rendered.
@@ -81,9 +83,8 @@ class ListAnswers:
             render: reads the store and renders: ``(the version it read at, body)``; its answer is kept.
         """
         with self._lock:
-            body = self._answers.get(key) if version == self._version else None
+            body = self._hit(key, version)
             if body is not None:
-                self.hits += 1
                 return version, body
             running = self._renders.get((key, version))
             if running is None:
