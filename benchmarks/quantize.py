@@ -298,7 +298,8 @@ def _summary(result: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The accuracy gates as a Markdown table."""
     m = result["machine"]
-    lines = [f"# INT8 accuracy against FP32 ({m['cpu']}, onnxruntime {m.get('onnxruntime')}, "
+    cpu = f"{m['cpu']} ({', '.join(m['cpu_features'])})" if m.get("cpu_features") else m["cpu"]
+    lines = [f"# INT8 accuracy against FP32 ({cpu}, onnxruntime {m.get('onnxruntime')}, "
              f"{m['date']})", "",
              "| model | task | gate | result |", "|---|---|---|---|"]
     for name, r in result["models"].items():
