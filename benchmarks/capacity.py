@@ -179,13 +179,14 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
                  max_queue: int, intra_op_threads: int, gating: bool, raw_seconds: float,
                  progress: Callable[[str], None], provider: str = "cpu",
                  models: dict[Task, ModelChoice] | None = None,
-                 levers: Levers | None = None) -> dict[str, Any]:
+                 levers: Levers | None = None, lanes: int = 0) -> dict[str, Any]:
     """Measure the raw YOLO limit, then search the camera count (see :func:`find_capacity`)."""
     progress(f"raw model limit: yolo11n at batch 1, {raw_seconds:g} s ...")
     raw = raw_yolo_limit(raw_seconds, 0, provider)
     progress(f"  {raw['full_images_per_s']} images/s (full), {raw['pure_images_per_s']} (ONNX call alone)")
     runs: dict[int, list[dict[str, Any]]] = {}
-    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider, models=models or {})
+    settings = VisionSettings(intra_op_threads=intra_op_threads, provider=provider, models=models or {},
+                              lanes=lanes)
     gate = GatingConfig() if gating else None
     mounts = {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}
     with VisionEngine(settings) as engine:
@@ -210,6 +211,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
             return ok
 
         found = find_capacity(trial, start=start, maximum=maximum, confirm=confirm)
+        used_lanes = max(b.lanes for b in engine.batchers.values()) if engine.batchers else 1
     trials = []
     seen: dict[int, int] = {}
     for t in found.trials:
@@ -219,7 +221,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
     yolo = raw["full_images_per_s"]
     return {"capacity": found.capacity, "capped": found.capped, "exhausted": found.exhausted,
             "cameras_per_raw_yolo_image_per_s": round(found.capacity / yolo, 3) if yolo else None,
-            "raw_model_limit": raw, "trials": trials, "mix": list(MIX),
+            "raw_model_limit": raw, "trials": trials, "mix": list(MIX), "lanes": used_lanes,
             "targets": {"max_drop_percent": max_drop_percent, "max_p99_ms": max_p99_ms}}
 
 
@@ -236,7 +238,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`.", "",
         f"Cameras: 1280x720 25 fps H.264 over RTSP/TCP from the local GStreamer RTSP server, one "
         f"mount per camera, content in turn {', '.join(result['mix'])}; every camera runs faces, "
-        f"vehicles and plates at {result['detect_fps']:g} fps. A trial passes with < "
+        f"vehicles and plates at {result['detect_fps']:g} fps; {result.get('lanes', 1)} model call(s) "
+        f"of each model at once (vision.lanes). A trial passes with < "
         f"{t['max_drop_percent']:g}% of sampled frames dropped and p99 capture -> result < "
         f"{t['max_p99_ms']:g} ms.", "",
         f"**Capacity: {cap} cameras** at {result['detect_fps']:g} fps. Raw model limit in the same "

@@ -23,6 +23,7 @@ texts: a lever that loses decisions would lose alarms.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -397,6 +398,9 @@ def pipeline(
                              "compared on."),
     fp32: str = typer.Option("", help="Roles that run their FP32 model, comma-separated (as --int8); "
                              "`--fp32 vehicle_detect` runs the whole pack in FP32."),
+    lanes: str = typer.Option("0", help="Model calls of one model at once (vision.lanes; 0: the "
+                              "service's default, one per core with one-threaded sessions). Several "
+                              "values, e.g. 1,2, run side by side like --levers (not with --find-capacity)."),
 ) -> None:
     """Many 720p25 cameras through the live pipeline vs the sequential baseline, or --find-capacity."""
     logging.basicConfig(level=logging.WARNING)
@@ -405,12 +409,15 @@ def pipeline(
     variants = choice_list(levers, "--levers", tuple(LEVER_VARIANTS))
     choice(provider, "--provider", PROVIDER_CHOICES)
     models = variant_models(int8, fp32)
+    lane_counts = int_list(lanes, "--lanes", minimum=0)
     if find_capacity:
+        if len(lane_counts) != 1:
+            raise typer.BadParameter("--find-capacity takes one value, e.g. --lanes 2", param_hint="--lanes")
         _find_capacity(start=start, maximum=max_cameras, seconds=seconds, warmup=warmup,
                        detect_fps=detect_fps, max_drop=max_drop, max_p99_ms=max_p99_ms, confirm=confirm,
                        workers=workers, max_queue=max_queue, intra_op_threads=intra_op_threads,
                        gating=gating, raw_seconds=raw_seconds, out=out, provider=provider,
-                       models=models, levers=_one_lever_variant(levers))
+                       models=models, levers=_one_lever_variant(levers), lanes=lane_counts[0])
         return
     if replay_only and not replay_seconds:
         raise typer.BadParameter("give --replay-seconds too", param_hint="--replay-only")
@@ -433,21 +440,29 @@ def pipeline(
         typer.echo(f"sequential baseline over {len(largest)} cameras' clips, {baseline_seconds:g} s ...")
         baseline = sequential_baseline(largest, baseline_seconds)
         typer.echo(f"  {baseline['frames_per_s']} frames/s")
-    settings = VisionSettings(max_batch=BATCH_ONE if batching == "one" else {},
-                              intra_op_threads=intra_op_threads, provider=provider, models=models)
     gate = GatingConfig() if gating else None
     runs = []
     used = "CPUExecutionProvider"
-    with VisionEngine(settings) as engine:
-        used = next(iter(engine.models.values())).session.provider if engine.models else used
-        for count, round_, variant in ((c, r, variants[(k + r) % len(variants)]) for c in counts
-                                       for r in range(rounds) for k in range(len(variants))):
-                typer.echo(f"{count} cameras, round {round_ + 1}, levers {variant}, {seconds:g} s ...")
+    # One engine per --lanes value, all loaded first (idle batchers cost nothing), so the values
+    # run interleaved in one sitting like the lever variants.
+    arms = [(variant, n) for n in lane_counts for variant in variants]
+    with contextlib.ExitStack() as stack:
+        engines = {n: stack.enter_context(VisionEngine(VisionSettings(
+            max_batch=BATCH_ONE if batching == "one" else {}, intra_op_threads=intra_op_threads,
+            provider=provider, models=models, lanes=n))) for n in dict.fromkeys(lane_counts)}
+        first = next(iter(engines.values()))
+        used = next(iter(first.models.values())).session.provider if first.models else used
+        for count, round_, (variant, n) in ((c, r, arms[(k + r) % len(arms)]) for c in counts
+                                            for r in range(rounds) for k in range(len(arms))):
+                engine = engines[n]
+                label = variant if len(lane_counts) == 1 else f"{variant}, lanes {n or 'auto'}"
+                typer.echo(f"{count} cameras, round {round_ + 1}, levers {label}, {seconds:g} s ...")
                 run = run_pipeline(bench_cameras(count, detect_fps, plate_cameras), engine, seconds=seconds,
                                    warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
                                    pacing=PacingConfig() if adaptive else None,
                                    levers=LEVER_VARIANTS[variant])
-                run["variant"], run["round"] = variant, round_ + 1
+                run["variant"], run["round"] = label, round_ + 1
+                run["lanes"] = max((b.lanes for b in engine.batchers.values()), default=1)
                 run["load_average_1_5_15"] = load_average()
                 typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
                            f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, "
@@ -462,7 +477,7 @@ def pipeline(
                f"{'' if adaptive else ' --no-adaptive'} --levers {levers} --rounds {rounds}"
                f" --baseline-seconds {baseline_seconds:g} --batching {batching} --provider {provider}"
                f"{f' --replay-seconds {replay_seconds:g}' if replay_seconds else ''}"
-               f"{' --replay-only' if replay_only else ''}{_int8_flag(models)}")
+               f"{' --replay-only' if replay_only else ''}{_int8_flag(models)} --lanes {lanes}")
     result = {"benchmark": "pipeline", "command": command, "machine": machine_info(used),
               "detect_fps": detect_fps, "plate_cameras": plate_cameras,
               "gating": GatingConfig().model_dump() if gating else None,
@@ -478,7 +493,7 @@ def pipeline(
 def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
                    max_drop: float, max_p99_ms: float, confirm: int, workers: int, max_queue: int,
                    intra_op_threads: int, gating: bool, raw_seconds: float, out: Path | None,
-                   provider: str, models: dict[Task, ModelChoice], levers: str) -> None:
+                   provider: str, models: dict[Task, ModelChoice], levers: str, lanes: int) -> None:
     from benchmarks import capacity
 
     logging.getLogger("streams").setLevel(logging.WARNING)  # camera connects per trial drown the progress
@@ -494,7 +509,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
             max_drop_percent=max_drop, max_p99_ms=max_p99_ms, confirm=confirm, workers=workers,
             max_queue=max_queue, intra_op_threads=intra_op_threads, gating=gating,
             raw_seconds=raw_seconds, progress=typer.echo, provider=provider, models=models,
-            levers=LEVER_VARIANTS[levers])
+            levers=LEVER_VARIANTS[levers], lanes=lanes)
     except capacity.NoFramesError as exc:  # a broken camera set-up, not a capacity: say so in one line
         typer.echo(f"--find-capacity stopped: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -503,7 +518,7 @@ def _find_capacity(*, start: int, maximum: int, seconds: float, warmup: float, d
                f" --detect-fps {detect_fps:g} --max-drop {max_drop:g} --max-p99-ms {max_p99_ms:g}"
                f" --confirm {confirm} --workers {workers} --max-queue {max_queue}"
                f" --intra-op-threads {intra_op_threads}{'' if gating else ' --no-gating'}"
-               f" --provider {provider} --levers {levers}{_int8_flag(models)}")
+               f" --provider {provider} --levers {levers}{_int8_flag(models)} --lanes {lanes}")
     machine = {**machine_info(found["raw_model_limit"]["provider"]),
                "load_average_1_5_15": load_average()}
     result = {"benchmark": "capacity", "command": command, "machine": machine,

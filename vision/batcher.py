@@ -1,9 +1,12 @@
 """The dynamic batcher: many callers, one model, one ONNX call per batch.
 
 Requests from many callers (cameras, API requests) are queued per model. A worker thread
-takes the oldest request and waits until either ``max_batch`` requests are queued or the
-oldest has waited ``max_wait_ms``; it then runs them as one batch and answers each caller
-with its own result. Results are exactly what running each input alone gives (every family
+(a *lane*) takes the oldest request and waits until either ``max_batch`` requests are queued or
+the oldest has waited ``max_wait_ms``; it then runs them as one batch and answers each caller
+with its own result. With ``lanes > 1`` that many workers share the queue, so as many model
+calls run at once: with one-threaded CPU sessions the heaviest model can then use more than one
+core (one lane kept the second core of a 2-core machine half idle at the capacity limit, see
+benchmarks/README.md). Results are exactly what running each input alone gives (every family
 pads/letterboxes to a fixed input size, so batch members never influence each other).
 
 If a batch fails, its members are retried one by one so that a single bad input fails only
@@ -117,6 +120,8 @@ class DynamicBatcher(Generic[InT, OutT]):
         max_batch: the most requests in one call (>= 1).
         max_wait_ms: the longest the oldest queued request waits for company (>= 0).
         name: used in logs and thread names.
+        lanes: worker threads taking batches from the one queue (>= 1); ``infer`` must then be
+            safe to call from several threads at once (an ONNX session's ``run`` is).
     """
 
     def __init__(
@@ -126,7 +131,10 @@ class DynamicBatcher(Generic[InT, OutT]):
         max_batch: int,
         max_wait_ms: float,
         name: str = "batcher",
+        lanes: int = 1,
     ) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {lanes}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if max_wait_ms < 0:
@@ -135,31 +143,36 @@ class DynamicBatcher(Generic[InT, OutT]):
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.name = name
+        self.lanes = lanes
         self.stats = BatcherStats()
         self._queue: queue.Queue[_Request[InT, OutT] | object] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._closed = False
         self._lock = threading.Lock()
 
     def start(self) -> DynamicBatcher[InT, OutT]:
-        """Start the worker thread (idempotent)."""
+        """Start the worker threads (idempotent)."""
         with self._lock:
             if self._closed:
                 raise BatcherClosed(f"{self.name}: stopped")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"batcher-{self.name}",
-                                                daemon=True)
-                self._thread.start()
+            if not self._threads:
+                suffix = [""] if self.lanes == 1 else [f"-{k}" for k in range(self.lanes)]
+                self._threads = [threading.Thread(target=self._run, name=f"batcher-{self.name}{s}",
+                                                  daemon=True) for s in suffix]
+                for thread in self._threads:
+                    thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish queued requests, then stop the worker; later submits raise BatcherClosed."""
+        """Finish queued requests, then stop the workers; later submits raise BatcherClosed."""
         with self._lock:
             self._closed = True
-            thread = self._thread
-        if thread is not None:
+            threads = list(self._threads)
+        if threads:
             self._queue.put(_STOP)
-            thread.join(timeout)
+            deadline = time.monotonic() + timeout
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._fail_pending()
 
     def __enter__(self) -> DynamicBatcher[InT, OutT]:
@@ -180,7 +193,7 @@ class DynamicBatcher(Generic[InT, OutT]):
         """Queue one request; the future resolves to its own result."""
         if self._closed:
             raise BatcherClosed(f"{self.name}: stopped")
-        if self._thread is None:
+        if not self._threads:
             self.start()
         fut: Future[OutT] = Future()
         self._queue.put(_Request(item, fut, time.monotonic()))
@@ -218,6 +231,7 @@ class DynamicBatcher(Generic[InT, OutT]):
             if stopping:
                 break
         self._drain()
+        self._queue.put(_STOP)  # the stop signal passes on to the next lane
 
     def _drain(self) -> None:
         pending: list[_Request[InT, OutT]] = []

@@ -260,7 +260,7 @@ class Cascade:
                     like = self.engine.batcher(_KIND_TASK[kind])
                     batcher = DynamicBatcher[SizedImage, Detections](
                         sized.infer, max_batch=like.max_batch, max_wait_ms=like.max_wait * 1000,
-                        name=f"{like.name}-sized").start()
+                        name=f"{like.name}-sized", lanes=like.lanes).start()
                     model = BatchedModel(sized, batcher)
                 self._sized[kind] = model
             return self._sized[kind]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,11 @@ class VisionSettings(BaseModel):
                                   description="Threads across operators (0: onnxruntime decides).")
     max_wait_ms: float = Field(5.0, ge=0, le=1000,
                                description="How long the oldest request waits for a batch to fill.")
+    lanes: int = Field(
+        0, ge=0, le=64,
+        description="Model calls of one model run at once (each batcher's worker threads). 0: as many "
+        "as this process may use cores (at most 8) when sessions are one-threaded on CPU "
+        "(intra_op_threads 1), so the heaviest model (YOLO11n) is not held to one core; else 1.")
     max_batch: dict[str, int] = Field(
         default_factory=dict,
         description="Per-model batch limit overriding the benchmarked default (model name -> size).")
@@ -105,6 +111,15 @@ class VisionSettings(BaseModel):
         else:
             first = resolve_providers(self.providers, available)[0]
         return first != CPU
+
+    def batch_lanes(self, provider: str) -> int:
+        """Worker threads per batcher for sessions that run on ``provider`` (see ``lanes``)."""
+        if self.lanes:
+            return self.lanes
+        if provider != CPU or self.intra_op_threads != 1:
+            return 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, min(cores, 8))
 
     def model_path(self, spec: ModelSpec, store: Path | None = None) -> Path:
         """The verified file of ``spec``'s configured variant (:func:`models.variants.require_variant`)."""

@@ -51,8 +51,10 @@ class VisionEngine:
             self.models[task] = model
             self.batchers[task] = DynamicBatcher(
                 model.infer, max_batch=max_batch, max_wait_ms=self.settings.max_wait_ms, name=spec.name,
+                lanes=self.settings.batch_lanes(provider),
             ).start()
-            logger.info("model %s (%s) loaded on %s, max_batch %d", spec.name, task, provider, max_batch)
+            logger.info("model %s (%s) loaded on %s, max_batch %d, lanes %d", spec.name, task, provider,
+                        max_batch, self.batchers[task].lanes)
         return self
 
     def stop(self) -> None:

@@ -196,3 +196,55 @@ def test_batched_model_is_a_model_whose_callers_share_calls() -> None:
     assert results == [[2 * k, 2 * k + 20] for k in range(4)]
     assert len(model.calls) < 8, "concurrent callers never shared a call"
     batcher.stop()
+
+
+def test_lanes_run_model_calls_at_the_same_time() -> None:
+    """Two lanes: two batches are inside the model at once (one lane would wait at the barrier)."""
+    meet = threading.Barrier(2, timeout=30)
+    threads: set[str] = set()
+
+    def model(batch: list[int]) -> list[int]:
+        threads.add(threading.current_thread().name)
+        meet.wait()  # raises BrokenBarrierError if the other call never comes
+        return [x * 2 for x in batch]
+
+    with DynamicBatcher(model, max_batch=1, max_wait_ms=0, name="two", lanes=2) as batcher:
+        futures = [batcher.submit(i) for i in range(2)]
+        assert [f.result(timeout=30) for f in futures] == [0, 2]
+    assert threads == {"batcher-two-0", "batcher-two-1"}
+
+
+def test_one_lane_runs_one_call_at_a_time() -> None:
+    inside, most = 0, 0
+    lock = threading.Lock()
+
+    def model(batch: list[int]) -> list[int]:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.005)
+        with lock:
+            inside -= 1
+        return batch
+
+    with DynamicBatcher(model, max_batch=1, max_wait_ms=0, name="one") as batcher, \
+            ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(batcher, range(16))) == list(range(16))
+    assert most == 1
+
+
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_stop_with_lanes_finishes_queued_work_and_ends_every_lane(lanes: int) -> None:
+    model = RecordingModel(delay=0.005)
+    batcher = DynamicBatcher(model, max_batch=2, max_wait_ms=1, name="t", lanes=lanes).start()
+    futures = [batcher.submit((0, i)) for i in range(21)]
+    batcher.stop()
+    assert [f.result(timeout=10) for f in futures] == [(0, i * 10) for i in range(21)]
+    assert not any(t.is_alive() for t in batcher._threads)
+    assert sum(len(b) for b in model.batches) == 21
+
+
+def test_lanes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="lanes must be >= 1"):
+        DynamicBatcher(lambda b: b, max_batch=1, max_wait_ms=0, lanes=0)

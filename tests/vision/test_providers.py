@@ -157,3 +157,15 @@ def test_the_engine_cache_folder_is_made_per_model_only_when_tensorrt_runs(
     made = list(root.iterdir())
     assert len(made) == 1 and len(made[0].name) == 16
     assert session.trt_cache == made[0]
+
+
+def test_lanes_default_to_the_cores_for_one_threaded_cpu_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert VisionSettings().batch_lanes(CPU) == 3
+    assert VisionSettings(intra_op_threads=0).batch_lanes(CPU) == 1  # each call already uses every core
+    assert VisionSettings().batch_lanes(CUDA) == 1 and VisionSettings().batch_lanes(TRT) == 1
+    assert VisionSettings(lanes=2).batch_lanes(CUDA) == 2  # an explicit value always wins
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert VisionSettings().batch_lanes(CPU) == 8
