@@ -21,6 +21,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +30,8 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 1024 * 1024
 """Larger answers (1000 alarms with long details) are not kept: rare, and they would crowd out the rest."""
 
+
+Q = TypeVar("Q")
 
 SHARED_RENDER_TIMEOUT_S = 60.0
 """A request waits this long at most for another's render of its query, then renders itself."""
@@ -171,3 +174,30 @@ class VersionReads:
                     waiting.set_exception(exc)
         finally:
             self._running = False
+
+
+class CheckedQueries(Generic[Q]):
+    """Alarm list queries the full route has validated, by raw query string, cameras and URL base.
+
+    The list route's dependency solving and parameter validation (FastAPI) took about half of the
+    server's CPU per kept answer. A query string validates the same way every time, so once the
+    full route has turned one into its filter, page and key, later requests with the same string
+    (and a caller of the same cameras, under the same URL base) may skip that work; the caller is
+    still authenticated and checked for its scope on each request
+    (:class:`api.routes.alarms.ListRoute`). Used from the event loop only; bounded (cleared when
+    full: a new query string costs one full request).
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._queries: dict[tuple[bytes, tuple[str, ...] | None, str], Q] = {}
+        self.served = 0
+
+    def get(self, raw: bytes, cameras: tuple[str, ...] | None, base_url: str) -> Q | None:
+        """What :meth:`put` kept for this query string, caller cameras and URL base; ``None`` if nothing."""
+        return self._queries.get((raw, cameras, base_url))
+
+    def put(self, raw: bytes, cameras: tuple[str, ...] | None, base_url: str, query: Q) -> None:
+        if len(self._queries) >= self.max_entries:
+            self._queries.clear()
+        self._queries[raw, cameras, base_url] = query
