@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, W
 from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from alarms.events import alarm_data
 from alarms.records import Alarm, AlarmFilter, Paging
@@ -239,9 +238,7 @@ async def _answer_list(store: AlarmReader, answers: ListAnswers, versions: Versi
             {"total": page.total, "items": [alarm_data(a, query.base_url) for a in page.items]},
             ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
-    kept = answers.kept(query.key, version)
-    answered, body = (version, kept) if kept is not None else \
-        await run_in_threadpool(answers.answer, query.key, version, render)
+    answered, body = await answers.answer(query.key, version, render)
     if answered != version:
         etag = _etag(answered, query.digest)
     return Response(body, media_type="application/json",
