@@ -13,7 +13,7 @@ from api.accounts.store import Accounts
 from api.body_limit import ApiLimits, RequestBodyLimit
 from api.console import ROUTES as CONSOLE_ROUTES
 from api.console import mount_console
-from api.list_answers import ListAnswers, VersionReads
+from api.list_answers import CheckedQueries, ListAnswers, VersionReads
 from api.live import LiveHub
 from api.ports import ServiceView
 from api.routes import (
@@ -76,6 +76,7 @@ def create_app(service: ServiceView, api_keys: frozenset[str], accounts: Account
     app.state.live = live or LiveHub()
     app.state.list_answers = ListAnswers()
     app.state.list_versions = VersionReads()
+    app.state.list_queries = CheckedQueries()
     app.add_middleware(RequestBodyLimit, max_bytes=(limits or ApiLimits()).max_request_bytes)
     app.include_router(health.router)
     app.include_router(cameras.router)

@@ -30,8 +30,8 @@ from api.video import VideoHub
 from registry.service import Registry
 from vision.cascade import Cascade
 
-_bearer = HTTPBearer(auto_error=False, description="Login token or API key as a bearer token")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+bearer_scheme = HTTPBearer(auto_error=False, description="Login token or API key as a bearer token")
+key_header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
 async def get_service(request: Request) -> ServiceView:
@@ -86,8 +86,8 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 async def authenticate(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    header: Annotated[str | None, Depends(key_header_scheme)],
 ) -> Principal:
     """Who calls: ``Authorization: Bearer <token or key>`` or ``X-API-Key: <key>``; 401 otherwise.
 
@@ -97,13 +97,13 @@ async def authenticate(
     thread pool, as it reads the database.
     """
     offered = bearer.credentials if bearer is not None else header
-    known = _known_principal(request, offered)
+    known = known_principal(request, offered)
     if known is not None:
         return known
     return await run_in_threadpool(principal_for, request, offered)
 
 
-def _known_principal(connection: HTTPConnection, offered: str | None) -> Principal | None:
+def known_principal(connection: HTTPConnection, offered: str | None) -> Principal | None:
     """The principal of a full-access key or of a credential vouched for a moment ago; no I/O."""
     if not offered:
         return None

@@ -18,9 +18,10 @@ A shared render read the store after the waiter read its version, so it is at le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -30,20 +31,17 @@ MAX_ANSWER_BYTES = 1024 * 1024
 """Larger answers (1000 alarms with long details) are not kept: rare, and they would crowd out the rest."""
 
 
+Q = TypeVar("Q")
+
 SHARED_RENDER_TIMEOUT_S = 60.0
 """A request waits this long at most for another's render of its query, then renders itself."""
 
 
-@dataclass
-class _Render:
-    """One render in progress; its waiters take its answer when ``done`` is set."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: tuple[int, bytes] | None = None
-
-
 class ListAnswers:
-    """Rendered list answers of the newest store version seen, by query key (thread-safe)."""
+    """Rendered list answers of the newest store version seen, by query key.
+
+    :meth:`get`, :meth:`kept` and :meth:`put` are thread-safe; :meth:`answer` runs on the event loop.
+    """
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
@@ -51,7 +49,7 @@ class ListAnswers:
         self._version = -1
         self._answers: dict[str, bytes] = {}
         self._bytes = 0
-        self._renders: dict[tuple[str, int], _Render] = {}
+        self._renders: dict[tuple[str, int], asyncio.Future[tuple[int, bytes] | None]] = {}
         self.hits = self.misses = self.shared = 0
 
     def get(self, key: str, version: int) -> bytes | None:
@@ -74,44 +72,52 @@ class ListAnswers:
         with self._lock:
             return self._hit(key, version)
 
-    def answer(self, key: str, version: int, render: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+    async def answer(self, key: str, version: int,
+                     render: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
         """``(version, body)``: kept at ``version``, else shared with a render in progress, else rendered.
+
+        On the event loop: only the render itself takes a thread of the pool; a request waiting for
+        another's render of its query waits on the loop (after each alarm change most of the
+        clients polling wait so; each held a pool thread before, 40 at most, which the renders and
+        the version reads then queued for).
 
         Args:
             key: the query key.
             version: the store's change counter, read by the caller after its request arrived.
-            render: reads the store and renders: ``(the version it read at, body)``; its answer is kept.
+            render: reads the store and renders: ``(the version it read at, body)``, in a pool
+                thread; its answer is kept.
         """
         with self._lock:
             body = self._hit(key, version)
-            if body is not None:
-                return version, body
-            running = self._renders.get((key, version))
-            if running is None:
-                mine = self._renders[key, version] = _Render()
-        if running is not None:
-            if running.done.wait(SHARED_RENDER_TIMEOUT_S) and running.answer is not None:
-                with self._lock:
-                    self.shared += 1
-                return running.answer
-            return self._render(key, render, None)
-        return self._render(key, render, (version, mine))
-
-    def _render(self, key: str, render: Callable[[], tuple[int, bytes]],
-                shared: tuple[int, _Render] | None) -> tuple[int, bytes]:
-        with self._lock:
-            self.misses += 1
+        if body is not None:
+            return version, body
+        loop = asyncio.get_running_loop()
+        running = self._renders.get((key, version))
+        if running is not None and running.get_loop() is loop:
+            with contextlib.suppress(TimeoutError):
+                answer = await asyncio.wait_for(asyncio.shield(running), SHARED_RENDER_TIMEOUT_S)
+                if answer is not None:
+                    with self._lock:
+                        self.shared += 1
+                    return answer
+            return await self._render(key, render)  # that render failed: render again
+        mine: asyncio.Future[tuple[int, bytes] | None] = loop.create_future()
+        self._renders[key, version] = mine
+        answer = None
         try:
-            answer = render()
-            self.put(key, *answer)
-            if shared is not None:
-                shared[1].answer = answer
+            answer = await self._render(key, render)
             return answer
         finally:
-            if shared is not None:
-                with self._lock:
-                    self._renders.pop((key, shared[0]), None)
-                shared[1].done.set()  # a failed render: its waiters render themselves
+            if self._renders.get((key, version)) is mine:
+                del self._renders[key, version]
+            mine.set_result(answer)  # None (a failed render): its waiters render themselves
+
+    async def _render(self, key: str, render: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+        with self._lock:
+            self.misses += 1
+        answer = await run_in_threadpool(render)
+        self.put(key, *answer)
+        return answer
 
     def put(self, key: str, version: int, body: bytes) -> None:
         """Keep ``body`` as the answer to ``key`` at ``version`` (older versions' answers go)."""
@@ -171,3 +177,30 @@ class VersionReads:
                     waiting.set_exception(exc)
         finally:
             self._running = False
+
+
+class CheckedQueries(Generic[Q]):
+    """Alarm list queries the full route has validated, by raw query string, cameras and URL base.
+
+    The list route's dependency solving and parameter validation (FastAPI) took about half of the
+    server's CPU per kept answer. A query string validates the same way every time, so once the
+    full route has turned one into its filter, page and key, later requests with the same string
+    (and a caller of the same cameras, under the same URL base) may skip that work; the caller is
+    still authenticated and checked for its scope on each request
+    (:class:`api.routes.alarms.ListRoute`). Used from the event loop only; bounded (cleared when
+    full: a new query string costs one full request).
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._queries: dict[tuple[bytes, tuple[str, ...] | None, str], Q] = {}
+        self.served = 0
+
+    def get(self, raw: bytes, cameras: tuple[str, ...] | None, base_url: str) -> Q | None:
+        """What :meth:`put` kept for this query string, caller cameras and URL base; ``None`` if nothing."""
+        return self._queries.get((raw, cameras, base_url))
+
+    def put(self, raw: bytes, cameras: tuple[str, ...] | None, base_url: str, query: Q) -> None:
+        if len(self._queries) >= self.max_entries:
+            self._queries.clear()
+        self._queries[raw, cameras, base_url] = query

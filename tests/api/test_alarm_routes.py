@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import HTTPException
 
 from alarms.records import Paging
 from alarms.store import AlarmStore
 from alarms.types import AlarmDraft, AlarmType, Severity, Subject
+from api.list_answers import CheckedQueries
+from api.routes.alarms import ListQuery
 from api.schemas import AlarmList, PublicAlarm
 from tests.api.test_auth import STATIC, Site, make_site
 
@@ -153,3 +156,79 @@ def test_a_page_is_never_revalidated_for_a_caller_of_other_cameras(site: Site) -
     assert same.status_code == 304
     no_credentials = site.client.get("/api/v1/alarms", headers={"If-None-Match": mine.headers["etag"]})
     assert no_credentials.status_code == 401
+
+
+# -- the checked way (api.routes.alarms.ListRoute) ------------------------------------------------
+def _served(site: Site) -> int:
+    queries: CheckedQueries[ListQuery] = site.client.app.state.list_queries  # type: ignore[attr-defined]
+    return queries.served
+
+
+def test_a_query_string_seen_before_answers_as_the_full_route_does(site: Site) -> None:
+    """The same status, body and headers; and never a page older than the request."""
+    raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0)
+    raise_alarm(site.store, "lobby", "unknown_person", "high", 1)
+    query = "/api/v1/alarms?limit=10&severity=critical&severity=high"
+    full = site.client.get(query, headers=STATIC)
+    served = _served(site)
+    checked = site.client.get(query, headers=STATIC)
+    assert _served(site) == served + 1, "the second request took the checked way"
+    assert (checked.status_code, checked.content, checked.headers) == (full.status_code, full.content,
+                                                                       full.headers)
+    unchanged = site.client.get(query, headers={**STATIC, "If-None-Match": full.headers["etag"]})
+    assert unchanged.status_code == 304
+    assert _served(site) == served + 2
+    newer = raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 2)
+    fresh = site.client.get(query, headers=STATIC)
+    assert _served(site) == served + 3
+    assert fresh.json()["items"][0]["id"] == newer and fresh.json()["total"] == 3
+    assert fresh.headers["etag"] != full.headers["etag"]
+    page = site.store.list(paging=Paging(limit=10))
+    assert fresh.json() == AlarmList(total=page.total, items=[
+        PublicAlarm.of(a, site.service.public_base_url) for a in page.items]).model_dump(mode="json")
+
+
+def test_the_checked_way_keeps_each_caller_to_their_cameras_and_scopes(site: Site) -> None:
+    gate = raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0)
+    lobby = raise_alarm(site.store, "lobby", "unknown_person", "high", 1)
+    gate_guard = site.user("gate-guard", "guard", cameras=["gate"])
+    lobby_guard = site.user("lobby-guard", "guard", cameras=["lobby"])
+    query = "/api/v1/alarms?limit=5"
+    for _ in range(2):  # the second time, everyone's query string was checked before
+        assert ids(site, "limit=5") == sorted([gate, lobby])
+        assert ids(site, "limit=5", gate_guard) == [gate]
+        assert ids(site, "limit=5", lobby_guard) == [lobby]
+        assert ids(site, "limit=5&camera_id=gate", lobby_guard) == []
+    served = _served(site)
+    assert ids(site, "limit=5&camera_id=gate", lobby_guard) == [] and _served(site) == served + 1
+    pms = site.client.post("/api/v1/keys", headers=STATIC, json={"name": "pms", "scopes": ["registry:read"]})
+    no_scope = {"X-API-Key": pms.json()["key"]}
+    for _ in range(2):
+        assert site.client.get(query, headers=no_scope).status_code == 403
+    for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Basic x"}):
+        assert site.client.get(query, headers=headers).status_code == 401
+    assert site.client.post("/api/v1/auth/logout", headers=gate_guard).status_code == 204
+    revoked = site.client.get(query, headers=gate_guard)
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    site.clock.advance(hours=13)
+    assert site.client.get(query, headers=lobby_guard).status_code == 401, "expired"
+    assert _served(site) == served + 1, "none of these was answered the checked way"
+
+
+def test_the_checked_way_yields_to_dependency_overrides(site: Site) -> None:
+    from api.deps import get_alarm_reader
+
+    raise_alarm(site.store, "gate", "watchlist_vehicle", "critical", 0)
+    assert ids(site, "limit=3") == ids(site, "limit=3")
+    served = _served(site)
+
+    async def not_open() -> AlarmStore:
+        raise HTTPException(503, "overridden")
+
+    site.client.app.dependency_overrides[get_alarm_reader] = not_open  # type: ignore[attr-defined]
+    try:
+        response = site.client.get("/api/v1/alarms?limit=3", headers=STATIC)
+        assert response.status_code == 503 and response.json()["detail"] == "overridden"
+    finally:
+        site.client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert _served(site) == served

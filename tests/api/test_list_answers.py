@@ -49,33 +49,30 @@ def test_requests_missing_together_share_one_render_and_it_is_kept() -> None:
     answers = ListAnswers()
     started, release, renders = threading.Event(), threading.Event(), []
 
-    def render() -> tuple[int, bytes]:
+    def render() -> tuple[int, bytes]:  # in a pool thread
         renders.append(1)
         started.set()
         assert release.wait(10)
         return 5, b"page at 5"
 
-    got: list[tuple[int, bytes]] = []
-    leader = threading.Thread(target=lambda: got.append(answers.answer("q", 5, render)))
-    leader.start()
-    assert started.wait(10)
-    follower = threading.Thread(target=lambda: got.append(answers.answer("q", 5, render)))
-    follower.start()
-    follower.join(0.2)
-    assert follower.is_alive(), "the second request waits for the first one's render"
-    release.set()
-    leader.join(10)
-    follower.join(10)
-    assert got == [(5, b"page at 5")] * 2 and len(renders) == 1
-    assert answers.answer("q", 5, render) == (5, b"page at 5") and len(renders) == 1  # kept
+    async def scenario() -> list[tuple[int, bytes]]:
+        leader = asyncio.create_task(answers.answer("q", 5, render))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        follower = asyncio.create_task(answers.answer("q", 5, render))
+        await asyncio.sleep(0.05)
+        assert not follower.done(), "the second request waits for the first one's render"
+        release.set()
+        got = [await leader, await follower]
+        assert await answers.answer("q", 5, render) == (5, b"page at 5")  # kept
+        return got
+
+    assert asyncio.run(scenario()) == [(5, b"page at 5")] * 2 and len(renders) == 1
     assert (answers.misses, answers.shared, answers.hits) == (1, 1, 1)
 
 
 def test_another_version_or_key_renders_apart_and_a_failed_render_leaves_waiters_to_render() -> None:
     answers = ListAnswers()
-    assert answers.answer("q", 5, lambda: (6, b"read at 6")) == (6, b"read at 6")  # a change meanwhile
-    assert answers.answer("q", 6, lambda: (6, b"other")) == (6, b"read at 6"), "kept at the version it read"
-    assert answers.answer("r", 6, lambda: (6, b"r")) == (6, b"r")
     started, release = threading.Event(), threading.Event()
 
     def failing() -> tuple[int, bytes]:
@@ -83,24 +80,44 @@ def test_another_version_or_key_renders_apart_and_a_failed_render_leaves_waiters
         assert release.wait(10)
         raise RuntimeError("database gone")
 
-    errors: list[BaseException] = []
+    async def scenario() -> None:
+        assert await answers.answer("q", 5, lambda: (6, b"read at 6")) == (6, b"read at 6")  # a change
+        assert await answers.answer("q", 6, lambda: (6, b"other")) == (6, b"read at 6"), "kept as read"
+        assert await answers.answer("r", 6, lambda: (6, b"r")) == (6, b"r")
+        leader = asyncio.create_task(answers.answer("s", 6, failing))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        follower = asyncio.create_task(answers.answer("s", 6, lambda: (6, b"s")))
+        await asyncio.sleep(0.01)
+        release.set()
+        with pytest.raises(RuntimeError, match="database gone"):
+            await leader
+        assert await follower == (6, b"s")
 
-    def lead() -> None:
-        try:
-            answers.answer("s", 6, failing)
-        except RuntimeError as exc:
-            errors.append(exc)
+    asyncio.run(scenario())
 
-    leader = threading.Thread(target=lead)
-    leader.start()
-    assert started.wait(10)
-    got: list[tuple[int, bytes]] = []
-    follower = threading.Thread(target=lambda: got.append(answers.answer("s", 6, lambda: (6, b"s"))))
-    follower.start()
-    release.set()
-    leader.join(10)
-    follower.join(10)
-    assert len(errors) == 1 and got == [(6, b"s")]
+
+def test_requests_waiting_for_a_render_hold_no_pool_thread() -> None:
+    """60 requests wait for one render (the pool has 40 threads); another query renders meanwhile."""
+    answers = ListAnswers()
+    r_done = threading.Event()
+
+    def slow() -> tuple[int, bytes]:  # finishes only once the other query has rendered
+        assert r_done.wait(10), "the other render was queued behind the waiting requests"
+        return 3, b"q"
+
+    def quick() -> tuple[int, bytes]:
+        r_done.set()
+        return 3, b"r"
+
+    async def scenario() -> list[tuple[int, bytes]]:
+        waiting = [asyncio.create_task(answers.answer("q", 3, slow)) for _ in range(60)]
+        await asyncio.sleep(0.05)
+        other = await answers.answer("r", 3, quick)
+        return [other, *await asyncio.gather(*waiting)]
+
+    assert asyncio.run(scenario()) == [(3, b"r")] + [(3, b"q")] * 60
+    assert (answers.misses, answers.shared) == (2, 59)
 
 
 def test_version_reads_are_shared_but_never_older_than_the_request() -> None:
