@@ -106,3 +106,65 @@ def colour_rows(crop: Image, colour: PlateColour) -> np.ndarray:
     hue = hsv[..., 0]
     mask = (hsv[..., 1] > MIN_SATURATION) & (hsv[..., 2] > MIN_VALUE) & (hue >= low) & (hue <= high)
     return np.asarray(mask.mean(axis=1), np.float32)
+
+
+PLATE_SATURATION = 150
+"""Least saturation of a pixel counted as a plate's own paint by :func:`coloured_quads`: a yellow
+plate is painted fully saturated (about 230 of 255 on the rendered sets); a cream wall or a pale
+yellow building behind it is not (about 110)."""
+
+PLATE_VALUE = 90
+"""Least brightness of such a pixel (a shaded or night-dark patch is no plate's paint)."""
+
+
+def coloured_quads(image: Image, colour: PlateColour, *, aspect: tuple[float, float] = (1.3, 2.7),
+                   min_height: float = 16.0, min_fill: float = 0.7, most: int = 3) -> list[np.ndarray]:
+    """Quads (TL, TR, BR, BL, float32 ``(4, 2)``) of solid ``colour`` patches shaped like a plate.
+
+    Pixels of the colour's hue band, strongly saturated and not dark (a plate's paint,
+    :data:`PLATE_SATURATION`), are joined into patches; a patch counts when the rectangle around
+    it (rotated to fit) is ``aspect`` wide for its height, at least ``min_height`` pixels high,
+    and filled by the patch's outline for ``min_fill`` of its area (a plate is a solid rectangle;
+    its characters are holes inside the outline). The ``most`` largest are returned, largest
+    first; each quad is the rectangle's corners, the top edge first.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR.
+        colour: which plate colour's hue band to look for.
+        aspect: the rectangle's least and greatest width / height.
+        min_height: the rectangle's least height (pixels).
+        min_fill: the least share of the rectangle the patch's outline fills.
+        most: how many patches to return at most.
+    """
+    low, high = next((lo, hi) for name, lo, hi in HUE_BANDS if name == colour)
+    hsv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2HSV), np.uint8)
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    mask = ((hue >= low) & (hue <= high) & (sat >= PLATE_SATURATION) & (val >= PLATE_VALUE)).astype(np.uint8)
+    mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)), np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    found: list[tuple[float, np.ndarray]] = []
+    for contour in contours:
+        area = float(cv2.contourArea(contour))
+        if area < min_height * min_height * aspect[0] * min_fill:
+            continue
+        rect = cv2.minAreaRect(contour)
+        w, h = rect[1]
+        short, long = min(w, h), max(w, h)
+        if short < min_height or not aspect[0] <= long / short <= aspect[1] or area < min_fill * w * h:
+            continue
+        found.append((area, _upright(np.asarray(cv2.boxPoints(rect), np.float32))))
+    found.sort(key=lambda f: -f[0])
+    return [quad for _, quad in found[:most]]
+
+
+def _upright(points: np.ndarray) -> np.ndarray:
+    """The 4 corners of a rectangle wider than tall as TL, TR, BR, BL (its long sides horizontal)."""
+    centre = points.mean(axis=0)
+    edges = [np.linalg.norm(points[(k + 1) % 4] - points[k]) for k in range(4)]
+    start = int(np.argmax(edges[:2]))  # a long edge: points[start] -> points[start + 1]
+    a, b, c, d = (points[(start + k) % 4] for k in range(4))
+    # a-b and c-d are the long edges; the top one is the one above the centre.
+    top, bottom = ((a, b), (c, d)) if (a[1] + b[1]) / 2 < centre[1] else ((c, d), (a, b))
+    tl, tr = sorted(top, key=lambda p: float(p[0]))
+    bl, br = sorted(bottom, key=lambda p: float(p[0]))
+    return np.asarray([tl, tr, br, bl], np.float32)
