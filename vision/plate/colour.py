@@ -16,6 +16,8 @@ get ``None``: no constraint.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -126,7 +128,7 @@ def coloured_quads(image: Image, colour: PlateColour, *, aspect: tuple[float, fl
     it (rotated to fit) is ``aspect`` wide for its height, at least ``min_height`` pixels high,
     and filled by the patch's outline for ``min_fill`` of its area (a plate is a solid rectangle;
     its characters are holes inside the outline). The ``most`` largest are returned, largest
-    first; each quad is the rectangle's corners, the top edge first.
+    first; each quad is the patch's corners (:func:`_corners`), the top edge first.
 
     Args:
         image: ``(H, W, 3)`` uint8 BGR.
@@ -152,19 +154,34 @@ def coloured_quads(image: Image, colour: PlateColour, *, aspect: tuple[float, fl
         short, long = min(w, h), max(w, h)
         if short < min_height or not aspect[0] <= long / short <= aspect[1] or area < min_fill * w * h:
             continue
-        found.append((area, _upright(np.asarray(cv2.boxPoints(rect), np.float32))))
+        found.append((area, _corners(contour, rect)))
     found.sort(key=lambda f: -f[0])
     return [quad for _, quad in found[:most]]
 
 
-def _upright(points: np.ndarray) -> np.ndarray:
-    """The 4 corners of a rectangle wider than tall as TL, TR, BR, BL (its long sides horizontal)."""
+def _corners(contour: np.ndarray, rect: Any) -> np.ndarray:
+    """The 4 corners (TL, TR, BR, BL) of a patch: its outline's hull cut to 4 points, else ``rect``'s.
+
+    A plate seen at an angle is a trapezoid, not a rectangle: its hull, simplified to the
+    fewest points that stay within a few percent of its perimeter, gives its corners.
+    """
+    hull = cv2.convexHull(contour)
+    perimeter = float(cv2.arcLength(hull, True))
+    points = np.asarray(cv2.boxPoints(rect), np.float32)
+    for share in (0.01, 0.02, 0.03, 0.05, 0.08):
+        approx = cv2.approxPolyDP(hull, share * perimeter, True)
+        if len(approx) == 4:
+            points = approx.reshape(4, 2).astype(np.float32)
+            break
+        if len(approx) < 4:
+            break
+    return _ordered(points)
+
+
+def _ordered(points: np.ndarray) -> np.ndarray:
+    """4 corners of a roughly upright quad as TL, TR, BR, BL (clockwise from the top left one)."""
     centre = points.mean(axis=0)
-    edges = [np.linalg.norm(points[(k + 1) % 4] - points[k]) for k in range(4)]
-    start = int(np.argmax(edges[:2]))  # a long edge: points[start] -> points[start + 1]
-    a, b, c, d = (points[(start + k) % 4] for k in range(4))
-    # a-b and c-d are the long edges; the top one is the one above the centre.
-    top, bottom = ((a, b), (c, d)) if (a[1] + b[1]) / 2 < centre[1] else ((c, d), (a, b))
-    tl, tr = sorted(top, key=lambda p: float(p[0]))
-    bl, br = sorted(bottom, key=lambda p: float(p[0]))
-    return np.asarray([tl, tr, br, bl], np.float32)
+    order = np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))
+    clockwise = points[order]  # image y points down: increasing angle runs clockwise
+    start = int(np.argmin(clockwise.sum(axis=1)))
+    return np.asarray(np.roll(clockwise, -start, axis=0), np.float32)

@@ -88,6 +88,12 @@ class ColourSearchOptions:
         most: patches read per image at most (the largest).
         grow: each patch's quad is grown by this share of its size on every side (the patch is
             the paint inside the plate's black border line).
+        min_province_evidence: the least evidence a reading of a patch needs for its province.
+            A patch has no detector's word that it is a plate, so its province must be seen
+            plainly, as a large plate's (:attr:`PlausibleOptions.min_clear_province_evidence`),
+            not merely as a blur (two-row tuning seeds 0 and 4-7: patches read exactly had 0.04
+            or more; a province re-read from the upper row that the joined crop showed as a
+            separator, 皖 for 赣, had 0.0008).
     """
 
     colour: PlateColour = "yellow"
@@ -96,6 +102,7 @@ class ColourSearchOptions:
     min_fill: float = 0.7
     most: int = 3
     grow: float = 0.02
+    min_province_evidence: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +315,9 @@ class PlatePipeline(Generic[DetT]):
         second = self._kept([images[i] for i in todo], [found[i] for i in todo], keep_invalid=False)
         result = list(out)
         for k, i in enumerate(todo):
-            result[i] = best_of(out[i] + second[k], self.options.dedup_iou)
+            plain = [r for r in second[k] if r.evidence is not None and r.evidence.size
+                     and float(r.evidence[0]) >= opts.min_province_evidence]
+            result[i] = best_of(out[i] + plain, self.options.dedup_iou)
         return result
 
     def _tiled(self, images: Sequence[Image], out: list[list[PlateReading]],
