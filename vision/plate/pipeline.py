@@ -2,7 +2,9 @@
 
 Weak detections (small or blurred plates score low) are read too and kept only when the reading
 is a valid plate; provinces the reader is unsure of are read again from a crop of the plate's
-left end (:mod:`vision.plate.province`), in a second, smaller reader batch.
+left end (:mod:`vision.plate.province`), in a second, smaller reader batch. A whole image that
+still holds no valid plate is searched for yellow patches shaped like a two-row plate, read like
+detections (:class:`ColourSearchOptions`).
 """
 
 from __future__ import annotations
