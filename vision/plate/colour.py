@@ -16,6 +16,8 @@ get ``None``: no constraint.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -106,3 +108,80 @@ def colour_rows(crop: Image, colour: PlateColour) -> np.ndarray:
     hue = hsv[..., 0]
     mask = (hsv[..., 1] > MIN_SATURATION) & (hsv[..., 2] > MIN_VALUE) & (hue >= low) & (hue <= high)
     return np.asarray(mask.mean(axis=1), np.float32)
+
+
+PLATE_SATURATION = 150
+"""Least saturation of a pixel counted as a plate's own paint by :func:`coloured_quads`: a yellow
+plate is painted fully saturated (about 230 of 255 on the rendered sets); a cream wall or a pale
+yellow building behind it is not (about 110)."""
+
+PLATE_VALUE = 90
+"""Least brightness of such a pixel (a shaded or night-dark patch is no plate's paint)."""
+
+
+def coloured_quads(image: Image, colour: PlateColour, *, aspect: tuple[float, float] = (1.3, 2.7),
+                   min_height: float = 16.0, min_fill: float = 0.7, most: int = 3) -> list[np.ndarray]:
+    """Quads (TL, TR, BR, BL, float32 ``(4, 2)``) of solid ``colour`` patches shaped like a plate.
+
+    Pixels of the colour's hue band, strongly saturated and not dark (a plate's paint,
+    :data:`PLATE_SATURATION`), are joined into patches; a patch counts when the rectangle around
+    it (rotated to fit) is ``aspect`` wide for its height, at least ``min_height`` pixels high,
+    and filled by the patch's outline for ``min_fill`` of its area (a plate is a solid rectangle;
+    its characters are holes inside the outline). The ``most`` largest are returned, largest
+    first; each quad is the patch's corners (:func:`_corners`), the top edge first.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR.
+        colour: which plate colour's hue band to look for.
+        aspect: the rectangle's least and greatest width / height.
+        min_height: the rectangle's least height (pixels).
+        min_fill: the least share of the rectangle the patch's outline fills.
+        most: how many patches to return at most.
+    """
+    low, high = next((lo, hi) for name, lo, hi in HUE_BANDS if name == colour)
+    hsv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2HSV), np.uint8)
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    mask = ((hue >= low) & (hue <= high) & (sat >= PLATE_SATURATION) & (val >= PLATE_VALUE)).astype(np.uint8)
+    mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)), np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    found: list[tuple[float, np.ndarray]] = []
+    for contour in contours:
+        area = float(cv2.contourArea(contour))
+        if area < min_height * min_height * aspect[0] * min_fill:
+            continue
+        rect = cv2.minAreaRect(contour)
+        w, h = rect[1]
+        short, long = min(w, h), max(w, h)
+        if short < min_height or not aspect[0] <= long / short <= aspect[1] or area < min_fill * w * h:
+            continue
+        found.append((area, _corners(contour, rect)))
+    found.sort(key=lambda f: -f[0])
+    return [quad for _, quad in found[:most]]
+
+
+def _corners(contour: np.ndarray, rect: Any) -> np.ndarray:
+    """The 4 corners (TL, TR, BR, BL) of a patch: its outline's hull cut to 4 points, else ``rect``'s.
+
+    A plate seen at an angle is a trapezoid, not a rectangle: its hull, simplified to the
+    fewest points that stay within a few percent of its perimeter, gives its corners.
+    """
+    hull = cv2.convexHull(contour)
+    perimeter = float(cv2.arcLength(hull, True))
+    points = np.asarray(cv2.boxPoints(rect), np.float32)
+    for share in (0.01, 0.02, 0.03, 0.05, 0.08):
+        approx = cv2.approxPolyDP(hull, share * perimeter, True)
+        if len(approx) == 4:
+            points = approx.reshape(4, 2).astype(np.float32)
+            break
+        if len(approx) < 4:
+            break
+    return _ordered(points)
+
+
+def _ordered(points: np.ndarray) -> np.ndarray:
+    """4 corners of a roughly upright quad as TL, TR, BR, BL (clockwise from the top left one)."""
+    centre = points.mean(axis=0)
+    order = np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))
+    clockwise = points[order]  # image y points down: increasing angle runs clockwise
+    start = int(np.argmin(clockwise.sum(axis=1)))
+    return np.asarray(np.roll(clockwise, -start, axis=0), np.float32)

@@ -2,7 +2,9 @@
 
 Weak detections (small or blurred plates score low) are read too and kept only when the reading
 is a valid plate; provinces the reader is unsure of are read again from a crop of the plate's
-left end (:mod:`vision.plate.province`), in a second, smaller reader batch.
+left end (:mod:`vision.plate.province`), in a second, smaller reader batch. A whole image that
+still holds no valid plate is searched for yellow patches shaped like a two-row plate, read like
+detections (:class:`ColourSearchOptions`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from models.manifest import Task, Variant
 from vision.detector import Detector
 from vision.model import Model
 from vision.ops import nms
-from vision.plate.colour import colour_rows, foreign_colour, plate_colour
+from vision.plate.colour import colour_rows, coloured_quads, foreign_colour, plate_colour
 from vision.plate.grammar import PROVINCES, normalise, parse_plate
 from vision.plate.plausible import PlausibleOptions, judge, quad_aspect
 from vision.plate.province import VIEWS, needs_reread, sub_quad, with_province
@@ -68,6 +70,44 @@ class CloseupOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class ColourSearchOptions:
+    """When and how a whole image is searched for a plate by its paint (:meth:`PlatePipeline.read`).
+
+    The detector, trained on one-row plates in street scenes, misses a fair share of yellow
+    two-row plates (a lorry's, a motorcycle's), above all in front of a yellow or busy
+    background, and finds no plate at all in a photo the plate fills. An image that held no
+    valid plate is searched for solid patches of a plate's paint shaped like a two-row plate
+    (:func:`vision.plate.colour.coloured_quads`); each is read like a detection (two-row tries
+    included) and kept only when it reads as a valid plate that passes every plausibility check.
+
+    Attributes:
+        colour: the plate colour searched for (two-row plates are yellow).
+        aspect: the patch's width / height (a motorcycle's plate 1.57:1, a lorry's 2:1, with slack
+            for perspective and a patch cut a little short).
+        min_height: the least patch height in pixels (a two-row plate's upper row is a quarter
+            of it: smaller ones are not read anyway).
+        min_fill: the least share of the patch's rectangle its outline fills.
+        most: patches read per image at most (the largest).
+        grow: each patch's quad is grown by this share of its size on every side (the patch is
+            the paint inside the plate's black border line).
+        min_province_evidence: the least evidence a reading of a patch needs for its province.
+            A patch has no detector's word that it is a plate, so its province must be seen
+            plainly, as a large plate's (:attr:`PlausibleOptions.min_clear_province_evidence`),
+            not merely as a blur (two-row tuning seeds 0 and 4-7: patches read exactly had 0.04
+            or more; a province re-read from the upper row that the joined crop showed as a
+            separator, 皖 for 赣, had 0.0008).
+    """
+
+    colour: PlateColour = "yellow"
+    aspect: tuple[float, float] = (1.3, 2.7)
+    min_height: float = 16.0
+    min_fill: float = 0.7
+    most: int = 3
+    grow: float = 0.02
+    min_province_evidence: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
 class PlateOptions:
     """How the plate pipeline searches and reads.
 
@@ -92,6 +132,9 @@ class PlateOptions:
         tile_above: a whole image (no vehicle boxes) whose longer side exceeds this (pixels:
             the detector's input, which shrinks it) and that held no valid plate is searched
             again in two overlapping halves; ``None`` never.
+        colour_search: a whole image (no vehicle boxes) that still held no valid plate is
+            searched for plate-coloured patches shaped like a two-row plate
+            (:class:`ColourSearchOptions`); ``None`` never.
     """
 
     rectify: RectifyOptions = field(default_factory=RectifyOptions)
@@ -104,6 +147,7 @@ class PlateOptions:
     two_row_aspect: float = 2.5
     tile_above: int | None = 960
     motorcycle_aspect: float = 1.78
+    colour_search: ColourSearchOptions | None = field(default_factory=lambda: ColourSearchOptions())
 
 
 class ProvinceReader(Protocol):
@@ -245,7 +289,38 @@ class PlatePipeline(Generic[DetT]):
             out = self._closeups(images, out, self.options.closeup)
         if vehicle_boxes is None and self.options.tile_above:
             out = self._tiled(images, out, self.options.tile_above)
+        if vehicle_boxes is None and self.options.colour_search is not None:
+            out = self._by_colour(images, out, self.options.colour_search)
         return out
+
+    def _by_colour(self, images: Sequence[Image], out: list[list[PlateReading]],
+                   opts: ColourSearchOptions) -> list[list[PlateReading]]:
+        """Read plate-coloured patches of images that held no valid plate (:class:`ColourSearchOptions`).
+
+        Only images without a valid plate are searched, so an image whose plate the detector
+        found costs nothing more; a patch is kept only when it reads as a valid plate (the
+        evidence and plausibility checks of :meth:`_read` apply as to any detection).
+        """
+        found: dict[int, list[tuple[F32, F32, float]]] = {}
+        for i, image in enumerate(images):
+            if any(r.valid for r in out[i]):
+                continue
+            quads = coloured_quads(image, opts.colour, aspect=opts.aspect, min_height=opts.min_height,
+                                   min_fill=opts.min_fill, most=opts.most)
+            if quads:
+                grown = [sub_quad(q, (-opts.grow, 1 + opts.grow), (-opts.grow, 1 + opts.grow)) for q in quads]
+                found[i] = [(np.concatenate([q.min(axis=0), q.max(axis=0)]).astype(np.float32), q, 0.0)
+                            for q in grown]
+        if not found:
+            return out
+        todo = sorted(found)
+        second = self._kept([images[i] for i in todo], [found[i] for i in todo], keep_invalid=False)
+        result = list(out)
+        for k, i in enumerate(todo):
+            plain = [r for r in second[k] if r.evidence is not None and r.evidence.size
+                     and float(r.evidence[0]) >= opts.min_province_evidence]
+            result[i] = best_of(out[i] + plain, self.options.dedup_iou)
+        return result
 
     def _tiled(self, images: Sequence[Image], out: list[list[PlateReading]],
                above: int) -> list[list[PlateReading]]:
