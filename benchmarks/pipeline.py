@@ -317,12 +317,18 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def _variant_means(runs: list[dict[str, Any]], baseline: float) -> list[str]:
-    """Mean per camera count and lever variant over the rounds, and the ratio to ``none``."""
+    """Mean per camera count and variant over the rounds, and the ratio to the reference variant.
+
+    The reference is ``none`` when it ran, else the first variant run (e.g. ``all, lanes 1`` of
+    ``--levers all --lanes 1,2``).
+    """
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault((run["cameras"], run.get("variant", "none")), []).append(run)
-    if len({variant for _, variant in groups}) < 2:
+    variants = list(dict.fromkeys(variant for _, variant in groups))
+    if len(variants) < 2:
         return []
+    reference = "none" if "none" in variants else variants[0]
     keys = ("dropped_percent", "paced_percent", "handled_frames_per_s", "latency_ms_p99",
             "cpu_percent_of_one_core", "people_decided", "plates_decided")
 
@@ -330,13 +336,13 @@ def _variant_means(runs: list[dict[str, Any]], baseline: float) -> list[str]:
         values = [r[key] for r in group if r[key] is not None]
         return sum(values) / len(values) if values else float("nan")
 
-    lines = ["", "Means over the rounds (handled fps and CPU also as a ratio to `none` at that count):", "",
-             "| cameras | levers | runs | dropped % | paced % | handled fps | x none | p99 ms | CPU % "
-             "| CPU per handled frame x none | people decided | plates decided |",
+    lines = ["", f"Means over the rounds (handled fps and CPU also as a ratio to `{reference}` at that "
+             "count):", "", "| cameras | variant | runs | dropped % | paced % | handled fps | x reference "
+             "| p99 ms | CPU % | CPU per handled frame x reference | people decided | plates decided |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (count, variant), group in groups.items():
         m = {k: mean(group, k) for k in keys}
-        ref = groups.get((count, "none"))
+        ref = groups.get((count, reference))
         handled_ref = mean(ref, "handled_frames_per_s") if ref else float("nan")
         cpu_ref = mean(ref, "cpu_percent_of_one_core") / handled_ref if ref else float("nan")
         cpu_frame = m["cpu_percent_of_one_core"] / m["handled_frames_per_s"]
