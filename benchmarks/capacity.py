@@ -168,10 +168,17 @@ def raw_yolo_limit(seconds: float, intra_op_threads: int, provider: str = "cpu")
 
 
 def passes(run: dict[str, Any], max_drop_percent: float, max_p99_ms: float) -> bool:
-    """A trial meets the targets: drops below ``max_drop_percent`` and a p99 below ``max_p99_ms``."""
+    """A trial meets the targets: few drops, a low p99, and the cameras delivered the rate asked.
+
+    Drops below ``max_drop_percent``, p99 below ``max_p99_ms``, and (where recorded) frames
+    sampled short of cameras x rate x seconds by less than ``max_drop_percent``. Without the last
+    rule a trial whose cameras sent a quarter fewer frames than 5 fps (seen at 8 cameras on a
+    shared machine: 751-903 of 1200 sampled) passed on the frames it got.
+    """
     p99 = run["latency_ms_p99"]
+    delivered = run.get("delivered_percent")
     return bool(run["sampled"]) and run["dropped_percent"] < max_drop_percent and p99 is not None \
-        and p99 < max_p99_ms
+        and p99 < max_p99_ms and (delivered is None or delivered > 100 - max_drop_percent)
 
 
 def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
@@ -202,10 +209,13 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
             if not run["sampled"]:
                 raise NoFramesError(f"{count} cameras delivered no frame in {seconds:g} s: the local RTSP "
                                    "server or the cameras failed, so this trial says nothing of capacity")
+            run["offered"] = round(count * detect_fps * seconds)
+            run["delivered_percent"] = round(100 * run["sampled"] / run["offered"], 1)
             ok = passes(run, max_drop_percent, max_p99_ms)
             run["passed"] = ok
             runs.setdefault(count, []).append(run)
-            progress(f"  dropped {run['dropped_percent']}%, p99 {run['latency_ms_p99']} ms, handled "
+            progress(f"  sampled {run['sampled']} of {run['offered']} ({run['delivered_percent']}%), "
+                     f"dropped {run['dropped_percent']}%, p99 {run['latency_ms_p99']} ms, handled "
                      f"{run['handled_frames_per_s']} fps, CPU {run['cpu_percent_of_one_core']}% -> "
                      f"{'pass' if ok else 'FAIL'}")
             return ok
@@ -240,21 +250,24 @@ def markdown(result: dict[str, Any]) -> str:
         f"mount per camera, content in turn {', '.join(result['mix'])}; every camera runs faces, "
         f"vehicles and plates at {result['detect_fps']:g} fps; {result.get('lanes', 1)} model call(s) "
         f"of each model at once (vision.lanes). A trial passes with < "
-        f"{t['max_drop_percent']:g}% of sampled frames dropped and p99 capture -> result < "
-        f"{t['max_p99_ms']:g} ms.", "",
+        f"{t['max_drop_percent']:g}% of sampled frames dropped, p99 capture -> result < "
+        f"{t['max_p99_ms']:g} ms, and the cameras' frames sampled short of the rate asked by less "
+        f"than {t['max_drop_percent']:g}%.", "",
         f"**Capacity: {cap} cameras** at {result['detect_fps']:g} fps. Raw model limit in the same "
         f"run: {raw['model']} batch 1 **{raw['full_images_per_s']} images/s** (pre/post-processing "
         f"included; {raw['pure_images_per_s']} for the ONNX call alone), so "
         f"**{result['cameras_per_raw_yolo_image_per_s']} cameras per raw YOLO image/s**: multiply "
         "by another machine's YOLO11n batch-1 images/s (`estatewatch bench models --only yolo11n "
         "--batches 1`) to estimate its capacity.", "",
-        "| trial | cameras | sampled | dropped % | p50 ms | p99 ms | handled fps | CPU % (1 core = 100) "
-        "| pass |",
+        "| trial | cameras | sampled (% of the rate asked) | dropped % | p50 ms | p99 ms | handled fps "
+        "| CPU % (1 core = 100) | pass |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["trials"]:
-        lines.append(f"| {run['trial']} | {run['cameras']} | {run['sampled']} | {run['dropped_percent']} "
-                     f"| {run['latency_ms_p50']} | {run['latency_ms_p99']} | {run['handled_frames_per_s']} "
+        delivered = f" ({run['delivered_percent']}%)" if "delivered_percent" in run else ""
+        lines.append(f"| {run['trial']} | {run['cameras']} | {run['sampled']}{delivered} "
+                     f"| {run['dropped_percent']} | {run['latency_ms_p50']} | {run['latency_ms_p99']} "
+                     f"| {run['handled_frames_per_s']} "
                      f"| {run['cpu_percent_of_one_core']} | {'yes' if run['passed'] else 'no'} |")
     if result["trials"]:
         last = result["trials"][-1]

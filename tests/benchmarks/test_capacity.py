@@ -98,3 +98,14 @@ def test_find_capacity_cli_runs_one_tiny_trial(tmp_path: Path) -> None:
     assert trial["cameras"] == 1 and trial["sampled"] > 0
     assert data["capacity"] == (1 if trial["passed"] else 0)
     assert "Camera capacity" in stem.with_suffix(".md").read_text()
+
+
+def test_a_trial_whose_cameras_sent_too_few_frames_does_not_pass() -> None:
+    from benchmarks.capacity import passes
+
+    run = {"sampled": 903, "dropped_percent": 0.0, "latency_ms_p99": 620.0, "delivered_percent": 75.2}
+    assert not passes(run, 1.0, 1000.0)
+    assert passes({**run, "sampled": 1199, "delivered_percent": 99.9}, 1.0, 1000.0)
+    assert not passes({**run, "delivered_percent": 99.9, "dropped_percent": 1.2}, 1.0, 1000.0)
+    del run["delivered_percent"]  # results recorded before the rule: judged as then
+    assert passes(run, 1.0, 1000.0)
