@@ -198,10 +198,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
     mounts = {path: Mount(file=clip) for path, clip in camera_clips(maximum).items()}
     with VisionEngine(settings) as engine:
 
-        def trial(count: int) -> bool:
-            progress(f"trial {sum(map(len, runs.values())) + 1}: {count} cameras, {seconds:g} s ...")
-            # A fresh RTSP server per trial: one shared by every trial stopped serving after a few
-            # minutes (every camera 'Invalid data'), and such a trial failed for want of frames.
+        def one_run(count: int) -> dict[str, Any]:
             with RtspTestServer(mounts) as server:
                 run = run_pipeline(rtsp_cameras(server, count, detect_fps), engine, seconds=seconds,
                                    warmup=warmup, workers=workers, max_queue=max_queue, gating=gate,
@@ -211,6 +208,22 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
                                    "server or the cameras failed, so this trial says nothing of capacity")
             run["offered"] = round(count * detect_fps * seconds)
             run["delivered_percent"] = round(100 * run["sampled"] / run["offered"], 1)
+            return run
+
+        def trial(count: int) -> bool:
+            progress(f"trial {sum(map(len, runs.values())) + 1}: {count} cameras, {seconds:g} s ...")
+            # A fresh RTSP server per trial: one shared by every trial stopped serving after a few
+            # minutes (every camera 'Invalid data'), and such a trial failed for want of frames.
+            run = one_run(count)
+            short = run["delivered_percent"] <= 100 - max_drop_percent
+            if short and run["dropped_percent"] < max_drop_percent:
+                # Short of frames without falling behind: the cameras (the local RTSP server) were
+                # slow, not the pipeline (seen at 6 cameras and 107% CPU): run the trial once more.
+                progress(f"  the cameras delivered {run['delivered_percent']}% of the rate with "
+                         f"{run['dropped_percent']}% dropped: trial run again")
+                first = run
+                run = one_run(count)
+                run["rerun_after_delivered_percent"] = first["delivered_percent"]
             ok = passes(run, max_drop_percent, max_p99_ms)
             run["passed"] = ok
             runs.setdefault(count, []).append(run)
@@ -265,6 +278,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for run in result["trials"]:
         delivered = f" ({run['delivered_percent']}%)" if "delivered_percent" in run else ""
+        if "rerun_after_delivered_percent" in run:
+            delivered += f"; run again, the first run's cameras sent {run['rerun_after_delivered_percent']}%"
         lines.append(f"| {run['trial']} | {run['cameras']} | {run['sampled']}{delivered} "
                      f"| {run['dropped_percent']} | {run['latency_ms_p50']} | {run['latency_ms_p99']} "
                      f"| {run['handled_frames_per_s']} "
