@@ -13,15 +13,20 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or platform's best guess)."""
+def _cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (``None`` without one, or off Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or platform's best guess)."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 SIMD_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
@@ -31,14 +36,8 @@ SIMD_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI
 
 def cpu_features() -> list[str]:
     """The :data:`SIMD_FLAGS` this CPU has, e.g. ``["AVX2"]`` or ``["AVX2", "AVX-512", "AVX-512 VNNI"]``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [name for flag, name in SIMD_FLAGS.items() if flag in flags]
-    except OSError:
-        pass
-    return []
+    flags = set((_cpuinfo("flags") or "").split())
+    return [name for flag, name in SIMD_FLAGS.items() if flag in flags]
 
 
 def machine_info(provider: str | None = None) -> dict[str, Any]:
@@ -78,9 +77,13 @@ def load_average() -> list[float]:
 
 def machine_line(info: dict[str, Any]) -> str:
     """``Machine: <cpu>, <n> usable cores, <m> GiB`` for a report's header, from :func:`machine_info`."""
+    return f"Machine: {cpu_label(info)}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB"
+
+
+def cpu_label(info: dict[str, Any]) -> str:
+    """``<cpu> (<features>)`` from :func:`machine_info` (the model name alone when none are known)."""
     features = info.get("cpu_features")
-    cpu = f"{info['cpu']} ({', '.join(features)})" if features else info["cpu"]
-    return f"Machine: {cpu}, {info['usable_cores']} usable cores, {info['memory_gib']} GiB"
+    return f"{info['cpu']} ({', '.join(features)})" if features else str(info["cpu"])
 
 
 def _ort_distribution() -> str | None:

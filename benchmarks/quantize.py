@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from benchmarks.machine import machine_info, results_dir
+from benchmarks.machine import cpu_label, machine_info, results_dir
 from benchmarks.options import choice_list
 from benchmarks.record import write_result
 from media.calibration import (
@@ -298,8 +298,7 @@ def _summary(result: dict[str, Any]) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The accuracy gates as a Markdown table."""
     m = result["machine"]
-    cpu = f"{m['cpu']} ({', '.join(m['cpu_features'])})" if m.get("cpu_features") else m["cpu"]
-    lines = [f"# INT8 accuracy against FP32 ({cpu}, onnxruntime {m.get('onnxruntime')}, "
+    lines = [f"# INT8 accuracy against FP32 ({cpu_label(m)}, onnxruntime {m.get('onnxruntime')}, "
              f"{m['date']})", "",
              "| model | task | gate | result |", "|---|---|---|---|"]
     for name, r in result["models"].items():
