@@ -234,7 +234,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
             return ok
 
         found = find_capacity(trial, start=start, maximum=maximum, confirm=confirm)
-        used_lanes = max(b.lanes for b in engine.batchers.values()) if engine.batchers else 1
+        lanes_used = engine.lanes
     trials = []
     seen: dict[int, int] = {}
     for t in found.trials:
@@ -244,7 +244,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
     yolo = raw["full_images_per_s"]
     return {"capacity": found.capacity, "capped": found.capped, "exhausted": found.exhausted,
             "cameras_per_raw_yolo_image_per_s": round(found.capacity / yolo, 3) if yolo else None,
-            "raw_model_limit": raw, "trials": trials, "mix": list(MIX), "lanes": used_lanes,
+            "raw_model_limit": raw, "trials": trials, "mix": list(MIX), "lanes": lanes_used,
             "targets": {"max_drop_percent": max_drop_percent, "max_p99_ms": max_p99_ms}}
 
 

@@ -468,7 +468,7 @@ def pipeline(
                                    pacing=PacingConfig() if adaptive else None,
                                    levers=LEVER_VARIANTS[variant])
                 run["variant"], run["round"] = label, round_ + 1
-                run["lanes"] = max((b.lanes for b in engine.batchers.values()), default=1)
+                run["lanes"] = engine.lanes
                 run["load_average_1_5_15"] = load_average()
                 typer.echo(f"  dropped {run['dropped_percent']}%, paced {run['paced_percent']}%, p99 "
                            f"{run['latency_ms_p99']} ms, handled {run['handled_frames_per_s']} fps, "

@@ -68,6 +68,11 @@ class VisionEngine:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def lanes(self) -> int:
+        """Model calls of one model that run at once (the batchers' lanes; 1 before :meth:`start`)."""
+        return max((b.lanes for b in self.batchers.values()), default=1)
+
     def batcher(self, task: Task) -> DynamicBatcher[Any, Any]:
         """The batcher serving one task (KeyError names the task if it was not loaded)."""
         try:

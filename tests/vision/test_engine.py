@@ -33,6 +33,12 @@ def test_only_the_needed_models_are_loaded(engine: VisionEngine) -> None:
         engine.batcher("plate_read")
 
 
+def test_every_batcher_runs_the_lanes_the_settings_give_its_provider(engine: VisionEngine) -> None:
+    expected = {engine.settings.batch_lanes(m.session.provider) for m in engine.models.values()}
+    assert {b.lanes for b in engine.batchers.values()} == expected
+    assert engine.lanes == max(expected)
+
+
 def test_concurrent_cameras_share_batches_and_get_their_own_results(engine: VisionEngine,
                                                                     image: Loader) -> None:
     frames = [image(name) for name in ("bus.jpg", "players.jpg", "astronaut.png", "yaoming.jpg")] * 2
