@@ -211,7 +211,8 @@ class Alarmist:
         one live track. A gated frame before the camera's first analysis feeds nothing.
         """
         recognition = self._analysis_of(result)
-        return [] if recognition is None else self.on_frame(result.frame, recognition)
+        return ([] if recognition is None
+                else self.on_frame(result.frame, recognition, looked=not result.skipped_by_gate))
 
     def _analysis_of(self, result: FrameResult) -> ImageRecognition | None:
         """The recognition a frame stands for: its own, or the last one when it was gated."""
@@ -234,15 +235,19 @@ class Alarmist:
                 found[i] = match
         return found
 
-    def on_frame(self, frame: Frame, recognition: ImageRecognition) -> list[Alarm]:
-        """Feed one analysed frame; returns the alarms it raised."""
+    def on_frame(self, frame: Frame, recognition: ImageRecognition, looked: bool = True) -> list[Alarm]:
+        """Feed one analysed frame; returns the alarms it raised.
+
+        ``looked`` is False when ``recognition`` repeats an earlier frame's (a gated frame, see
+        :meth:`on_result`; :meth:`~alarms.sightings.CameraObserver.observe`).
+        """
         face_matches = self._face_matches(recognition)
         wall = wall_time(frame)
         with self._lock:
             self.buffer.put(frame.camera_id, frame.seq, frame.image)
             sightings = self.observers[frame.camera_id].observe(
                 recognition, face_matches, (frame.width, frame.height),
-                at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq)
+                at=frame.captured_at.monotonic, wall=wall, frame_ref=frame.seq, looked=looked)
             return self._sightings(sightings, wall)
 
     def _sightings(self, sightings: list[Sighting], now: dt.datetime) -> list[Alarm]:

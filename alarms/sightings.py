@@ -33,7 +33,16 @@ from vision.cascade import ImageRecognition, PlateFinding
 from vision.levers import Settled
 from vision.plate.rectify import plate_size
 from vision.plate.vote import PlateRead, PlateVote, PlateVoteConfig, distance
-from vision.tracking import Ballot, Decision, Track, Tracker, TrackerConfig, Vote, faces_to_detections
+from vision.tracking import (
+    Ballot,
+    Decision,
+    Track,
+    Tracker,
+    TrackerConfig,
+    Vote,
+    faces_to_detections,
+    iou_matrix,
+)
 from vision.types import F32, Detections, PlateReading
 
 Trigger = Literal["decision", "zone_entry"]
@@ -219,15 +228,32 @@ class _TrackZones(Generic[T]):
     decided: Decision[T] | None = None
     checked_at: float = 0.0
     """When the track was last looked at in full (decided, or re-checked)."""
+    empty_looks: int = 0
+    """Frames in a row the track was looked at, kept still and gave no ballot (see ``idle_after``)."""
+    still_box: F32 | None = None
+    """The track's box when that run of empty looks began."""
+
+
+STILL_IOU = 0.9
+"""A track whose box overlaps the box its run of empty looks began with this much has kept still."""
 
 
 class _Follow(Generic[T]):
-    """One tracker plus the zones each of its tracks has visited and its decision."""
+    """One tracker plus the zones each of its tracks has visited and its decision.
+
+    With ``idle_after`` a track that has kept still (:data:`STILL_IOU`) through that many looked-at
+    frames in a row without a ballot is *idle*: :meth:`settled` gives it like a decided track
+    (left alone, re-checked every ``recheck_s``) until it moves or a ballot comes.
+    """
 
     def __init__(self, camera_id: str, zones: tuple[ZoneConfig, ...], config: TrackerConfig | None,
                  make: Callable[[int, Decision[T], frozenset[str], _Entry | None], Sighting],
                  vote: Callable[[], Vote[T]] | None = None,
-                 reopen: Callable[[str | None, str], bool] | None = None) -> None:
+                 reopen: Callable[[str | None, str], bool] | None = None,
+                 idle_after: int | None = None) -> None:
+        if idle_after is not None and idle_after < 1:
+            raise ValueError(f"idle_after must be >= 1 or None, got {idle_after}")
+        self.idle_after = idle_after
         self.camera_id = camera_id
         self.zones = zones
         self.tracker: Tracker[T] = Tracker(config, vote, reopen)
@@ -235,12 +261,16 @@ class _Follow(Generic[T]):
         self.state: dict[int, _TrackZones[T]] = {}
 
     def update(self, detections: Detections, ballots: Sequence[Ballot[T] | None], frame_size: tuple[int, int],
-               at: float, entry: _Entry) -> list[Sighting]:
+               at: float, entry: _Entry, looked: bool = True) -> list[Sighting]:
         update = self.tracker.update(detections, at, ballots)
         decided = {d.track_id: d.decision for d in update.decisions}
+        voted = {tid for tid, ballot in zip(update.assigned, ballots, strict=True)
+                 if tid is not None and ballot is not None}
         out: list[Sighting] = []
         for track in update.active + update.ended:
             state = self.state.setdefault(track.id, _TrackZones())
+            if looked and track.missed == 0:
+                self._look(state, track, track.id in voted, at)
             new = self._enter(state, track, frame_size)
             if track.id in decided:
                 state.decided, state.checked_at = decided[track.id], at
@@ -259,13 +289,32 @@ class _Follow(Generic[T]):
         boxes: list[F32] = []
         for track in self.tracker.tracks:
             state = self.state.get(track.id)
-            if state is None or state.decided is None or not track.decided:
+            if state is None or not ((state.decided is not None and track.decided) or self._idle(state)):
                 continue
             if at - state.checked_at >= recheck_s:
                 state.checked_at = at
                 continue
             boxes.append(track.predict(at))
         return np.stack(boxes).astype(np.float32) if boxes else np.zeros((0, 4), np.float32)
+
+    def _look(self, state: _TrackZones[T], track: Track[T], voted: bool, at: float) -> None:
+        """Count a frame that looked at ``track``: a ballot or a move starts the count again."""
+        if self.idle_after is None or state.decided is not None:
+            return
+        if voted:
+            state.empty_looks, state.still_box = 0, None
+            return
+        still = (state.still_box is not None
+                 and iou_matrix(state.still_box[None], track.box[None])[0, 0] >= STILL_IOU)
+        if not still:
+            state.empty_looks, state.still_box = 0, track.box.copy()
+        state.empty_looks += 1
+        if state.empty_looks == self.idle_after:
+            state.checked_at = at  # idle from now: the next full look is a re-check
+
+    def _idle(self, state: _TrackZones[T]) -> bool:
+        return (self.idle_after is not None and state.decided is None
+                and state.empty_looks >= self.idle_after)
 
     def close(self, at: float) -> list[Sighting]:
         decisions = self.tracker.close(at).decisions
@@ -286,13 +335,26 @@ class _Follow(Generic[T]):
         return new
 
 
+PLATELESS_AFTER = 5
+"""Looks in a row without a valid plate after which a vehicle that keeps still is left alone."""
+
+
 class CameraObserver:
-    """Tracks faces and vehicles of one camera and reports decided sightings."""
+    """Tracks faces and vehicles of one camera and reports decided sightings.
+
+    Besides the decided tracks, :meth:`settled` gives the vehicles that stood still through
+    ``plateless_after`` looked-at frames in a row without a valid plate reading: a parked car
+    whose plate cannot be read from this camera (too small, turned away, covered) would
+    otherwise be searched on every frame for as long as it stays. Such a vehicle is searched
+    again every ``recheck_s``, and at once when it moves (its box overlaps where it stood less
+    than :data:`STILL_IOU`); a valid reading starts its vote as usual. ``None`` turns this off.
+    """
 
     def __init__(self, camera_id: str, zones: Sequence[ZoneConfig] = (),
                  faces: TrackerConfig | None = None, vehicles: TrackerConfig | None = None,
                  plates: PlateVoteConfig | None = None,
-                 match_plate: Callable[[str], PlateMatch] = unknown_plate) -> None:
+                 match_plate: Callable[[str], PlateMatch] = unknown_plate,
+                 plateless_after: int | None = PLATELESS_AFTER) -> None:
         self.camera_id = camera_id
         self.plates = plates or PlateVoteConfig()
         self.match_plate = match_plate
@@ -301,7 +363,8 @@ class CameraObserver:
                                                     reopen=other_person)
         self.vehicles: _Follow[PlateEvidence] = _Follow(
             camera_id, mine, vehicles, self._vehicle, self.plate_vote,
-            reopen=lambda decided, text: other_plate(decided, text, self.plates.group_distance))
+            reopen=lambda decided, text: other_plate(decided, text, self.plates.group_distance),
+            idle_after=plateless_after)
 
     def plate_vote(self) -> TrackPlateVote:
         """A new vehicle track's plate vote (with this camera's :attr:`plates` settings)."""
@@ -309,7 +372,7 @@ class CameraObserver:
 
     def observe(self, recognition: ImageRecognition, face_matches: Sequence[FaceMatch],
                 frame_size: tuple[int, int], at: float, wall: dt.datetime,
-                frame_ref: object = None) -> list[Sighting]:
+                frame_ref: object = None, looked: bool = True) -> list[Sighting]:
         """Feed one frame; returns the sightings it completed.
 
         Args:
@@ -320,6 +383,9 @@ class CameraObserver:
             wall: frame time, timezone-aware.
             frame_ref: any handle on this frame (a sequence number, a buffer key); sightings
                 hand back the one of their best observation, for the snapshot.
+            looked: ``recognition`` is this frame's own analysis; ``False`` when it repeats an
+                earlier one (a frame the motion gate skipped): nothing was searched, so no
+                vehicle counts a look without a plate.
         """
         if len(face_matches) != len(recognition.faces):
             raise ValueError("one registry match per face is needed")
@@ -333,10 +399,10 @@ class CameraObserver:
         plate_votes = vehicle_ballots(recognition.plates, vehicles.xyxy, at, wall, frame_ref)
         entry = _Entry(wall, frame_ref)
         return (self.faces.update(faces_to_detections(faces), face_votes, frame_size, at, entry)
-                + self.vehicles.update(vehicles, plate_votes, frame_size, at, entry))
+                + self.vehicles.update(vehicles, plate_votes, frame_size, at, entry, looked))
 
     def settled(self, at: float, recheck_s: float) -> Settled:
-        """Decided face and vehicle tracks that need no embedding or plate read at ``at``.
+        """Decided face and vehicle tracks (and idle plateless vehicles) that need no embedding or plate read.
 
         Each decided track is left out once every ``recheck_s`` seconds: that frame looks at it
         in full again, and a face matched to someone else (or a plate far from the decided one)

@@ -102,7 +102,7 @@ class Decisions:
             wall = dt.datetime.fromtimestamp(frame.captured_at.wall, dt.UTC)
             found = self.observers[result.camera_id].observe(
                 recognition, [UNKNOWN_FACE] * len(recognition.faces), (frame.width, frame.height),
-                frame.captured_at.monotonic, wall, frame.seq)
+                frame.captured_at.monotonic, wall, frame.seq, looked=not result.skipped_by_gate)
             if self.counting:
                 self.count(found)
 

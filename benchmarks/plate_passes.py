@@ -108,7 +108,8 @@ def live_pass(cascade: Cascade, frames: list[Any], levers: Levers, gate: bool = 
         recognition = seen[-1] if result.skipped_by_gate and seen else result.recognition
         detected += not (result.skipped_by_gate or result.carried)
         seen.append(recognition)
-        sightings += [s for s in observer.observe(recognition, [], (width, height), at, wall, k)
+        sightings += [s for s in observer.observe(recognition, [], (width, height), at, wall, k,
+                                                  looked=not result.skipped_by_gate)
                       if isinstance(s, VehicleSighting)]
         ballots = vehicle_ballots(recognition.plates, recognition.vehicles.xyxy, at, wall, k)
         update = previous.update(recognition.vehicles, at, ballots)

@@ -12,8 +12,11 @@ Two levers, each off by default and set per pipeline (``pipeline:`` in the servi
   decides, per camera.
 * **undecided_only**: a face whose track's identity is decided is still detected (so its track
   lives on) but not embedded again, and a vehicle whose track's plate is decided is not searched
-  for plates again; on a carried frame, a head holding a decided face is not searched at all
-  (its track is matched on the frames the detector runs on); each decided track is looked at
+  for plates again, nor is a vehicle that stood still through several searches in a row without
+  a valid plate (a parked car whose plate this camera cannot read; the alarm layer's
+  ``CameraObserver`` decides when: until it moves, or its re-check is due); on a carried
+  frame, a head holding a decided face is not searched at all (its track is matched on the
+  frames the detector runs on); each decided track is looked at
   in full again every ``recheck_s`` seconds (a face track that then matches someone else is
   re-decided: a track switch does not hide a watchlisted person). Which tracks are decided is
   the alarm layer's knowledge: it answers :class:`TrackHints`, and the boxes it gives

@@ -1,4 +1,7 @@
-"""Decided tracks need no more embeddings or plate reads, come back every re-check, reopen on a switch."""
+"""Decided tracks need no more embeddings or plate reads, come back every re-check, reopen on a switch.
+
+Parked cars whose plate cannot be read are left alone the same way until they move.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,14 @@ import datetime as dt
 
 import numpy as np
 
-from alarms.sightings import CameraObserver, PersonSighting, Sighting, VehicleSighting, other_plate
+from alarms.sightings import (
+    PLATELESS_AFTER,
+    CameraObserver,
+    PersonSighting,
+    Sighting,
+    VehicleSighting,
+    other_plate,
+)
 from registry.types import FaceMatch, Owner
 from vision.cascade import ImageRecognition, PlateFinding
 from vision.types import Detections, Face, PlateReading
@@ -100,3 +110,70 @@ def test_other_plate_is_a_plate_too_far_to_be_a_misread() -> None:
     assert not other_plate("京A12345", "京A12845", 2.0)  # 8/4: one substitution
     assert not other_plate("京A12345", "京A1234S", 2.0)  # 5/S: a look-alike
     assert other_plate("京A12345", "沪B99887", 2.0)
+
+
+def see_parked(observer: CameraObserver, k: int, text: str | None = None, dx: float = 0.0,
+               looked: bool = True) -> list[Sighting]:
+    """A car standing at the same place in frame ``k`` (moved ``dx`` px), with a readable plate or none."""
+    at = k * STEP
+    car = Detections.build([[900 + dx, 60, 960 + dx, 112]], [0.7], [2], label=np.asarray(["car"]))
+    plates = [] if text is None else [plate(text, 20)]
+    return observer.observe(ImageRecognition(vehicles=car, plates=plates), [], (1280, 720), at,
+                            T0 + dt.timedelta(seconds=at), k, looked=looked)
+
+
+def parked_settled(observer: CameraObserver, k: int, recheck_s: float = 1.0) -> int:
+    return len(observer.settled(k * STEP, recheck_s=recheck_s).vehicles)
+
+
+def test_a_parked_car_without_a_readable_plate_is_left_alone_until_its_recheck() -> None:
+    observer = CameraObserver("car-park")
+    searched = []
+    for k in range(16):
+        settled = parked_settled(observer, k)
+        searched.append(settled == 0)
+        see_parked(observer, k)
+    # Searched on its first frame (a tentative track) and PLATELESS_AFTER more, then left alone
+    # but for one frame every re-check (1 s: every 5th frame).
+    assert PLATELESS_AFTER == 5
+    assert searched == [True] * 6 + [False, False, False, False, True] * 2
+
+
+def test_frames_the_gate_skipped_are_no_looks() -> None:
+    """A gated frame repeats the last analysis: nothing was searched, so it does not count."""
+    observer = CameraObserver("car-park")
+    see_parked(observer, 0)
+    for k in range(1, 12):
+        see_parked(observer, k, looked=False)
+    assert parked_settled(observer, 12) == 0
+    for k in range(12, 12 + PLATELESS_AFTER):
+        see_parked(observer, k)
+    assert parked_settled(observer, 12 + PLATELESS_AFTER) == 1
+
+
+def test_a_parked_car_that_moves_is_searched_again_and_its_plate_decides() -> None:
+    observer = CameraObserver("car-park")
+    for k in range(6):
+        see_parked(observer, k)
+    assert parked_settled(observer, 6, recheck_s=30.0) == 1
+    # It pulls out (its box now overlaps where it stood by less than STILL_IOU): searched again.
+    see_parked(observer, 6, dx=12.0)
+    assert parked_settled(observer, 7, recheck_s=30.0) == 0
+    # Now its plate is read: it votes and decides as usual (then it is settled as decided).
+    decided = [s for k in range(7, 14) for s in see_parked(observer, k, "京A12345", dx=12.0)]
+    assert [s.reading.text for s in decided if isinstance(s, VehicleSighting)] == ["京A12345"]
+    assert parked_settled(observer, 14, recheck_s=30.0) == 1
+
+
+def test_a_moving_car_without_a_plate_is_never_left_alone() -> None:
+    observer = CameraObserver("gate")
+    for k in range(20):
+        assert parked_settled(observer, k, recheck_s=30.0) == 0
+        see_parked(observer, k, dx=3.0 * k)  # 15 px a second, a quarter of its length: slow
+
+
+def test_leaving_parked_cars_alone_can_be_turned_off() -> None:
+    observer = CameraObserver("car-park", plateless_after=None)
+    for k in range(20):
+        assert parked_settled(observer, k, recheck_s=30.0) == 0
+        see_parked(observer, k)
