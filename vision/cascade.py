@@ -42,7 +42,7 @@ from vision.ops import batched_nms, clip_boxes, nms
 from vision.plate.detector import PlateDetector
 from vision.plate.pipeline import PlatePipeline
 from vision.plate.reader import PlateReader
-from vision.policy import Box, RecognitionPolicy, Size, crop_plan, head_box, plate_input
+from vision.policy import Box, RecognitionPolicy, Size, crop_plan, head_box, head_input, plate_input
 from vision.sized import AtSize, SizedDetector, SizedImage
 from vision.types import F32, Detections, Face, Image, PlateReading
 from vision.vehicle.yolo import PERSON, VEHICLE_CLASSES, YoloDetector
@@ -304,7 +304,7 @@ class Cascade:
             heads = _heads(tasks[i].image, objects[i], policy)
             if tasks[i].objects is not None and tasks[i].settled:
                 heads = [b for b in heads if not _holds_settled_face(b, tasks[i].settled)]
-            crops += [(i, box, (policy.face_input, policy.face_input)) for box in heads]
+            crops += [(i, box, head_input(box, policy)) for box in heads]
         base_input = self._base("face").params.input_size
         for i in on_crops:
             image = tasks[i].image

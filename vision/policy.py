@@ -62,7 +62,11 @@ class RecognitionPolicy:
         min_input: the smallest detector input side (pixels).
         head_fraction: the upper share of a person box searched for a face.
         min_person_height: people shorter than this (frame pixels) are not searched for faces.
-        face_input: the face detector's square input (pixels) on head crops.
+        face_input: the largest face-detector input (square, pixels) on a head crop.
+        head_face_input: on a head crop, a face of ``min_embed_face`` frame pixels is scaled
+            to at least this many input pixels (:func:`head_input`): SCRFD's smallest anchors
+            are 16 px, so that face is still found, while a small head is not upscaled to
+            ``face_input`` to find faces that are too small to embed anyway.
     """
 
     fit_input_to_crop: bool = True
@@ -78,6 +82,7 @@ class RecognitionPolicy:
     head_fraction: float = 0.45
     min_person_height: float = 48.0
     face_input: int = 160
+    head_face_input: float = 32.0
 
     @classmethod
     def live(cls) -> RecognitionPolicy:
@@ -145,6 +150,23 @@ def head_box(person: F32, frame_size: Size, head_fraction: float) -> Box:
     return (max(0, math.floor(x1 - 0.15 * w)), max(0, math.floor(y1 - 0.05 * h)),
             min(frame_size[0], math.ceil(x2 + 0.15 * w)),
             min(frame_size[1], math.ceil(y1 + head_fraction * h)))
+
+
+def head_input(head: Box, policy: RecognitionPolicy) -> Size:
+    """The face detector's square input for a head crop: it follows the crop's size.
+
+    The crop is scaled so that a face of ``policy.min_embed_face`` frame pixels becomes
+    ``policy.head_face_input`` input pixels; the side is rounded up to SCRFD's stride of 32 and
+    kept within [``policy.min_input``, ``policy.face_input``] (a large head is scaled down as
+    before; a small one no longer upscaled ~3x). Without a smallest embedded face
+    (``min_embed_face`` 0) every head gets ``face_input``.
+    """
+    if policy.min_embed_face <= 0:
+        return policy.face_input, policy.face_input
+    longest = max(head[2] - head[0], head[3] - head[1])
+    need = math.ceil(longest * policy.head_face_input / policy.min_embed_face / 32) * 32
+    side = min(max(need, policy.min_input), policy.face_input)
+    return side, side
 
 
 def plate_input(longest: float, base_input: Size, policy: RecognitionPolicy) -> Size:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,8 +14,9 @@ from media.plates import RenderedPlate, generate, load_background
 from streams.config import ALL_ANALYSES, Analysis
 from tests.tolerances import PIXEL_ATOL
 from vision.cascade import Cascade, FrameTask, ImageRecognition, to_json
-from vision.policy import RecognitionPolicy
-from vision.types import Image
+from vision.policy import RecognitionPolicy, head_box, head_input
+from vision.types import Detections, Face, Image
+from vision.vehicle.yolo import PERSON
 
 STILL, LIVE = RecognitionPolicy.still(), RecognitionPolicy.live()
 CAR_PHOTO = Path("/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg")
@@ -79,6 +81,32 @@ def test_small_faces_are_not_embedded_live(cascade: Cascade, image: Loader) -> N
             assert (face.embedding is not None) == (side >= policy.min_embed_face)
     small = [f for f in one(cascade, players, LIVE, ("faces",)).faces if f.embedding is None]
     assert small, "players.jpg has faces under 24 px: some must go without an embedding"
+
+
+def _side(face: Face) -> float:
+    return float(min(face.box[2] - face.box[0], face.box[3] - face.box[1]))
+
+
+def test_a_face_of_min_embed_face_on_a_small_head_is_found_and_embedded(cascade: Cascade,
+                                                                        image: Loader) -> None:
+    """bus.jpg scaled so its largest face is ~26 px, on a person whose head input is under 160."""
+    bus = image("bus.jpg")
+    face = max(cascade.recognize([bus], ("faces",))[0].faces, key=_side)
+    scale = 26 / _side(face)  # box sides vary by ~1 px with the input size
+    small = cv2.resize(bus, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    x1, y1, x2, _ = face.box * scale
+    width = x2 - x1
+    person = np.asarray([[x1 - width / 2, y1 - width / 3, x2 + width / 2, y1 + 5 * width]], np.float32)
+    head = head_box(person[0], (small.shape[1], small.shape[0]), LIVE.head_fraction)
+    assert head_input(head, LIVE)[0] < LIVE.face_input
+    people = Detections.build(person, [0.9], [PERSON])
+    found = {}
+    for name, policy in (("new", LIVE), ("160", replace(LIVE, head_face_input=1e9))):
+        (result,) = cascade.analyse([FrameTask(small, ("faces", "vehicles"), objects=people)], policy)
+        (found[name],) = result.faces
+    assert LIVE.min_embed_face <= _side(found["new"]) < LIVE.min_embed_face + 5
+    assert found["new"].embedding is not None and found["160"].embedding is not None
+    assert float(found["new"].embedding @ found["160"].embedding) > 0.9
 
 
 def test_live_faces_are_searched_on_people_when_yolo_runs(cascade: Cascade, image: Loader) -> None:

@@ -7,7 +7,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from vision.policy import RecognitionPolicy, crop_boxes, crop_plan, plate_input
+from vision.policy import RecognitionPolicy, crop_boxes, crop_plan, head_input, plate_input
 
 STILL, LIVE = RecognitionPolicy.still(), RecognitionPolicy.live()
 
@@ -54,3 +54,28 @@ def test_crop_boxes(regions: list[list[float]] | None, expected: list[tuple[int,
 ])
 def test_plate_input(longest: float, policy: RecognitionPolicy, expected: tuple[int, int]) -> None:
     assert plate_input(longest, (960, 960), policy) == expected
+
+
+@pytest.mark.parametrize(("head", "policy", "expected"), [
+    # live: longest side x head_face_input / min_embed_face (32 / 24), up to a multiple of 32
+    ((0, 0, 30, 40), LIVE, (64, 64)),  # 53 px: at least min_input
+    ((0, 0, 50, 40), LIVE, (96, 96)),  # 67 px
+    ((10, 20, 70, 116), LIVE, (128, 128)),  # the longer side counts: 96 -> 128
+    ((0, 0, 96, 97), LIVE, (160, 160)),  # 130 px: at most face_input
+    ((0, 0, 300, 280), LIVE, (160, 160)),  # a large head is scaled down, as before
+    ((0, 0, 50, 40), RecognitionPolicy(min_embed_face=0.0), (160, 160)),  # every face embedded
+    ((0, 0, 30, 40), RecognitionPolicy(face_input=320), (64, 64)),
+])
+def test_head_input_follows_the_head_within_bounds(head: tuple[int, int, int, int],
+                                                    policy: RecognitionPolicy,
+                                                    expected: tuple[int, int]) -> None:
+    assert head_input(head, policy) == expected
+
+
+def test_head_input_gives_a_face_of_min_embed_face_its_input_pixels() -> None:
+    """Below face_input, the smallest embedded face spans at least head_face_input input pixels."""
+    for longest in range(8, 400):
+        (side, _) = head_input((0, 0, longest, longest // 2), LIVE)
+        assert side % 32 == 0 and LIVE.min_input <= side <= LIVE.face_input
+        if side < LIVE.face_input:
+            assert LIVE.min_embed_face * side / longest >= LIVE.head_face_input
