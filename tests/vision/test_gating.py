@@ -127,8 +127,13 @@ def test_merge_boxes(boxes: list[list[float]], expected: list[list[float]]) -> N
     ([[10, 10, 40, 40]], [((10, 10, 40, 40), (64, 64))]),
     # regions covering more than half the frame: whole frame instead
     ([[0, 0, 1000, 720]], [((0, 0, 1280, 720), (640, 384))]),
-    # more regions than max_crops (4): whole frame
-    ([[k * 100, 0, k * 100 + 50, 50] for k in range(5)], [((0, 0, 1280, 720), (640, 384))]),
+    # more regions than max_crops (4): the two nearest merged, crops still
+    ([[0, 0, 50, 50], [60, 0, 110, 50], [400, 0, 450, 50], [800, 0, 850, 50], [1200, 0, 1250, 50]],
+     [((400, 0, 450, 50), (64, 64)), ((800, 0, 850, 50), (64, 64)), ((1200, 0, 1250, 50), (64, 64)),
+      ((0, 0, 110, 50), (64, 64))]),
+    # five regions of 49% of the frame: merging two covers over half of it, so the whole frame
+    ([[0, 0, 300, 300], [980, 0, 1280, 300], [0, 420, 300, 720], [980, 420, 1280, 720],
+      [490, 210, 790, 510]], [((0, 0, 1280, 720), (640, 384))]),
 ])
 def test_crop_plan(regions: list[list[float]] | None, expected: list[Any]) -> None:
     array = None if regions is None else np.asarray(regions, np.float32).reshape(-1, 4)

@@ -7,7 +7,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from vision.policy import RecognitionPolicy, crop_boxes, crop_plan, head_input, plate_input
+from vision.policy import RecognitionPolicy, crop_boxes, crop_plan, fewest_regions, head_input, plate_input
 
 STILL, LIVE = RecognitionPolicy.still(), RecognitionPolicy.live()
 
@@ -43,6 +43,20 @@ def test_crop_plan_fits_the_input_to_the_crop_only_live(policy: RecognitionPolic
 def test_crop_boxes(regions: list[list[float]] | None, expected: list[tuple[int, ...]]) -> None:
     array = None if regions is None else np.asarray(regions, np.float32)
     assert crop_boxes((1280, 720), array, LIVE) == expected
+
+
+def test_fewest_regions_merges_the_nearest_pairs_first() -> None:
+    regions = np.asarray([[0, 0, 10, 10], [12, 0, 22, 10], [500, 500, 510, 510], [100, 100, 110, 110],
+                          [503, 512, 513, 522]], np.float32)
+    merged = fewest_regions(regions, 3)
+    assert sorted(merged.tolist()) == [[0, 0, 22, 10], [100, 100, 110, 110], [500, 500, 513, 522]]
+    assert fewest_regions(regions, 5).tolist() == regions.tolist()  # few enough: unchanged
+    assert fewest_regions(regions, 1).tolist() == [[0, 0, 513, 522]]
+    # Every region stays inside some merged box.
+    assert all(any(b[0] <= r[0] and b[1] <= r[1] and r[2] <= b[2] and r[3] <= b[3] for b in merged)
+               for r in regions)
+    with pytest.raises(ValueError, match="most"):
+        fewest_regions(regions, 0)
 
 
 @pytest.mark.parametrize(("longest", "policy", "expected"), [
