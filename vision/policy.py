@@ -59,7 +59,7 @@ class RecognitionPolicy:
         max_crops: the most crops a frame is analysed in: more motion regions are merged,
             the pair whose joint box adds the least area first, until this many remain (a busy
             scene of many small movers costs a few crops, not a whole-frame run; measured on
-            vtest: 0.73x CPU per frame, people >= 100 px tall found as in the other crops).
+            vtest: 0.84x CPU per frame, people >= 100 px tall found as in the other crops).
         align: detector inputs are rounded up to multiples of this (pixels); fewer distinct
             input sizes means more requests share a batch.
         min_input: the smallest detector input side (pixels).
