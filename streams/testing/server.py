@@ -6,6 +6,7 @@ and binds 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -164,23 +165,29 @@ class RtspTestServer:
 
     def pause(self) -> None:
         """SIGSTOP: a hung camera that keeps its sockets open."""
-        if self._process is not None:
-            os.kill(self._process.pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        if self._process is not None:
-            os.kill(self._process.pid, signal.SIGCONT)
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: signal.Signals) -> None:
+        """Send ``signum`` to the server unless it has exited (a dead, reaped server has no pid)."""
+        if self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # it exited between the poll and the kill
+                os.kill(self._process.pid, signum)
 
     def stop(self) -> None:
+        """Stop the server; one that already died (GStreamer's example server can abort) is reaped."""
         if self._process is None:
             return
-        self.resume()
-        self._process.terminate()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        if self._process.poll() is None:
+            self.resume()
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         self._close_pipes()
         self._process = None
         if self._stderr is not None:

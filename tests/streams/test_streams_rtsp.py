@@ -60,6 +60,22 @@ def test_slow_consumer_gets_the_newest_frame_not_a_backlog(rtsp_server: RtspTest
     assert frame.seq >= busy_from + 25, "a frame from the end of the busy time, not the next in line"
 
 
+def test_a_server_that_died_on_its_own_is_restarted_and_stops_cleanly(make_server: ServerFactory) -> None:
+    """GStreamer's example server can abort: once its death is seen (and the process reaped),
+    pausing, resuming, restarting and stopping it must not fail on the pid it no longer has."""
+    server = make_server()
+    pid = server.pid
+    assert pid is not None
+    os.kill(pid, 9)  # as an abort() would, from outside the fixture's own methods
+    wait_until(lambda: not server.running(), timeout=10, what="the server to be seen dead")  # reaps it
+    server.pause()  # no-ops on a dead server
+    server.resume()
+    server.ensure_running()
+    assert server.healthy() and server.pid != pid
+    server.stop()
+    assert not server.running()
+
+
 @pytest.mark.slow
 def test_server_killed_and_back_after_10_s(make_server: ServerFactory,
                                            make_camera: CameraFactory) -> None:
