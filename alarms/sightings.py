@@ -264,12 +264,13 @@ class _Follow(Generic[T]):
                at: float, entry: _Entry, looked: bool = True) -> list[Sighting]:
         update = self.tracker.update(detections, at, ballots)
         decided = {d.track_id: d.decision for d in update.decisions}
+        counting = looked and self.idle_after is not None
         voted = {tid for tid, ballot in zip(update.assigned, ballots, strict=True)
-                 if tid is not None and ballot is not None}
+                 if tid is not None and ballot is not None} if counting else set()
         out: list[Sighting] = []
         for track in update.active + update.ended:
             state = self.state.setdefault(track.id, _TrackZones())
-            if looked and track.missed == 0:
+            if counting and track.missed == 0:
                 self._look(state, track, track.id in voted, at)
             new = self._enter(state, track, frame_size)
             if track.id in decided:
@@ -299,7 +300,7 @@ class _Follow(Generic[T]):
 
     def _look(self, state: _TrackZones[T], track: Track[T], voted: bool, at: float) -> None:
         """Count a frame that looked at ``track``: a ballot or a move starts the count again."""
-        if self.idle_after is None or state.decided is not None:
+        if state.decided is not None:
             return
         if voted:
             state.empty_looks, state.still_box = 0, None

@@ -176,9 +176,17 @@ def passes(run: dict[str, Any], max_drop_percent: float, max_p99_ms: float) -> b
     shared machine: 751-903 of 1200 sampled) passed on the frames it got.
     """
     p99 = run["latency_ms_p99"]
-    delivered = run.get("delivered_percent")
     return bool(run["sampled"]) and run["dropped_percent"] < max_drop_percent and p99 is not None \
-        and p99 < max_p99_ms and (delivered is None or delivered > 100 - max_drop_percent)
+        and p99 < max_p99_ms and not short_of_rate(run, max_drop_percent)
+
+
+def short_of_rate(run: dict[str, Any], max_drop_percent: float) -> bool:
+    """Whether the trial's cameras sampled ``max_drop_percent`` or more below the rate asked.
+
+    ``False`` where ``delivered_percent`` is not recorded.
+    """
+    delivered = run.get("delivered_percent")
+    return delivered is not None and delivered <= 100 - max_drop_percent
 
 
 def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, detect_fps: float,
@@ -215,8 +223,7 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
             # A fresh RTSP server per trial: one shared by every trial stopped serving after a few
             # minutes (every camera 'Invalid data'), and such a trial failed for want of frames.
             run = one_run(count)
-            short = run["delivered_percent"] <= 100 - max_drop_percent
-            if short and run["dropped_percent"] < max_drop_percent:
+            if short_of_rate(run, max_drop_percent) and run["dropped_percent"] < max_drop_percent:
                 # Short of frames without falling behind: the cameras (the local RTSP server) were
                 # slow, not the pipeline (seen at 6 cameras and 107% CPU): run the trial once more.
                 progress(f"  the cameras delivered {run['delivered_percent']}% of the rate with "
