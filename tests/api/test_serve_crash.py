@@ -8,6 +8,7 @@ real HTTP receiver answers 503 until the service has been killed and started aga
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import httpx
 import pytest
 
 from registry.service import Registry
-from streams.testing.server import free_port
+from streams.testing.server import RtspTestServer, free_port
 from tests.alarms.conftest import SECRET, Received, Receiver
 from tests.api.conftest import lobby_camera, watch_yao_ming
 
@@ -65,6 +66,16 @@ class Pms:
         return {r.headers["webhook-id"]: r.json()["data"]["id"] for r, s in answers
                 if s == status and r.verified and r.json()["type"] == "alarm.raised"}
 
+    def summary(self) -> str:
+        """What the receiver was sent: request counts per event type, answer and signature check."""
+        with self.lock:
+            answers = list(self.answers)
+        counts: dict[str, int] = {}
+        for request, status in answers:
+            key = f"{request.json().get('type')} {status}{'' if request.verified else ' UNVERIFIED'}"
+            counts[key] = counts.get(key, 0) + 1
+        return "receiver got: " + (", ".join(f"{k} x{n}" for k, n in sorted(counts.items())) or "nothing")
+
 
 @pytest.fixture
 def pms() -> Iterator[Pms]:
@@ -74,9 +85,9 @@ def pms() -> Iterator[Pms]:
 
 
 @pytest.fixture
-def camera() -> Iterator[str]:
+def camera() -> Iterator[RtspTestServer]:
     with lobby_camera() as server:
-        yield server.url("lobby")
+        yield server
 
 
 @pytest.fixture
@@ -95,12 +106,23 @@ def site(model_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return data
 
 
-class Serve:
-    """``estatewatch serve`` in its own process group, its output in a log file."""
+RETRY_LINE = re.compile(r"alarms\.relay: delivery of .* failed \(attempt \d+")
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log, self.port = config, log, free_port()
+
+class Serve:
+    """``estatewatch serve`` in its own process group, its output in a log file.
+
+    ``wait`` restarts the camera's RTSP server if it dies (GStreamer's example server can abort
+    on a loaded machine; the service must reconnect to a restarted camera anyway) and, on a
+    timeout, says what it saw: the API's last error, what the receiver got, the camera server's
+    state and the service's log with the relay's retry lines counted rather than repeated.
+    """
+
+    def __init__(self, config: Path, log: Path, camera: RtspTestServer, pms: Pms) -> None:
+        self.config, self.log, self.port, self.camera, self.pms = config, log, free_port(), camera, pms
         self.proc: subprocess.Popen[bytes] | None = None
+        self.api_error = "none"
+        self.camera_restarts: list[str] = []
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -120,9 +142,11 @@ class Serve:
         try:
             response = httpx.get(f"http://127.0.0.1:{self.port}/api/v1/alarms", params={"limit": 1000},
                                  headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
+            self.api_error = f"{type(exc).__name__}: {exc}"
             return set()
         if response.status_code == 503:  # the alarm store is not open yet
+            self.api_error = f"503 {response.text[:200]}"
             return set()
         response.raise_for_status()
         return {a["id"] for a in response.json()["items"]}
@@ -131,20 +155,46 @@ class Serve:
         deadline = time.monotonic() + timeout
         while not ready():
             assert self.proc is not None and self.proc.poll() is None, (
-                f"serve exited ({self.proc and self.proc.returncode}) waiting for {what}:\n{self.tail()}")
-            assert time.monotonic() < deadline, f"{what}: not within {timeout} s\n{self.tail()}"
+                f"serve exited ({self.proc and self.proc.returncode}) waiting for {what}:\n{self.account()}")
+            assert time.monotonic() < deadline, f"{what}: not within {timeout} s\n{self.account()}"
+            if not self.camera.healthy():
+                self.camera_restarts.append(self.camera.diagnosis())
+                self.camera.ensure_running()
             time.sleep(0.5)
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+    def account(self) -> str:
+        """Everything the test saw, for a failure message."""
+        restarts = "".join(f"\ncamera server restarted after: {d}" for d in self.camera_restarts)
+        return (f"last API error: {self.api_error}\n{self.pms.summary()}\n"
+                f"{self.camera.diagnosis()}{restarts}\nservice log:\n{self.log_summary()}")
+
+    def log_summary(self, limit: int = 12000) -> str:
+        """The service's log, each run of relay retry lines replaced by its first line and a count."""
+        out: list[str] = []
+        retries = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            if RETRY_LINE.search(line):
+                if retries == 0:
+                    out.append(line)
+                retries += 1
+                continue
+            if retries > 1:
+                out.append(f"  ... {retries - 1} more relay retry lines")
+            retries = 0
+            out.append(line)
+        if retries > 1:
+            out.append(f"  ... {retries - 1} more relay retry lines")
+        text = "\n".join(out)
+        return text if len(text) <= limit else text[:limit // 3] + "\n[...]\n" + text[-2 * limit // 3:]
 
 
 @pytest.mark.timeout(900)
 def test_serve_killed_while_receiver_is_down_delivers_every_stored_alarm_after_restart(
-        site: Path, camera: str, pms: Pms, tmp_path: Path) -> None:
+        site: Path, camera: RtspTestServer, pms: Pms, tmp_path: Path) -> None:
     config = tmp_path / "estatewatch.yaml"
-    config.write_text(CONFIG % {"camera": camera, "hook": pms.receiver.url, "retries": ", 1" * 49})
-    serve = Serve(config, tmp_path / "serve.log")
+    config.write_text(CONFIG % {"camera": camera.url("lobby"), "hook": pms.receiver.url,
+                                "retries": ", 1" * 49})
+    serve = Serve(config, tmp_path / "serve.log", camera, pms)
     serve.start()
     try:
         serve.wait("an alarm stored and its webhook refused with 503",
