@@ -28,47 +28,99 @@ import argparse
 import json
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 _SEGMENT = Gst.SeekFlags.SEGMENT
 _FLUSH = Gst.SeekFlags.FLUSH
 
 
-def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
-    """Seek ``media``'s pipeline back to the start whenever its segment ends.
+PREPARED_WAIT_S = 10.0
+"""How long a seek waits for the media to be prepared (its own seek may still be prerolling)."""
 
-    Only a seek with the segment flag ends the file with ``SEGMENT_DONE`` instead of EOS (which
-    ends the RTSP stream: the camera reconnects). The media seeks itself, without that flag,
-    when it prerolls and on a client's PLAY (FFmpeg asks for ``npt=0-``): each of those
-    flushing seeks ends with ``ASYNC_DONE``, and is followed by a flushing segment seek to 0.
+
+def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
+    """Play ``media``'s file in a loop: segment seeks, never EOS (which ends the RTSP stream).
+
+    A seek with the segment flag ends the file with ``SEGMENT_DONE`` instead of EOS; each
+    ``SEGMENT_DONE`` is answered with a non-flushing segment seek to 0, so the RTP clock keeps
+    running. Segment mode starts with a flushing segment seek when the first client plays, and
+    again after any other flushing seek, such as the media's own on a client's PLAY (FFmpeg asks
+    for ``npt=0-``) when the shared media is past 0.
+
+    Flushing seeks go through the media (``seek_full``), which blocks its streams, waits for the
+    preroll and keeps its state. A flushing seek sent to the pipeline behind the media's back
+    (this function's first design) raced with the media's own preparation: on a loaded machine,
+    about one start in 15, the seek never finished and no client got a frame for the server's
+    life. ``seek_full`` blocks until the preroll, which the main loop completes, so it runs on
+    a thread of its own. Each step is written to stderr, which the test harness shows when a
+    test fails.
     """
     pipeline = media.get_element().get_parent()
     bus = pipeline.get_bus()
     bus.enable_sync_message_emission()
-    ours = False  # the flushing seek in flight is this function's
+    looping = False  # a flushing segment seek of ours succeeded: SEGMENT_DONE comes, not EOS
+    ours = False  # a flushing seek of this function's is in flight
+    lock = threading.Lock()
 
-    def seek(flags: Gst.SeekFlags) -> bool:
-        pipeline.seek(1.0, Gst.Format.TIME, flags | _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
+    def note(text: str) -> None:
+        sys.stderr.write(f"loop {GLib.get_monotonic_time() / 1e6:.3f}: {text}\n")
+        sys.stderr.flush()
+
+    def flushing_seek(why: str) -> None:
+        nonlocal looping, ours
+        deadline = GLib.get_monotonic_time() + PREPARED_WAIT_S * 1e6
+        while media.get_status() != GstRtspServer.RTSPMediaStatus.PREPARED:
+            if GLib.get_monotonic_time() > deadline:
+                note(f"{why}: the media is still not prepared after {PREPARED_WAIT_S:.0f} s: no seek")
+                return
+            time.sleep(0.01)
+        _, start = GstRtsp.rtsp_range_parse("npt=0-")
+        done = media.seek_full(start, _FLUSH | _SEGMENT)
+        with lock:
+            looping = looping or done
+            if not done:
+                ours = False
+        note(f"{why}: flushing segment seek {'done' if done else 'FAILED'}")
+
+    def start_seek(why: str) -> None:
+        nonlocal ours
+        with lock:
+            ours = True
+        threading.Thread(target=flushing_seek, args=(why,), daemon=True).start()
+
+    def loop_again() -> bool:
+        pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
         return False
+
+    def on_new_state(_media: GstRtspServer.RTSPMedia, state: int) -> None:
+        # The first PLAY: the media has its transport now (a seek needs it).
+        with lock:
+            first = state == Gst.State.PLAYING and not looping and not ours
+        if first:
+            start_seek("first client playing")
 
     def on_message(_bus: Gst.Bus, message: Gst.Message) -> None:
         nonlocal ours
-        # Sync handlers run on a streaming thread; seek from the main loop instead.
+        # Sync handlers run on a streaming thread; seek from the main loop or a thread instead.
         if message.type == Gst.MessageType.SEGMENT_DONE:
-            GLib.idle_add(seek, Gst.SeekFlags.NONE)  # non-flushing: the running time goes on
+            GLib.idle_add(loop_again)  # non-flushing: the running time goes on
         elif message.type == Gst.MessageType.ASYNC_DONE:
-            if ours:
+            with lock:
+                theirs = looping and not ours
                 ours = False
-            else:
-                ours = True
-                GLib.idle_add(seek, _FLUSH)
+            if theirs:
+                start_seek("the media seeked for a client")
 
+    media.connect("new-state", on_new_state)
     bus.connect("sync-message", on_message)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from media.clips import h264_clip
 from streams.health import CameraState, TamperKind
-from streams.testing.server import RtspTestServer
+from streams.testing.server import Mount, RtspTestServer
 from tests.waiting import wait_until
 
 from .conftest import PASSWORD, USER, CameraFactory, ServerFactory, tcp_listener
@@ -249,6 +249,30 @@ def test_local_file_loops_in_real_time(make_camera: CameraFactory) -> None:
     assert stats.attempts == 1  # looped, not reconnected
     # Paced like a camera: never ahead of 25 fps (a slow machine only falls behind).
     assert stats.decoded <= 25 * elapsed + 2, (stats.decoded, elapsed)
+
+
+def test_a_served_file_loops_for_every_client_without_a_reconnect(make_server: ServerFactory,
+                                                                  make_camera: CameraFactory) -> None:
+    """The test server loops a file with segment seeks: clients never see the stream end, and
+    one that joins later (whose PLAY makes the shared media seek back to 0) does not stop the
+    loop either. A flushing seek that raced the media's preparation once left a server that
+    sent nothing, to every client, for its whole life."""
+    clip = h264_clip(320, 240, fps=25, seconds=2)
+    server = make_server({"/clip": Mount(file=clip)})
+    first = make_camera(server.url("clip"), detect_fps=5)
+    first.log.wait_state(CameraState.ONLINE, timeout=30)
+    wait_until(lambda: first.source.stats().decoded > 25, timeout=30, what="a second of the clip")
+    second = make_camera(server.url("clip"), detect_fps=5)
+    second.log.wait_state(CameraState.ONLINE, timeout=30)
+    for camera in (first, second):  # three loops of the 2 s clip for each
+        target = camera.source.stats().decoded + 150
+        source = camera.source
+        wait_until(lambda: source.stats().decoded > target, timeout=60,  # noqa: B023 (used at once)
+                   what=f"three loops on {source.config.id}\n{server.diagnosis()}")
+    for camera in (first, second):
+        stats = camera.source.stats()
+        assert (stats.attempts, stats.state) == (1, CameraState.ONLINE), (stats, server.diagnosis())
+    assert "flushing segment seek done" in server.diagnosis(lines=50)
 
 
 def test_start_stop_cycles_leave_no_threads(rtsp_server, make_camera: CameraFactory) -> None:
