@@ -25,7 +25,9 @@ Public interface (everything else is internal)::
   backlog. Failures never kill it: it reconnects on the backoff schedule forever. Open and
   read timeouts (FFmpeg interrupt callback + socket timeout) catch servers that accept and
   never answer; a watchdog marks a camera ``stalled`` after ``stall_after_s`` without frames and
-  restarts the decoder when data arrives but nothing decodes for ``watchdog_s``.
+  restarts the decoder when data arrives but nothing decodes for ``watchdog_s``. A packet the
+  decoder refuses (a lossy link) is skipped and logged (the first, then every 100th), not a
+  reconnect: one bad packet must not send ``camera.offline``/``camera.online``.
 - :class:`HealthEvent`: ``camera_id``, ``state``, ``previous``, ``reason`` (credentials masked),
   ``at``, and for tamper findings ``tamper`` (frozen/black/defocus) with ``active``.
   :class:`CameraState`: connecting, online, stalled, offline, auth_failed. The alarm layer

@@ -22,11 +22,14 @@ import av.packet
 import av.video.frame
 
 from streams.config import Transport, file_path
-from streams.credentials import redact
+from streams.credentials import mask_url, redact
 from streams.health import CameraState
 from streams.packets import PacketAssembler, PacketTap
 
 logger = logging.getLogger(__name__)
+
+CORRUPT_LOG_EVERY = 100
+"""After the first, every this many skipped corrupt packets of a connection are logged again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class PyAVStream:
         self._secrets = secrets
         self._container: av.container.InputContainer | None = None
         self.info: StreamInfo | None = None
+        self.corrupt_packets = 0  # packets the decoder refused on this connection (skipped)
 
     def __enter__(self) -> PyAVStream:
         try:
@@ -147,6 +151,20 @@ class PyAVStream:
         self.info = StreamInfo(codec.name, codec.width, codec.height,
                                float(rate) if rate else None)
 
+    def _corrupt(self, exc: av.error.InvalidDataError) -> None:
+        """A packet the decoder refused: skip it, as players do, and say so (not per packet).
+
+        One damaged packet (a lossy link, a camera's glitch) must not end the connection: that
+        would send ``camera.offline`` and ``camera.online`` to the guards and the property
+        system for every bad packet. FFmpeg conceals the damage until the next key frame; a
+        stream that never decodes again still ends by the watchdog.
+        """
+        self.corrupt_packets += 1
+        if self.corrupt_packets == 1 or self.corrupt_packets % CORRUPT_LOG_EVERY == 0:
+            logger.warning("%s: %d corrupt packet(s) skipped on this connection (%s)",
+                           mask_url(redact(self._url, self._secrets)), self.corrupt_packets,
+                           redact(_describe(exc), self._secrets))
+
     def packet_source(self, tap: PacketTap) -> PacketAssembler:
         """An assembler that hands this connection's encoded packets to ``tap``."""
         container = self._container
@@ -176,7 +194,12 @@ class PyAVStream:
                     return
                 if on_packet is not None:
                     on_packet(packet)
-                for frame in packet.decode():
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError as exc:
+                    decoded = []
+                    self._corrupt(exc)
+                for frame in decoded:
                     if not isinstance(frame, av.video.frame.VideoFrame):
                         continue
                     # Joining mid-GOP, FFmpeg conceals missing references with grey
@@ -189,9 +212,10 @@ class PyAVStream:
                     last_frame = time.monotonic()
                     yield frame
                 if time.monotonic() - last_frame > self._watchdog_s:
+                    corrupt = f" ({self.corrupt_packets} corrupt packets)" if self.corrupt_packets else ""
                     raise StreamFailure(CameraState.OFFLINE,
                                         f"watchdog: data but no decoded frame for "
-                                        f"{self._watchdog_s:.0f} s")
+                                        f"{self._watchdog_s:.0f} s{corrupt}")
             if pacer is None:
                 raise StreamFailure(CameraState.OFFLINE, "stream ended")
             container.seek(0)  # a file: loop

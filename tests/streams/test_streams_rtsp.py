@@ -8,7 +8,9 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
+import av
 import psutil
 import pytest
 
@@ -249,6 +251,43 @@ def test_local_file_loops_in_real_time(make_camera: CameraFactory) -> None:
     assert stats.attempts == 1  # looped, not reconnected
     # Paced like a camera: never ahead of 25 fps (a slow machine only falls behind).
     assert stats.decoded <= 25 * elapsed + 2, (stats.decoded, elapsed)
+
+
+def _with_corrupt_packets(source: Path, target: Path, damaged: set[int]) -> Path:
+    """``source`` remuxed with the payload of packets ``damaged`` (demux order) overwritten."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="mp4") as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        for index, packet in enumerate(inp.demux(stream)):
+            if packet.dts is None:  # the demuxer's flush packet
+                continue
+            if index in damaged:
+                bad = av.Packet(b"\xff" * packet.size)
+                bad.pts, bad.dts, bad.time_base = packet.pts, packet.dts, packet.time_base
+                packet = bad
+            packet.stream = copy
+            out.mux(packet)
+    return target
+
+
+def test_corrupt_packets_are_skipped_not_a_reconnect(make_camera: CameraFactory, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A damaged packet (a lossy link) is skipped as players do: the camera stays online on one
+    connection (no camera.offline/online pair per bad packet) and the log says so once."""
+    clip = _with_corrupt_packets(h264_clip(160, 120, fps=25, seconds=2), tmp_path / "damaged.mp4",
+                                 {10, 11, 30})
+    with caplog.at_level(logging.WARNING, logger="streams.decoder"):
+        camera = make_camera(str(clip), detect_fps=25)
+        camera.log.wait_state(CameraState.ONLINE, timeout=30)
+        wait_until(lambda: camera.source.stats().decoded > 100, timeout=60,
+                   what="two loops of the damaged clip")
+    stats = camera.source.stats()
+    assert (stats.attempts, stats.state) == (1, CameraState.ONLINE), stats
+    assert [e.state for e in camera.log.drain() if e.tamper is None] == [CameraState.CONNECTING,
+                                                                         CameraState.ONLINE]
+    skipped = [r.getMessage() for r in caplog.records if "corrupt packet" in r.getMessage()]
+    assert skipped and "1 corrupt packet(s) skipped" in skipped[0]
+    assert len(skipped) < 6, "one line for the first, not one per packet"
 
 
 def test_a_served_file_loops_for_every_client_without_a_reconnect(make_server: ServerFactory,
