@@ -29,7 +29,6 @@ import json
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
 import gi
@@ -41,10 +40,6 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 _SEGMENT = Gst.SeekFlags.SEGMENT
 _FLUSH = Gst.SeekFlags.FLUSH
-
-
-PREPARED_WAIT_S = 10.0
-"""How long a seek waits for the media to be prepared (its own seek may still be prerolling)."""
 
 
 def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
@@ -77,12 +72,13 @@ def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
 
     def flushing_seek(why: str) -> None:
         nonlocal looping, ours
-        deadline = GLib.get_monotonic_time() + PREPARED_WAIT_S * 1e6
-        while media.get_status() != GstRtspServer.RTSPMediaStatus.PREPARED:
-            if GLib.get_monotonic_time() > deadline:
-                note(f"{why}: the media is still not prepared after {PREPARED_WAIT_S:.0f} s: no seek")
-                return
-            time.sleep(0.01)
+        # get_status waits while the media is preparing (its own seek prerolling), up to 20 s.
+        status = media.get_status()
+        if status != GstRtspServer.RTSPMediaStatus.PREPARED:
+            with lock:
+                ours = False
+            note(f"{why}: the media is {status.value_nick}, not prepared: no seek")
+            return
         _, start = GstRtsp.rtsp_range_parse("npt=0-")
         done = media.seek_full(start, _FLUSH | _SEGMENT)
         with lock:
