@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -39,6 +40,8 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 _SEGMENT = Gst.SeekFlags.SEGMENT
+SEEK_FAILED_EXIT = 3
+"""The server's exit status when a looping seek failed (its media would serve nothing)."""
 _FLUSH = Gst.SeekFlags.FLUSH
 
 
@@ -86,6 +89,12 @@ def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
             if not done:
                 ours = False
         note(f"{why}: flushing segment seek {'done' if done else 'FAILED'}")
+        if not done:
+            # A refused seek leaves the shared media serving nothing, to every client, while the
+            # server still listens (a CI run of test_serve_crash: 300 s without a frame). Dead
+            # is detectable (RtspTestServer.healthy() turns false and harnesses restart it).
+            note(f"exiting with status {SEEK_FAILED_EXIT}: this media serves nothing now")
+            os._exit(SEEK_FAILED_EXIT)
 
     def start_seek(why: str) -> None:
         nonlocal ours
