@@ -17,9 +17,15 @@ The spec is JSON::
       }
     }
 
-Files loop seamlessly: the media starts with a flushing segment seek and answers every
-``SEGMENT_DONE`` with a non-flushing one, so the RTP clock keeps running. The server prints
-``READY <port>`` on stdout once it listens.
+A file mount is a live camera that loops: the server reads the file's H.264 access units
+into memory once, at start (a file it cannot read is an error then, exit status 2), and an
+``appsrc`` replays them in real time, pass after pass with the timestamps running on, while
+any client watches; a client that joins later gets the stream from where it is, from the next
+key frame, as from a camera. Nothing seeks: the first design looped the file with segment
+seeks, and on a loaded machine about one start in 15-20 left a media that sent nothing, to
+every client, for the server's life (the seek raced the media's preparation, or was refused).
+The server prints ``READY <port>`` on stdout once it listens; its stderr notes each
+media's start, its first loop and every 100th.
 """
 
 from __future__ import annotations
@@ -35,110 +41,126 @@ from typing import Any
 import gi
 
 gi.require_version("Gst", "1.0")
-gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
-_SEGMENT = Gst.SeekFlags.SEGMENT
-SEEK_FAILED_EXIT = 3
-"""The server's exit status when a looping seek failed (its media would serve nothing)."""
-_FLUSH = Gst.SeekFlags.FLUSH
+_FEED_LEAD = Gst.SECOND // 5
+"""How far ahead of its running time each buffer is pushed (the sinks sync to the timestamps)."""
+_NOTE_EVERY_LOOPS = 100
 
 
-def _loop_forever(media: GstRtspServer.RTSPMedia) -> None:
-    """Play ``media``'s file in a loop: segment seeks, never EOS (which ends the RTSP stream).
+def note(text: str) -> None:
+    """One line on stderr (``RtspTestServer.diagnosis()`` shows the last ones in failures)."""
+    sys.stderr.write(f"{GLib.get_monotonic_time() / 1e6:.3f}: {text}\n")
+    sys.stderr.flush()
 
-    A seek with the segment flag ends the file with ``SEGMENT_DONE`` instead of EOS; each
-    ``SEGMENT_DONE`` is answered with a non-flushing segment seek to 0, so the RTP clock keeps
-    running. Segment mode starts with a flushing segment seek when the first client plays, and
-    again after any other flushing seek, such as the media's own on a client's PLAY (FFmpeg asks
-    for ``npt=0-``) when the shared media is past 0.
 
-    Flushing seeks go through the media (``seek_full``), which blocks its streams, waits for the
-    preroll and keeps its state. A flushing seek sent to the pipeline behind the media's back
-    (this function's first design) raced with the media's own preparation: on a loaded machine,
-    about one start in 15, the seek never finished and no client got a frame for the server's
-    life. ``seek_full`` blocks until the preroll, which the main loop completes, so it runs on
-    a thread of its own. Each step is written to stderr, which the test harness shows when a
-    test fails.
+class Clip:
+    """A file's H.264 access units in memory, read once, replayed in a loop by every media of it.
+
+    Timestamps are relative to the first frame; ``duration`` is one pass through the file.
     """
-    pipeline = media.get_element().get_parent()
-    bus = pipeline.get_bus()
-    bus.enable_sync_message_emission()
-    looping = False  # a flushing segment seek of ours succeeded: SEGMENT_DONE comes, not EOS
-    ours = False  # a flushing seek of this function's is in flight
-    lock = threading.Lock()
 
-    def note(text: str) -> None:
-        sys.stderr.write(f"loop {GLib.get_monotonic_time() / 1e6:.3f}: {text}\n")
-        sys.stderr.flush()
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such file")
+        pipeline = Gst.parse_launch(f'filesrc location="{path}" ! qtdemux ! h264parse '
+                                    "! video/x-h264,alignment=au ! appsink name=sink sync=false")
+        sink = pipeline.get_by_name("sink")
+        bus = pipeline.get_bus()
+        buffers: list[Gst.Buffer] = []
+        caps: Gst.Caps | None = None
+        error = ""
+        pipeline.set_state(Gst.State.PLAYING)
+        try:
+            deadline = GLib.get_monotonic_time() + 60_000_000
+            while not sink.get_property("eos") and GLib.get_monotonic_time() < deadline:
+                sample = sink.emit("try-pull-sample", Gst.SECOND // 10)
+                if sample is not None:
+                    caps = caps or sample.get_caps()
+                    buffers.append(sample.get_buffer())
+                    continue
+                message = bus.pop_filtered(Gst.MessageType.ERROR)
+                if message is not None:
+                    error = message.parse_error()[0].message
+                    break
+            else:
+                if not sink.get_property("eos"):
+                    error = "still reading after 60 s"
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        if error:
+            raise ValueError(f"{path}: not an H.264 MP4 the server can loop: {error}")
+        if not buffers or caps is None:
+            raise ValueError(f"{path}: no H.264 frame in it")
+        first = min(_dts(b) for b in buffers)
+        self.caps = caps
+        self.frames = [(b, _dts(b) - first, b.pts - first) for b in buffers]
+        last = buffers[-1]
+        step = last.duration if last.duration != Gst.CLOCK_TIME_NONE else (
+            (_dts(last) - first) // max(len(buffers) - 1, 1))
+        self.duration = _dts(last) - first + step
 
-    def flushing_seek(why: str) -> None:
-        nonlocal looping, ours
-        # get_status waits while the media is preparing (its own seek prerolling), up to 20 s.
-        status = media.get_status()
-        if status != GstRtspServer.RTSPMediaStatus.PREPARED:
-            with lock:
-                ours = False
-            note(f"{why}: the media is {status.value_nick}, not prepared: no seek")
+    def feed(self, media: GstRtspServer.RTSPMedia) -> None:
+        """Replay the clip into ``media``'s ``appsrc`` while the media lives, as a camera would."""
+        source = media.get_element().get_by_name("src")
+        source.set_property("caps", self.caps)
+        gone = threading.Event()
+        media.connect("unprepared", lambda _media: gone.set())
+        threading.Thread(target=self._push, args=(source, gone), daemon=True,
+                         name=f"feed {os.path.basename(self.path)}").start()
+
+    def _push(self, source: Gst.Element, gone: threading.Event) -> None:
+        # A live media plays while it prepares (its payloader's caps, hence the SDP, need
+        # data), before any client's PLAY: feed from then on.
+        while source.get_state(0)[1] != Gst.State.PLAYING:
+            if gone.wait(0.02):
+                return
+        clock = source.get_clock()
+        if clock is None:
+            note(f"{self.path}: the media plays without a clock: nothing fed")
             return
-        _, start = GstRtsp.rtsp_range_parse("npt=0-")
-        done = media.seek_full(start, _FLUSH | _SEGMENT)
-        with lock:
-            looping = looping or done
-            if not done:
-                ours = False
-        note(f"{why}: flushing segment seek {'done' if done else 'FAILED'}")
-        if not done:
-            # A refused seek leaves the shared media serving nothing, to every client, while the
-            # server still listens (a CI run of test_serve_crash: 300 s without a frame). Dead
-            # is detectable (RtspTestServer.healthy() turns false and harnesses restart it).
-            note(f"exiting with status {SEEK_FAILED_EXIT}: this media serves nothing now")
-            os._exit(SEEK_FAILED_EXIT)
 
-    def start_seek(why: str) -> None:
-        nonlocal ours
-        with lock:
-            ours = True
-        threading.Thread(target=flushing_seek, args=(why,), daemon=True).start()
+        def running_time() -> int:
+            return int(clock.get_time() - source.get_base_time())
 
-    def loop_again() -> bool:
-        pipeline.seek(1.0, Gst.Format.TIME, _SEGMENT, Gst.SeekType.SET, 0, Gst.SeekType.NONE, 0)
-        return False
-
-    def on_new_state(_media: GstRtspServer.RTSPMedia, state: int) -> None:
-        # The first PLAY: the media has its transport now (a seek needs it).
-        with lock:
-            first = state == Gst.State.PLAYING and not looping and not ours
-        if first:
-            start_seek("first client playing")
-
-    def on_message(_bus: Gst.Bus, message: Gst.Message) -> None:
-        nonlocal ours
-        # Sync handlers run on a streaming thread; seek from the main loop or a thread instead.
-        if message.type == Gst.MessageType.SEGMENT_DONE:
-            GLib.idle_add(loop_again)  # non-flushing: the running time goes on
-        elif message.type == Gst.MessageType.ASYNC_DONE:
-            with lock:
-                theirs = looping and not ours
-                ours = False
-            if theirs:
-                start_seek("the media seeked for a client")
-
-    media.connect("new-state", on_new_state)
-    bus.connect("sync-message", on_message)
+        start = running_time() + _FEED_LEAD
+        note(f"{self.path}: media playing: feeding from running time {start / 1e9:.3f} s")
+        passes = 0
+        while not gone.is_set():
+            offset = start + passes * self.duration
+            for buffer, dts, pts in self.frames:
+                wait = offset + dts - _FEED_LEAD - running_time()
+                if wait > 0 and gone.wait(wait / 1e9):
+                    return
+                out = buffer.copy()
+                out.dts = offset + dts
+                out.pts = offset + pts
+                result = source.emit("push-buffer", out)
+                if result != Gst.FlowReturn.OK:
+                    if not gone.is_set():
+                        note(f"{self.path}: feeding stopped: {result.value_nick}")
+                    return
+            passes += 1
+            if passes == 1 or passes % _NOTE_EVERY_LOOPS == 0:
+                note(f"{self.path}: looped {passes} time(s)")
 
 
-def _file_launch(path: str) -> str:
-    return (f'( filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 '
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+def _dts(buffer: Gst.Buffer) -> int:
+    return int(buffer.dts if buffer.dts != Gst.CLOCK_TIME_NONE else buffer.pts)
 
 
-def _factory(mount: dict[str, Any], auth_role: str | None) -> GstRtspServer.RTSPMediaFactory:
+_FILE_LAUNCH = ("( appsrc name=src is-live=true format=time ! h264parse config-interval=-1 "
+                "! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+
+
+def _factory(mount: dict[str, Any], clip: Clip | None,
+             auth_role: str | None) -> GstRtspServer.RTSPMediaFactory:
     factory = GstRtspServer.RTSPMediaFactory()
-    if "file" in mount:
-        factory.set_launch(_file_launch(mount["file"]))
-        factory.connect("media-configure", lambda _f, media: _loop_forever(media))
+    if clip is not None:
+        factory.set_launch(_FILE_LAUNCH)
+        factory.connect("media-configure", lambda _f, media: clip.feed(media))
     else:
         factory.set_launch(f"( {mount['launch']} )")
     factory.set_shared(True)
@@ -174,9 +196,18 @@ def serve(spec: dict[str, Any]) -> None:
     credentials = spec.get("credentials")
     if credentials:
         server.set_auth(_auth(credentials))
+    clips: dict[str, Clip] = {}
+    try:
+        for mount in spec["mounts"].values():
+            if "file" in mount and mount["file"] not in clips:
+                clips[mount["file"]] = Clip(mount["file"])
+    except (ValueError, GLib.Error) as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.exit(2)
     mounts = server.get_mount_points()
     for path, mount in spec["mounts"].items():
-        mounts.add_factory(path, _factory(mount, "user" if credentials else None))
+        clip = clips.get(mount["file"]) if "file" in mount else None
+        mounts.add_factory(path, _factory(mount, clip, "user" if credentials else None))
     if server.attach(None) == 0:
         sys.stderr.write(f"cannot listen on 127.0.0.1:{spec['port']}\n")
         sys.exit(2)
