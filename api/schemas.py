@@ -18,7 +18,7 @@ from alarms.events import alarm_data, comment_data
 from alarms.records import Alarm, AlarmComment, AlarmState, StoredEvent
 from alarms.types import AlarmType, Severity, SubjectKind
 from streams.backoff import BackoffSchedule
-from streams.config import Analysis, CameraConfig, TamperConfig, Transport
+from streams.config import Analysis, CameraConfig, DecodeDevice, TamperConfig, Transport
 from streams.health import CameraState, HealthEvent, TamperKind
 from vision.types import PlateColour
 
@@ -129,6 +129,7 @@ class PublicCamera(_Body):
     stall_after_s: float
     watchdog_s: float
     decode_threads: int
+    decode_device: DecodeDevice
     backoff: BackoffSchedule
     tamper: TamperConfig
     url: str = Field(description="Main stream, password masked.")

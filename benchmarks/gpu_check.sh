@@ -3,8 +3,10 @@
 #   1. prints nvidia-smi,
 #   2. makes a venv (.venv-gpu) with the project and onnxruntime-gpu INSTEAD of onnxruntime
 #      (the two wheels share the `onnxruntime` package; README, "GPU"),
-#   3. bench models --provider cuda, then tensorrt, --strict (no silent CPU figures), batches 1..64,
-#   4. bench pipeline --find-capacity --quick on the best provider.
+#   3. decodes the demo's 720p25 lobby clip for 20 s on the CPU, then on the GPU (decode_device
+#      cuda, NVDEC through PyAV's FFmpeg): `streams probe` reports where it decoded and the CPU,
+#   4. bench models --provider cuda, then tensorrt, --strict (no silent CPU figures), batches 1..64,
+#   5. bench pipeline --find-capacity --quick on the best provider.
 # Results (JSON + Markdown + logs) go to $OUT if set, else benchmarks/results/gpu/.
 # Each step has its own time limit and a failed step does not stop the next; the exit code is the
 # number of failed steps. Environment:
@@ -68,6 +70,12 @@ print("onnxruntime", ort.__version__, "device", ort.get_device())
 print("available providers:", ort.get_available_providers())
 PY
 [[ -f data/models/yolo11n.onnx ]] || step fetch 300 "$VENV/bin/estatewatch" models fetch
+
+clip=$("$VENV/bin/python" -c 'from media.clips import demo_folder, lobby_clip; print(lobby_clip(demo_folder()))')
+for device in cpu cuda; do  # "decoder": "cuda" in decode-cuda.log, or the reason it fell back
+    step "decode-$device" 120 "$VENV/bin/estatewatch" streams probe "$clip" --seconds 20 \
+        --decode-device "$device" --json
+done
 
 best=cpu
 for provider in $PROVIDERS; do

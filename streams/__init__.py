@@ -15,6 +15,7 @@ Public interface (everything else is internal)::
 - :class:`CameraConfig` (pydantic, ``extra="forbid"``): ``id``, ``name``, ``url``, ``sub_url``,
   ``username``/``password``, ``transport`` (tcp/udp), ``detect_fps``, ``run``,
   ``open_timeout_s``, ``read_timeout_s``, ``stall_after_s``, ``watchdog_s``, ``decode_threads``,
+  ``decode_device`` (``cpu``; ``cuda`` decodes on the NVIDIA GPU, else on the CPU with one warning),
   ``backoff`` (:class:`BackoffSchedule`: default 1 s x5, 5 s x5, 10 s x10, then 60 s, +-10 %
   jitter) and ``tamper`` (:class:`TamperConfig`). ``public_dict()`` for API output.
 - :class:`Frame`: ``camera_id``, ``image`` (``(H, W, 3)`` uint8 BGR), ``captured_at``

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ import av
 import av.container
 import av.packet
 import av.video.frame
+from av.codec.codec import Codec
+from av.codec.hwaccel import HWAccel
 
-from streams.config import Transport, file_path
+from streams.config import DecodeDevice, Transport, file_path
 from streams.credentials import mask_url, redact
 from streams.health import CameraState
 from streams.packets import PacketAssembler, PacketTap
@@ -34,12 +37,40 @@ CORRUPT_LOG_EVERY = 100
 
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
-    """What the camera sends: codec name, frame size and nominal frame rate (None if unknown)."""
+    """What the camera sends, and where this connection decodes it.
+
+    Codec name, frame size, nominal frame rate (None if unknown), ``decoder``: ``cpu`` or ``cuda``.
+    """
 
     codec: str
     width: int
     height: int
     fps: float | None
+    decoder: str = "cpu"
+
+
+_gpu_lock = threading.Lock()
+_gpu_unavailable: dict[DecodeDevice, str | None] = {}
+
+
+def gpu_decode_unavailable(device: DecodeDevice = DecodeDevice.CUDA) -> str | None:
+    """Why FFmpeg cannot open ``device`` to decode here (None when it can); probed once a process.
+
+    PyAV's wheels carry FFmpeg's CUDA support but not the driver: on a machine without an
+    NVIDIA driver creating the device fails (``Operation not permitted``), and a camera that
+    asked for it decodes on the CPU instead (:class:`PyAVStream` says so once).
+    """
+    with _gpu_lock:
+        if device not in _gpu_unavailable:
+            try:
+                HWAccel(device_type=device.value).create(Codec("h264", "r"))
+                _gpu_unavailable[device] = None
+            except (av.error.FFmpegError, OSError, ValueError, NotImplementedError) as exc:
+                _gpu_unavailable[device] = (
+                    f"FFmpeg cannot open the {device.value} device ({exc}; no NVIDIA driver here?)")
+                logger.warning("decode_device %s asked, but %s: those cameras decode on the CPU",
+                               device.value, _gpu_unavailable[device])
+        return _gpu_unavailable[device]
 
 
 class StreamFailure(Exception):
@@ -97,13 +128,15 @@ class PyAVStream:
 
     def __init__(self, url: str, *, transport: Transport, open_timeout_s: float,
                  read_timeout_s: float, watchdog_s: float, decode_threads: int,
-                 is_file: bool, secrets: list[str]) -> None:
+                 is_file: bool, secrets: list[str],
+                 decode_device: DecodeDevice = DecodeDevice.CPU) -> None:
         self._url = url
         self._transport = transport
         self._open_timeout_s = open_timeout_s
         self._read_timeout_s = read_timeout_s
         self._watchdog_s = watchdog_s
         self._decode_threads = decode_threads
+        self._decode_device = decode_device
         self._is_file = is_file
         self._secrets = secrets
         self._container: av.container.InputContainer | None = None
@@ -127,12 +160,20 @@ class PyAVStream:
             self._container.close()
             self._container = None
 
+    def _hwaccel(self) -> HWAccel | None:
+        """The GPU decoder asked for, if its device opens here (else decode on the CPU)."""
+        if self._decode_device is DecodeDevice.CPU or gpu_decode_unavailable(self._decode_device):
+            return None
+        # A codec the GPU cannot decode (MJPEG on some boards) falls back to FFmpeg's own.
+        return HWAccel(device_type=self._decode_device.value, allow_software_fallback=True)
+
     def _open(self) -> None:
+        hwaccel = self._hwaccel()
         if self._is_file:
             path = file_path(self._url)
             if not path.is_file():
                 raise StreamFailure(CameraState.OFFLINE, f"no such file: {path}")
-            self._container = av.open(str(path), mode="r")
+            self._container = av.open(str(path), mode="r", hwaccel=hwaccel)
         else:
             options = {
                 "rtsp_transport": self._transport.value,
@@ -140,7 +181,8 @@ class PyAVStream:
                 "timeout": str(int(self._read_timeout_s * 1_000_000)),
             }
             self._container = av.open(self._url, mode="r", options=options,
-                                      timeout=(self._open_timeout_s, self._read_timeout_s))
+                                      timeout=(self._open_timeout_s, self._read_timeout_s),
+                                      hwaccel=hwaccel)
         if not self._container.streams.video:
             raise StreamFailure(CameraState.OFFLINE,
                                 "no decodable video stream (unsupported codec?)")
@@ -149,7 +191,8 @@ class PyAVStream:
         codec.thread_count = self._decode_threads
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         self.info = StreamInfo(codec.name, codec.width, codec.height,
-                               float(rate) if rate else None)
+                               float(rate) if rate else None,
+                               self._decode_device.value if codec.is_hwaccel else "cpu")
 
     def _corrupt(self, exc: av.error.InvalidDataError) -> None:
         """A packet the decoder refused: skip it, as players do, and say so (not per packet).

@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 
 from streams.backoff import BackoffSchedule
-from streams.config import CameraConfig, Transport
+from streams.config import CameraConfig, DecodeDevice, Transport
 from streams.credentials import mask_url
 from streams.health import HealthEvent
 from streams.source import CameraSource
@@ -23,6 +23,7 @@ class ProbeReport:
         url: The masked URL.
         seconds: How long the probe ran.
         codec, width, height, source_fps: From the stream (None if it never opened).
+        decoder: Where it was decoded (``cpu`` or ``cuda``; None if it never opened).
         decoded_fps: Frames decoded per second (the camera's real rate over the probe).
         delivered_fps: Frames handed out at the requested detection rate.
         decode_cpu_percent: CPU of the whole probe process, % of one core.
@@ -38,6 +39,7 @@ class ProbeReport:
     width: int | None = None
     height: int | None = None
     source_fps: float | None = None
+    decoder: str | None = None
     decoded_fps: float = 0.0
     delivered_fps: float = 0.0
     decode_cpu_percent: float = 0.0
@@ -51,10 +53,11 @@ class ProbeReport:
 
 
 def probe(url: str, seconds: float = 10.0, *, transport: Transport = Transport.TCP,
-          detect_fps: float = 5.0, backoff: BackoffSchedule | None = None) -> ProbeReport:
+          detect_fps: float = 5.0, backoff: BackoffSchedule | None = None,
+          decode_device: DecodeDevice = DecodeDevice.CPU) -> ProbeReport:
     """Read ``url`` for ``seconds`` with the service's settings and report what happened."""
     config = CameraConfig(id="probe", url=url, transport=transport, detect_fps=detect_fps,
-                          backoff=backoff or BackoffSchedule())
+                          backoff=backoff or BackoffSchedule(), decode_device=decode_device)
     events: list[HealthEvent] = []
     source = CameraSource(config, on_event=events.append)
     process = psutil.Process()
@@ -79,4 +82,5 @@ def probe(url: str, seconds: float = 10.0, *, transport: Transport = Transport.T
         report.codec, report.width, report.height = (stats.info.codec, stats.info.width,
                                                      stats.info.height)
         report.source_fps = stats.info.fps
+        report.decoder = stats.info.decoder
     return report

@@ -174,7 +174,8 @@ class CameraSource:
             config.stream_url(self.role), transport=config.transport,
             open_timeout_s=config.open_timeout_s, read_timeout_s=config.read_timeout_s,
             watchdog_s=config.watchdog_s, decode_threads=config.decode_threads,
-            is_file=config.is_file(self.role), secrets=config.secrets())
+            is_file=config.is_file(self.role), secrets=config.secrets(),
+            decode_device=config.decode_device)
         try:
             with stream:
                 with self._lock:

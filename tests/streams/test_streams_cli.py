@@ -22,6 +22,7 @@ def test_probe_reports_codec_rates_and_states(rtsp_server) -> None:
     assert (report["codec"], report["width"], report["height"]) == ("h264", 320, 240)
     assert report["source_fps"] == 25
     assert report["state"] == "online" and report["reconnects"] == 0
+    assert report["decoder"] == "cpu"
     # Never above the detection rate (5 fps, the sampler's slack aside); the 25 fps source's other
     # frames are decoded and dropped. Decode speed itself is measured by `estatewatch bench streams`.
     assert 0 < report["delivered_fps"] <= 5.5
@@ -35,3 +36,9 @@ def test_probe_masks_credentials_and_fails_on_auth(rtsp_server) -> None:
     assert result.exit_code == 1
     assert "auth_failed" in result.output
     assert PASSWORD not in result.output and f"{USER}:***@" in result.output
+
+
+def test_probe_names_the_decode_devices_for_a_bad_one() -> None:
+    result = CliRunner().invoke(app, ["probe", "rtsp://127.0.0.1:1/x", "--decode-device", "gpu"])
+    assert result.exit_code == 2
+    assert "'gpu' is not one of 'cpu'" in result.output and "'cuda'" in result.output

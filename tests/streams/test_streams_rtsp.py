@@ -15,6 +15,8 @@ import psutil
 import pytest
 
 from media.clips import h264_clip
+from streams import decoder
+from streams.config import DecodeDevice
 from streams.health import CameraState, TamperKind
 from streams.testing.server import Mount, RtspTestServer
 from tests.waiting import wait_until
@@ -322,3 +324,30 @@ def test_start_stop_cycles_leave_no_threads(rtsp_server, make_camera: CameraFact
         camera.source.stop()
         assert camera.source.latest(timeout=0.1) is None
     assert threading.active_count() == baseline
+
+
+def test_a_camera_asking_for_gpu_decoding_decodes_there_or_on_the_cpu_saying_why_once(
+        rtsp_server: RtspTestServer, make_camera: CameraFactory, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``decode_device: cuda`` on a machine without an NVIDIA driver (this one, and CI's) still
+    decodes, on the CPU, with one warning for all cameras and the decoder in the stream's info;
+    where the device opens (a GPU box) the stream decodes on it."""
+    monkeypatch.setattr(decoder, "_gpu_unavailable", {})  # probe afresh: warned once per process
+    with caplog.at_level(logging.WARNING, logger="streams.decoder"):
+        cameras = [make_camera(rtsp_server.url("live"), decode_device="cuda") for _ in range(2)]
+        for camera in cameras:
+            camera.log.wait_state(CameraState.ONLINE, timeout=30)
+            source = camera.source
+            wait_until(lambda: source.stats().decoded > 10, timeout=30,  # noqa: B023 (used at once)
+                       what="frames decoded")
+    unavailable = decoder.gpu_decode_unavailable(DecodeDevice.CUDA)  # the cameras' probe, cached
+    expected = "cpu" if unavailable else "cuda"
+    for camera in cameras:
+        info = camera.source.stats().info
+        assert info is not None and info.decoder == expected, info
+    warnings = [r.getMessage() for r in caplog.records if "decode_device cuda" in r.getMessage()]
+    if unavailable:
+        assert len(warnings) == 1, warnings
+        assert "decode on the CPU" in warnings[0] and "NVIDIA driver" in warnings[0]
+    else:
+        assert warnings == []
