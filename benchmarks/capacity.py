@@ -236,7 +236,8 @@ def run_capacity(*, start: int, maximum: int, seconds: float, warmup: float, det
             runs.setdefault(count, []).append(run)
             progress(f"  sampled {run['sampled']} of {run['offered']} ({run['delivered_percent']}%), "
                      f"dropped {run['dropped_percent']}%, p99 {run['latency_ms_p99']} ms, handled "
-                     f"{run['handled_frames_per_s']} fps, CPU {run['cpu_percent_of_one_core']}% -> "
+                     f"{run['handled_frames_per_s']} fps, CPU {run['cpu_percent_of_one_core']}% "
+                     f"(camera readers {run['readers_cpu_percent_of_one_core']}%) -> "
                      f"{'pass' if ok else 'FAIL'}")
             return ok
 
@@ -280,7 +281,7 @@ def markdown(result: dict[str, Any]) -> str:
         "by another machine's YOLO11n batch-1 images/s (`estatewatch bench models --only yolo11n "
         "--batches 1`) to estimate its capacity.", "",
         "| trial | cameras | sampled (% of the rate asked) | dropped % | p50 ms | p99 ms | handled fps "
-        "| CPU % (1 core = 100) | pass |",
+        "| CPU % (1 core = 100): all / camera readers | pass |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in result["trials"]:
@@ -290,7 +291,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {run['trial']} | {run['cameras']} | {run['sampled']}{delivered} "
                      f"| {run['dropped_percent']} | {run['latency_ms_p50']} | {run['latency_ms_p99']} "
                      f"| {run['handled_frames_per_s']} "
-                     f"| {run['cpu_percent_of_one_core']} | {'yes' if run['passed'] else 'no'} |")
+                     f"| {run['cpu_percent_of_one_core']} / "
+                     f"{run.get('readers_cpu_percent_of_one_core', '-')} "
+                     f"| {'yes' if run['passed'] else 'no'} |")
     if result["trials"]:
         last = result["trials"][-1]
         lines += ["", f"CPU pressure (last trial) before: `{last['cpu_pressure_before']}`, after: "

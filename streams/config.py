@@ -104,10 +104,10 @@ class CameraConfig(BaseModel):
                                 description="Decoder threads per stream (0: FFmpeg decides).")
     decode_device: DecodeDevice = Field(
         default=DecodeDevice.CPU,
-        description="Where the video is decoded: `cpu`, or `cuda` (the NVIDIA GPU's decoder "
-                    "through FFmpeg, sparing the CPU about 7% of a core per 720p25 stream); "
-                    "without a usable NVIDIA driver the stream decodes on the CPU and the log "
-                    "says why, once.")
+        description="Where the video is decoded: `cpu` (4.5-7% of a core per 720p25 stream on "
+                    "the machines measured), or `cuda` (the NVIDIA GPU's decoder through "
+                    "FFmpeg); without a usable NVIDIA driver the stream decodes on the CPU "
+                    "and the log says why, once.")
     backoff: BackoffSchedule = Field(default_factory=BackoffSchedule,
                                      description="Reconnect schedule.")
     tamper: TamperConfig = Field(default_factory=TamperConfig, description="Tamper checks.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,10 @@ class SourceStats:
         state: Current health state (None before ``start()``).
         reason: Why the camera is in that state (credentials masked).
         info: Codec, size and nominal fps of the current/last connection.
+        reader_cpu_s: CPU seconds of the reading thread up to its last frame: receiving,
+            demuxing, decoding (all of it with ``decode_threads`` 1, the default; FFmpeg's
+            own threads otherwise, or the GPU with ``decode_device`` cuda, are not in it),
+            sampling, BGR conversion and tamper thumbnails.
     """
 
     attempts: int
@@ -51,6 +56,7 @@ class SourceStats:
     state: CameraState | None
     reason: str
     info: StreamInfo | None
+    reader_cpu_s: float = 0.0
 
 
 class CameraSource:
@@ -80,6 +86,8 @@ class CameraSource:
         self._threads: list[threading.Thread] = []
         self._attempts = 0
         self._decoded = 0
+        self._reader_cpu_s = 0.0
+        self._cpu_origin = 0.0
         self._info: StreamInfo | None = None
         self.packets = PacketTap(config.id)
         """Encoded packets for clips and live view (see :mod:`streams.packets`)."""
@@ -147,11 +155,13 @@ class CameraSource:
                 decoded=self._decoded, delivered=self._slot.delivered,
                 dropped=self._decoded - self._slot.delivered, state=self._machine.state,
                 reason=self._machine.reason, info=self._info,
+                reader_cpu_s=self._reader_cpu_s,
             )
 
     # -- threads ---------------------------------------------------------------------------
     def _run(self) -> None:
         retry = 0
+        self._cpu_origin = time.thread_time()
         while not self._stop.is_set():
             with self._lock:
                 self._attempts += 1
@@ -203,6 +213,7 @@ class CameraSource:
         with self._lock:
             seq = self._decoded
             self._decoded += 1
+            self._reader_cpu_s = time.thread_time() - self._cpu_origin
             events = self._machine.frame(now)
         self._emit(events)
         if sampler.due(now.monotonic):

@@ -96,6 +96,8 @@ def test_find_capacity_cli_runs_one_tiny_trial(tmp_path: Path) -> None:
     assert data["raw_model_limit"]["model"] == "yolo11n" and data["raw_model_limit"]["full_images_per_s"] > 0
     (trial,) = data["trials"]
     assert trial["cameras"] == 1 and trial["sampled"] > 0
+    # one 720p25 camera's reading thread: some CPU, and never more than the process's
+    assert 0 < trial["readers_cpu_percent_of_one_core"] <= trial["cpu_percent_of_one_core"]
     assert data["capacity"] == (1 if trial["passed"] else 0)
     assert "Camera capacity" in stem.with_suffix(".md").read_text()
 

@@ -351,3 +351,14 @@ def test_a_camera_asking_for_gpu_decoding_decodes_there_or_on_the_cpu_saying_why
         assert "decode on the CPU" in warnings[0] and "NVIDIA driver" in warnings[0]
     else:
         assert warnings == []
+
+
+def test_the_reading_thread_counts_its_cpu(rtsp_server: RtspTestServer,
+                                           make_camera: CameraFactory) -> None:
+    """``reader_cpu_s``: what decoding costs (benchmarks set GPU decode against it); one thread
+    cannot use more CPU than the wall time it ran, and decoding 25 fps is not free."""
+    start = time.monotonic()
+    camera = make_camera(rtsp_server.url("live"))
+    wait_until(lambda: camera.source.stats().decoded > 50, timeout=30, what="two seconds of frames")
+    stats = camera.source.stats()
+    assert 0 < stats.reader_cpu_s <= time.monotonic() - start, stats
