@@ -192,8 +192,7 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
     try:
         time.sleep(warmup)
         before = pipeline.counters()
-        decoded_before = {k: s.stats().decoded for k, s in pipeline.sources.items()}
-        readers_before = sum(s.stats().reader_cpu_s for s in pipeline.sources.values())
+        sources_before = {k: s.stats() for k, s in pipeline.sources.items()}
         batches_before = _batch_stats(engine, cascade)
         cpu_before, pressure_before = process.cpu_times(), _pressure()
         measuring.set()
@@ -205,8 +204,10 @@ def run_pipeline(cameras: list[CameraConfig], engine: VisionEngine, *, seconds: 
         elapsed = time.monotonic() - t0
         cpu_after, pressure_after = process.cpu_times(), _pressure()
         after = pipeline.counters()
-        decoded = {k: s.stats().decoded - decoded_before[k] for k, s in pipeline.sources.items()}
-        readers_cpu = sum(s.stats().reader_cpu_s for s in pipeline.sources.values()) - readers_before
+        sources_after = {k: s.stats() for k, s in pipeline.sources.items()}
+        decoded = {k: sources_after[k].decoded - sources_before[k].decoded for k in sources_after}
+        readers_cpu = sum(sources_after[k].reader_cpu_s - sources_before[k].reader_cpu_s
+                          for k in sources_after)
         batches = _batch_stats(engine, cascade, batches_before)
     finally:
         pipeline.stop()

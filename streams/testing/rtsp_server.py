@@ -85,9 +85,8 @@ class Clip:
                 if message is not None:
                     error = message.parse_error()[0].message
                     break
-            else:
-                if not sink.get_property("eos"):
-                    error = "still reading after 60 s"
+            if not error and not sink.get_property("eos"):
+                error = "still reading after 60 s"
         finally:
             pipeline.set_state(Gst.State.NULL)
         if error:
